@@ -1,0 +1,309 @@
+package engine
+
+import (
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Event types, as vn.py names them. The general types end in a dot; the
+// specific event of an object appends its key (eTick.rb2601.SHFE,
+// eOrder.SIM.3 …). Contracts and logs have only the general event.
+const (
+	EventTimer    = "eTimer"
+	EventTick     = "eTick."
+	EventTrade    = "eTrade."
+	EventOrder    = "eOrder."
+	EventPosition = "ePosition."
+	EventAccount  = "eAccount."
+	EventQuote    = "eQuote."
+	EventContract = "eContract."
+	EventLog      = "eLog"
+)
+
+// Event is what flows through the EventEngine. Data is usually a pointer to
+// one of the data objects (*Tick, *Order …) and is read-only once put.
+type Event struct {
+	Type string
+	Data any
+}
+
+// Handler handles one event. It runs on the engine's dispatcher goroutine and
+// must not block: slow work belongs on a goroutine of its own.
+type Handler func(Event)
+
+// EventEngine dispatches events to handlers on a single goroutine, in the
+// order they were put: the handlers registered for the event's type first,
+// then the general handlers, each in registration order. A handler that
+// panics is logged with the event type and stack and skipped; dispatch goes
+// on. A timer event (EventTimer) is put every interval while started.
+//
+// All methods are safe for concurrent use, and handlers may call Put,
+// Register and Unregister.
+type EventEngine struct {
+	interval time.Duration
+	log      *slog.Logger
+
+	mu      sync.Mutex
+	queue   []Event // events waiting for the dispatcher
+	spare   []Event // the dispatcher's last batch, reused to avoid allocation
+	state   int     // stateNew, stateRunning, stateStopped
+	notify  chan struct{}
+	quit    chan struct{}
+	done    sync.WaitGroup
+	nextID  uint64
+	regMu   sync.Mutex // serializes handler-table rewrites
+	table   atomic.Pointer[handlerTable]
+	panics  atomic.Uint64
+	dropped atomic.Uint64
+}
+
+const (
+	stateNew = iota
+	stateRunning
+	stateStopped
+)
+
+type handlerEntry struct {
+	id uint64
+	h  Handler
+}
+
+// handlerTable is copied on write, so dispatch reads it without a lock.
+type handlerTable struct {
+	byType  map[string][]handlerEntry
+	general []handlerEntry
+}
+
+// EventEngineOption configures an EventEngine.
+type EventEngineOption func(*EventEngine)
+
+// WithTimerInterval sets the timer event's interval (default 1 s). Zero or
+// less turns the timer off.
+func WithTimerInterval(d time.Duration) EventEngineOption {
+	return func(e *EventEngine) { e.interval = d }
+}
+
+// WithLogger sets where the engine logs handler panics (default slog.Default()).
+func WithLogger(l *slog.Logger) EventEngineOption {
+	return func(e *EventEngine) { e.log = l }
+}
+
+// NewEventEngine returns a stopped engine; Start starts it.
+func NewEventEngine(opts ...EventEngineOption) *EventEngine {
+	e := &EventEngine{interval: time.Second, log: slog.Default(),
+		notify: make(chan struct{}, 1), quit: make(chan struct{})}
+	for _, o := range opts {
+		o(e)
+	}
+	e.table.Store(&handlerTable{byType: map[string][]handlerEntry{}})
+	return e
+}
+
+// Start starts the dispatcher goroutine and, if the interval is positive,
+// the timer goroutine. Stop stops and waits for both. Starting a running or
+// stopped engine does nothing.
+func (e *EventEngine) Start() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.state != stateNew {
+		return
+	}
+	e.state = stateRunning
+	e.done.Add(1)
+	go e.dispatch()
+	if e.interval > 0 {
+		e.done.Add(1)
+		go e.timer()
+	}
+}
+
+// Stop stops the timer, lets the dispatcher handle every event put before
+// Stop was called (it drains the queue), and waits for both goroutines.
+// Events put after Stop are discarded and counted (Dropped). Stop is
+// idempotent. It must not be called from a handler: it waits for the
+// dispatcher, which would be waiting for that handler.
+func (e *EventEngine) Stop() {
+	e.mu.Lock()
+	switch e.state {
+	case stateStopped:
+		e.mu.Unlock()
+		return
+	case stateNew:
+		e.state = stateStopped
+		e.mu.Unlock()
+		return
+	}
+	e.state = stateStopped
+	close(e.quit)
+	e.mu.Unlock()
+	e.done.Wait()
+}
+
+// Put queues an event for dispatch. It never blocks (the queue is
+// unbounded, like vn.py's) and is safe from any goroutine, handlers
+// included. Events put before Start wait for it; events put after Stop are
+// dropped.
+func (e *EventEngine) Put(ev Event) {
+	e.mu.Lock()
+	if e.state == stateStopped {
+		e.mu.Unlock()
+		e.dropped.Add(1)
+		return
+	}
+	wake := len(e.queue) == 0
+	e.queue = append(e.queue, ev)
+	e.mu.Unlock()
+	if wake {
+		select {
+		case e.notify <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Register adds h for events of type typ and returns a function that removes it.
+func (e *EventEngine) Register(typ string, h Handler) (unregister func()) {
+	id := e.update(func(t *handlerTable) uint64 {
+		e.nextID++
+		t.byType[typ] = append(t.byType[typ], handlerEntry{e.nextID, h})
+		return e.nextID
+	})
+	return func() { e.remove(typ, id, false) }
+}
+
+// RegisterGeneral adds h for every event and returns a function that removes it.
+func (e *EventEngine) RegisterGeneral(h Handler) (unregister func()) {
+	id := e.update(func(t *handlerTable) uint64 {
+		e.nextID++
+		t.general = append(t.general, handlerEntry{e.nextID, h})
+		return e.nextID
+	})
+	return func() { e.remove("", id, true) }
+}
+
+func (e *EventEngine) remove(typ string, id uint64, general bool) {
+	e.update(func(t *handlerTable) uint64 {
+		if general {
+			t.general = without(t.general, id)
+			return 0
+		}
+		if l := without(t.byType[typ], id); len(l) > 0 {
+			t.byType[typ] = l
+		} else {
+			delete(t.byType, typ)
+		}
+		return 0
+	})
+}
+
+func without(l []handlerEntry, id uint64) []handlerEntry {
+	out := make([]handlerEntry, 0, len(l))
+	for _, x := range l {
+		if x.id != id {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// update applies f to a copy of the handler table and publishes the copy.
+func (e *EventEngine) update(f func(*handlerTable) uint64) uint64 {
+	e.regMu.Lock()
+	defer e.regMu.Unlock()
+	old := e.table.Load()
+	t := &handlerTable{byType: make(map[string][]handlerEntry, len(old.byType)), general: old.general}
+	for k, v := range old.byType {
+		t.byType[k] = v
+	}
+	id := f(t)
+	e.table.Store(t)
+	return id
+}
+
+// Panics returns how many handler calls panicked so far.
+func (e *EventEngine) Panics() uint64 { return e.panics.Load() }
+
+// Dropped returns how many events were put after Stop and discarded.
+func (e *EventEngine) Dropped() uint64 { return e.dropped.Load() }
+
+// Pending returns how many events wait for dispatch.
+func (e *EventEngine) Pending() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.queue)
+}
+
+func (e *EventEngine) dispatch() {
+	defer e.done.Done()
+	for {
+		e.mu.Lock()
+		batch := e.queue
+		e.queue = e.spare[:0]
+		stopping := e.state == stateStopped
+		e.mu.Unlock()
+		for i := range batch {
+			e.process(batch[i])
+			batch[i] = Event{} // let the GC have the payload
+		}
+		e.mu.Lock()
+		e.spare = batch[:0]
+		empty := len(e.queue) == 0
+		e.mu.Unlock()
+		if !empty {
+			continue
+		}
+		if stopping {
+			return
+		}
+		select {
+		case <-e.notify:
+		case <-e.quit:
+			// One more pass drains what was put before Stop.
+			e.mu.Lock()
+			empty := len(e.queue) == 0
+			e.mu.Unlock()
+			if empty {
+				return
+			}
+		}
+	}
+}
+
+func (e *EventEngine) process(ev Event) {
+	t := e.table.Load()
+	for _, x := range t.byType[ev.Type] {
+		e.call(x.h, ev)
+	}
+	for _, x := range t.general {
+		e.call(x.h, ev)
+	}
+}
+
+func (e *EventEngine) call(h Handler, ev Event) {
+	defer func() {
+		if r := recover(); r != nil {
+			e.panics.Add(1)
+			e.log.Error("engine: event handler panicked; event skipped for this handler",
+				"event", ev.Type, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		}
+	}()
+	h(ev)
+}
+
+func (e *EventEngine) timer() {
+	defer e.done.Done()
+	t := time.NewTicker(e.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.quit:
+			return
+		case <-t.C:
+			e.Put(Event{Type: EventTimer})
+		}
+	}
+}

@@ -1,0 +1,97 @@
+package engine
+
+import (
+	"errors"
+	"time"
+)
+
+// Gateway is the contract every exchange connection implements (vn.py's
+// BaseGateway). Implementations live under gateway/ (gateway/sim, gateway/rpc).
+//
+// A gateway reports everything through its GatewayBase: ticks, orders,
+// trades, positions, accounts, contracts and logs become events. Calls must
+// not block on the exchange for long: Connect returns once the connection is
+// under way or has failed, and results arrive as events.
+type Gateway interface {
+	// Name is the gateway's name in this engine, e.g. "SIM" or "RPC".
+	Name() string
+	// DefaultSetting lists the connect settings and their defaults.
+	DefaultSetting() Setting
+	// Exchanges lists the exchanges this gateway trades.
+	Exchanges() []Exchange
+	Connect(setting Setting) error
+	Close() error
+	Subscribe(req SubscribeRequest) error
+	// SendOrder returns the order's vt_orderid. An order the exchange
+	// rejects still gets an id: the rejection arrives as an order event
+	// with status REJECTED and a Reason. An error means the order was not
+	// sent at all (not connected, bad request).
+	SendOrder(req OrderRequest) (string, error)
+	CancelOrder(req CancelRequest) error
+	SendQuote(req QuoteRequest) (string, error)
+	CancelQuote(req CancelRequest) error
+	QueryAccount() error
+	QueryPosition() error
+	QueryHistory(req HistoryRequest) ([]Bar, error)
+}
+
+// GatewayFactory builds a gateway that reports to ev under name; an empty
+// name means the gateway's default name.
+type GatewayFactory func(ev *EventEngine, name string) Gateway
+
+// Setting is a gateway's connect settings, as vn.py's setting dict: values
+// are strings, numbers (int or float64) or bools.
+type Setting map[string]any
+
+// Errors callers branch on.
+var (
+	// ErrNotConnected: the gateway has no live connection.
+	ErrNotConnected = errors.New("engine: gateway not connected")
+	// ErrUnknownGateway: no gateway of that name was added.
+	ErrUnknownGateway = errors.New("engine: unknown gateway")
+	// ErrUnknownOrder: the order id is not known to the gateway.
+	ErrUnknownOrder = errors.New("engine: unknown order")
+	// ErrNotSupported: the gateway does not implement the call.
+	ErrNotSupported = errors.New("engine: not supported by this gateway")
+	// ErrClosed: the engine or gateway was closed.
+	ErrClosed = errors.New("engine: closed")
+)
+
+// GatewayBase gives a gateway its name and the On* callbacks that turn
+// reports into events. Embed it. Each On* puts the general event and, for
+// ticks, trades, orders, positions, accounts and quotes, the specific one,
+// both carrying the same object, as vn.py's BaseGateway does.
+type GatewayBase struct {
+	name string
+	ev   *EventEngine
+}
+
+// NewGatewayBase returns a base that reports to ev under name.
+func NewGatewayBase(ev *EventEngine, name string) GatewayBase {
+	return GatewayBase{name: name, ev: ev}
+}
+
+func (g *GatewayBase) Name() string              { return g.name }
+func (g *GatewayBase) EventEngine() *EventEngine { return g.ev }
+
+func (g *GatewayBase) put(general, key string, data any) {
+	g.ev.Put(Event{Type: general, Data: data})
+	g.ev.Put(Event{Type: general + key, Data: data})
+}
+
+func (g *GatewayBase) OnTick(t *Tick)         { g.put(EventTick, t.VtSymbol(), t) }
+func (g *GatewayBase) OnTrade(t *Trade)       { g.put(EventTrade, t.VtSymbol(), t) }
+func (g *GatewayBase) OnOrder(o *Order)       { g.put(EventOrder, o.VtOrderID(), o) }
+func (g *GatewayBase) OnPosition(p *Position) { g.put(EventPosition, p.VtSymbol(), p) }
+func (g *GatewayBase) OnAccount(a *Account)   { g.put(EventAccount, a.VtAccountID(), a) }
+func (g *GatewayBase) OnQuote(q *Quote)       { g.put(EventQuote, q.VtSymbol(), q) }
+func (g *GatewayBase) OnContract(c *Contract) { g.ev.Put(Event{Type: EventContract, Data: c}) }
+func (g *GatewayBase) OnLog(l *Log)           { g.ev.Put(Event{Type: EventLog, Data: l}) }
+
+// WriteLog reports msg as an INFO log from this gateway.
+func (g *GatewayBase) WriteLog(msg string) { g.WriteLogLevel(LogInfo, msg) }
+
+// WriteLogLevel reports msg at a Python logging level (LogInfo, LogWarning …).
+func (g *GatewayBase) WriteLogLevel(level int, msg string) {
+	g.OnLog(&Log{GatewayName: g.name, Msg: msg, Level: level, Time: time.Now()})
+}

@@ -1,0 +1,192 @@
+package engine
+
+import "sync"
+
+// ordered keeps the latest value per key and remembers the order in which
+// keys first arrived (vn.py's dicts do, and get_all_* returns that order).
+// Deleted keys leave a hole that is compacted once holes outnumber values.
+type ordered[V any] struct {
+	idx   map[string]int
+	keys  []string
+	vals  []V
+	holes int
+}
+
+func newOrdered[V any]() *ordered[V] { return &ordered[V]{idx: map[string]int{}} }
+
+func (m *ordered[V]) set(k string, v V) {
+	if i, ok := m.idx[k]; ok {
+		m.vals[i] = v
+		return
+	}
+	m.idx[k] = len(m.keys)
+	m.keys = append(m.keys, k)
+	m.vals = append(m.vals, v)
+}
+
+func (m *ordered[V]) get(k string) (V, bool) {
+	i, ok := m.idx[k]
+	if !ok {
+		var zero V
+		return zero, false
+	}
+	return m.vals[i], true
+}
+
+func (m *ordered[V]) del(k string) {
+	i, ok := m.idx[k]
+	if !ok {
+		return
+	}
+	delete(m.idx, k)
+	m.keys[i] = ""
+	var zero V
+	m.vals[i] = zero
+	m.holes++
+	if m.holes > 16 && m.holes > len(m.idx) {
+		m.compact()
+	}
+}
+
+func (m *ordered[V]) compact() {
+	keys, vals := m.keys[:0], m.vals[:0]
+	for i, k := range m.keys {
+		if _, ok := m.idx[k]; ok && k != "" {
+			m.idx[k] = len(keys)
+			keys = append(keys, k)
+			vals = append(vals, m.vals[i])
+		}
+	}
+	clear(m.keys[len(keys):])
+	clear(m.vals[len(vals):])
+	m.keys, m.vals, m.holes = keys, vals, 0
+}
+
+func (m *ordered[V]) all() []V {
+	out := make([]V, 0, len(m.idx))
+	for i, k := range m.keys {
+		if k != "" {
+			out = append(out, m.vals[i])
+		}
+	}
+	return out
+}
+
+func (m *ordered[V]) len() int { return len(m.idx) }
+
+// OMS keeps the latest state of every object the gateways report, like
+// vn.py's OmsEngine: ticks by vt_symbol, orders by vt_orderid, trades by
+// vt_tradeid, positions by vt_positionid, accounts by vt_accountid,
+// contracts by vt_symbol, quotes by vt_quoteid, and the active orders and
+// quotes. It is updated on the event engine's dispatcher; its getters are
+// safe from any goroutine and return the stored objects, which are
+// read-only.
+type OMS struct {
+	mu           sync.RWMutex
+	ticks        *ordered[*Tick]
+	orders       *ordered[*Order]
+	trades       *ordered[*Trade]
+	positions    *ordered[*Position]
+	accounts     *ordered[*Account]
+	contracts    *ordered[*Contract]
+	quotes       *ordered[*Quote]
+	activeOrders *ordered[*Order]
+	activeQuotes *ordered[*Quote]
+}
+
+func newOMS() *OMS {
+	return &OMS{ticks: newOrdered[*Tick](), orders: newOrdered[*Order](), trades: newOrdered[*Trade](),
+		positions: newOrdered[*Position](), accounts: newOrdered[*Account](), contracts: newOrdered[*Contract](),
+		quotes: newOrdered[*Quote](), activeOrders: newOrdered[*Order](), activeQuotes: newOrdered[*Quote]()}
+}
+
+func (o *OMS) register(ev *EventEngine) []func() {
+	return []func(){
+		ev.Register(EventTick, o.onEvent),
+		ev.Register(EventOrder, o.onEvent),
+		ev.Register(EventTrade, o.onEvent),
+		ev.Register(EventPosition, o.onEvent),
+		ev.Register(EventAccount, o.onEvent),
+		ev.Register(EventContract, o.onEvent),
+		ev.Register(EventQuote, o.onEvent),
+	}
+}
+
+func (o *OMS) onEvent(e Event) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	switch d := e.Data.(type) {
+	case *Tick:
+		o.ticks.set(d.VtSymbol(), d)
+	case *Order:
+		k := d.VtOrderID()
+		o.orders.set(k, d)
+		if d.IsActive() {
+			o.activeOrders.set(k, d)
+		} else {
+			o.activeOrders.del(k)
+		}
+	case *Trade:
+		o.trades.set(d.VtTradeID(), d)
+	case *Position:
+		o.positions.set(d.VtPositionID(), d)
+	case *Account:
+		o.accounts.set(d.VtAccountID(), d)
+	case *Contract:
+		o.contracts.set(d.VtSymbol(), d)
+	case *Quote:
+		k := d.VtQuoteID()
+		o.quotes.set(k, d)
+		if d.IsActive() {
+			o.activeQuotes.set(k, d)
+		} else {
+			o.activeQuotes.del(k)
+		}
+	}
+}
+
+func get[V any](o *OMS, m *ordered[V], k string) (V, bool) {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	return m.get(k)
+}
+
+func all[V any](o *OMS, m *ordered[V]) []V {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	return m.all()
+}
+
+func (o *OMS) Tick(vtSymbol string) (*Tick, bool)    { return get(o, o.ticks, vtSymbol) }
+func (o *OMS) Order(vtOrderID string) (*Order, bool) { return get(o, o.orders, vtOrderID) }
+func (o *OMS) Trade(vtTradeID string) (*Trade, bool) { return get(o, o.trades, vtTradeID) }
+func (o *OMS) Position(vtPositionID string) (*Position, bool) {
+	return get(o, o.positions, vtPositionID)
+}
+func (o *OMS) Account(vtAccountID string) (*Account, bool) { return get(o, o.accounts, vtAccountID) }
+func (o *OMS) Contract(vtSymbol string) (*Contract, bool)  { return get(o, o.contracts, vtSymbol) }
+func (o *OMS) Quote(vtQuoteID string) (*Quote, bool)       { return get(o, o.quotes, vtQuoteID) }
+
+func (o *OMS) AllTicks() []*Tick         { return all(o, o.ticks) }
+func (o *OMS) AllOrders() []*Order       { return all(o, o.orders) }
+func (o *OMS) AllTrades() []*Trade       { return all(o, o.trades) }
+func (o *OMS) AllPositions() []*Position { return all(o, o.positions) }
+func (o *OMS) AllAccounts() []*Account   { return all(o, o.accounts) }
+func (o *OMS) AllContracts() []*Contract { return all(o, o.contracts) }
+func (o *OMS) AllQuotes() []*Quote       { return all(o, o.quotes) }
+func (o *OMS) AllActiveOrders() []*Order { return all(o, o.activeOrders) }
+func (o *OMS) AllActiveQuotes() []*Quote { return all(o, o.activeQuotes) }
+
+// Counts returns how many objects of each kind the OMS holds.
+func (o *OMS) Counts() OMSCounts {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	return OMSCounts{Ticks: o.ticks.len(), Orders: o.orders.len(), ActiveOrders: o.activeOrders.len(),
+		Trades: o.trades.len(), Positions: o.positions.len(), Accounts: o.accounts.len(),
+		Contracts: o.contracts.len(), Quotes: o.quotes.len()}
+}
+
+// OMSCounts is a summary of the OMS's contents.
+type OMSCounts struct {
+	Ticks, Orders, ActiveOrders, Trades, Positions, Accounts, Contracts, Quotes int
+}
