@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -167,7 +168,13 @@ type enumType interface {
 
 func enum[T any, E enumType](key string, parse func(string) (E, error), p func(*T) *E) field[T] {
 	return field[T]{key,
-		func(e *msgpack.Encoder, v *T) error { return e.EncodeString((*p(v)).String()) },
+		func(e *msgpack.Encoder, v *T) error {
+			s := (*p(v)).String()
+			if strings.HasPrefix(s, "invalid(") { // engine enums' String for out-of-range values
+				return fmt.Errorf("%s is not a valid %T", s, *p(v))
+			}
+			return e.EncodeString(s)
+		},
 		func(d *msgpack.Decoder, v *T) error {
 			s, err := d.DecodeString()
 			if err != nil {

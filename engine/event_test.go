@@ -1,0 +1,230 @@
+package engine
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// drain waits until e has handled every event put so far, general
+// handlers included: the second marker's type handler runs only after
+// every handler of the first.
+func drain(t testing.TB, e *EventEngine) {
+	t.Helper()
+	done := make(chan struct{})
+	unreg := e.Register("test.drain2", func(Event) { close(done) })
+	defer unreg()
+	e.Put(Event{Type: "test.drain"})
+	e.Put(Event{Type: "test.drain2"})
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("event engine did not drain in 10 s")
+	}
+}
+
+func TestEventsDispatchInOrderTypeThenGeneral(t *testing.T) {
+	e := NewEventEngine(WithTimerInterval(0))
+	e.Start()
+	defer e.Stop()
+	var got []string
+	e.Register("a", func(ev Event) { got = append(got, "a1:"+ev.Data.(string)) })
+	e.RegisterGeneral(func(ev Event) {
+		if !strings.HasPrefix(ev.Type, "test.") {
+			got = append(got, "g:"+ev.Data.(string))
+		}
+	})
+	e.Register("a", func(ev Event) { got = append(got, "a2:"+ev.Data.(string)) })
+	e.Register("b", func(ev Event) { got = append(got, "b:"+ev.Data.(string)) })
+	var wg sync.WaitGroup
+	// One producer's events keep their order even with other producers racing.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for range 1000 {
+			e.Put(Event{Type: "noise", Data: "n"})
+		}
+	}()
+	e.Put(Event{Type: "a", Data: "1"})
+	e.Put(Event{Type: "b", Data: "2"})
+	e.Put(Event{Type: "a", Data: "3"})
+	wg.Wait()
+	drain(t, e)
+	var mine []string
+	for _, s := range got {
+		if !strings.HasSuffix(s, ":n") {
+			mine = append(mine, s)
+		}
+	}
+	want := "a1:1 a2:1 g:1 b:2 g:2 a1:3 a2:3 g:3"
+	if s := strings.Join(mine, " "); s != want {
+		t.Fatalf("dispatch order\n got %s\nwant %s", s, want)
+	}
+	if n := len(got) - len(mine); n != 1000 {
+		t.Fatalf("general handler saw %d of 1000 noise events", n)
+	}
+}
+
+func TestPanickingHandlerIsIsolated(t *testing.T) {
+	var logs bytes.Buffer
+	var logMu sync.Mutex
+	e := NewEventEngine(WithTimerInterval(0), WithLogger(slog.New(slog.NewTextHandler(&lockedWriter{&logs, &logMu}, nil))))
+	e.Start()
+	defer e.Stop()
+	var after, general int
+	e.Register("boom", func(Event) { panic("handler bug") })
+	e.Register("boom", func(Event) { after++ })
+	e.RegisterGeneral(func(ev Event) {
+		if !strings.HasPrefix(ev.Type, "test.") {
+			general++
+		}
+	})
+	for range 3 {
+		e.Put(Event{Type: "boom"})
+	}
+	drain(t, e)
+	if after != 3 || general != 3 {
+		t.Fatalf("after a panic: next handler ran %d/3, general %d/3", after, general)
+	}
+	if e.Panics() != 3 {
+		t.Errorf("Panics() = %d", e.Panics())
+	}
+	logMu.Lock()
+	defer logMu.Unlock()
+	if s := logs.String(); !strings.Contains(s, "event=boom") || !strings.Contains(s, "handler bug") || !strings.Contains(s, "event_test.go") {
+		t.Errorf("panic log lacks the event type, the value or the stack:\n%s", s)
+	}
+}
+
+type lockedWriter struct {
+	b  *bytes.Buffer
+	mu *sync.Mutex
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func TestTimerEvents(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := NewEventEngine(WithTimerInterval(250 * time.Millisecond))
+		var mu sync.Mutex
+		var at []time.Duration
+		start := time.Now()
+		e.Register(EventTimer, func(Event) {
+			mu.Lock()
+			at = append(at, time.Since(start))
+			mu.Unlock()
+		})
+		e.Start()
+		time.Sleep(time.Second + time.Millisecond) // fake clock inside the bubble
+		synctest.Wait()
+		e.Stop()
+		mu.Lock()
+		defer mu.Unlock()
+		want := []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, 750 * time.Millisecond, time.Second}
+		if len(at) != len(want) {
+			t.Fatalf("timer events at %v, want %v", at, want)
+		}
+		for i := range want {
+			if at[i] != want[i] {
+				t.Fatalf("timer events at %v, want %v", at, want)
+			}
+		}
+	})
+}
+
+func TestUnregister(t *testing.T) {
+	e := NewEventEngine(WithTimerInterval(0))
+	e.Start()
+	defer e.Stop()
+	var a, g int
+	ua := e.Register("x", func(Event) { a++ })
+	ug := e.RegisterGeneral(func(ev Event) {
+		if !strings.HasPrefix(ev.Type, "test.") {
+			g++
+		}
+	})
+	e.Put(Event{Type: "x"})
+	drain(t, e)
+	ua()
+	ug()
+	ua() // twice is harmless
+	e.Put(Event{Type: "x"})
+	drain(t, e)
+	if a != 1 || g != 1 {
+		t.Fatalf("after unregister: a=%d g=%d, want 1 and 1", a, g)
+	}
+}
+
+func TestStopDrainsThenDrops(t *testing.T) {
+	e := NewEventEngine(WithTimerInterval(0))
+	var n int
+	release := make(chan struct{})
+	e.Register("slow", func(Event) { <-release })
+	e.Register("x", func(Event) { n++ })
+	e.Put(Event{Type: "x"}) // before Start: waits
+	e.Start()
+	e.Put(Event{Type: "slow"})
+	for range 100 {
+		e.Put(Event{Type: "x"})
+	}
+	stopped := make(chan struct{})
+	go func() { e.Stop(); close(stopped) }()
+	// Whenever Stop runs, the 101 queued events must be handled before it returns.
+	if e.Pending() == 0 {
+		t.Fatal("events were not queued behind the slow handler")
+	}
+	close(release)
+	<-stopped
+	if n != 101 {
+		t.Fatalf("Stop handled %d of the 101 events put before it", n)
+	}
+	e.Put(Event{Type: "x"})
+	if n != 101 || e.Dropped() != 1 {
+		t.Fatalf("event after Stop: handled=%d dropped=%d", n, e.Dropped())
+	}
+	e.Stop() // idempotent
+}
+
+func TestPutFromHandlerAndManyProducers(t *testing.T) {
+	e := NewEventEngine(WithTimerInterval(0))
+	e.Start()
+	defer e.Stop()
+	var got atomic.Int64 // read while chained pings are still being handled
+	e.Register("ping", func(ev Event) {
+		if k := ev.Data.(int); k > 0 {
+			e.Put(Event{Type: "ping", Data: k - 1})
+		}
+		got.Add(1)
+	})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 1000 {
+				e.Put(Event{Type: "ping", Data: 0})
+			}
+		}()
+	}
+	e.Put(Event{Type: "ping", Data: 100})
+	wg.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		drain(t, e)
+		if got.Load() == 8000+101 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if got.Load() != 8101 {
+		t.Fatalf("handled %d events, want 8101", got.Load())
+	}
+}
