@@ -2,6 +2,9 @@ module github.com/vnrpc/vnrpc
 
 go 1.26.8
 
-require github.com/vmihailenco/msgpack/v5 v5.4.1
+require (
+	github.com/BurntSushi/toml v1.6.0
+	github.com/vmihailenco/msgpack/v5 v5.4.1
+)
 
 require github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect

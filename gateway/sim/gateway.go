@@ -802,3 +802,14 @@ func (g *Gateway) Snapshot(vtSymbol string) (engine.Tick, error) {
 	}
 	return *m.tick(g.Name(), g.opts.Clock()), nil
 }
+
+// VtSymbols lists the contracts of the connected exchange, in contract order.
+func (g *Gateway) VtSymbols() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]string, len(g.mlist))
+	for i, m := range g.mlist {
+		out[i] = m.vt
+	}
+	return out
+}

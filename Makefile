@@ -1,0 +1,26 @@
+# vnrpc: the two commands of the README, plus benchmarks.
+GO ?= go
+
+.PHONY: demo test deps bench fmt
+
+deps:
+	@./scripts/deps.sh
+
+# The demo: a trading engine on the simulated exchange with a sample order flow.
+demo: deps
+	$(GO) run ./cmd/vnrpc server --demo --tick-rate 5
+
+# The tests: formatting, vet, and every test under the race detector
+# (fuzz seeds run as ordinary tests).
+test: deps
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+bench: deps
+	../shared/tools/quiet || true
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./engine ./gateway/sim
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')

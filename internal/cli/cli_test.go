@@ -1,0 +1,149 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestHelp(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := Main(context.Background(), []string{"--help"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "server") {
+		t.Errorf("vnrpc --help: %d %q", code, out.String())
+	}
+	out.Reset()
+	errb.Reset()
+	if code := Main(context.Background(), []string{"server", "--help"}, &out, &errb); code != 0 {
+		t.Errorf("vnrpc server --help exit %d", code)
+	}
+	for _, f := range []string{"-config", "-user", "-password", "-seed", "-tick-rate", "-capital", "-contracts",
+		"-symbols", "-log-level", "-summary-interval", "-demo"} {
+		if !strings.Contains(errb.String(), f) {
+			t.Errorf("server help does not explain %s", f)
+		}
+	}
+	if code := Main(context.Background(), []string{"frobnicate"}, &out, &errb); code != 2 {
+		t.Errorf("unknown command exit %d", code)
+	}
+}
+
+func TestBadFlagsNameTheFieldAndAcceptedValues(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--tick-rate", "-5"}, "tick-rate -5: accepted values are 0"},
+		{[]string{"--log-level", "loud"}, "accepted values are debug, info, warn, error"},
+		{[]string{"--symbols", "rb2601"}, `symbols: "rb2601" is not symbol.EXCHANGE`},
+		{[]string{"--symbols", "rb2601.MOON"}, "unknown Exchange"},
+		{[]string{"--capital", "0"}, "capital 0: must be positive"},
+		{[]string{"--summary-interval", "1ns"}, "summary-interval"},
+		{[]string{"--nope"}, "flag provided but not defined: -nope"},
+		{[]string{"--config", "x.yaml"}, "want a .json or .toml file"},
+	}
+	for _, c := range cases {
+		var out, errb bytes.Buffer
+		code := Main(context.Background(), append([]string{"server"}, c.args...), &out, &errb)
+		if code != 2 || !strings.Contains(errb.String(), c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", c.args, code, errb.String(), c.want)
+		}
+	}
+}
+
+func TestConfigFileAndFlagPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	j := filepath.Join(dir, "s.json")
+	if err := os.WriteFile(j, []byte(`{"sim": {"seed": 9, "tick_rate": 50}, "symbols": ["cu2601.SHFE"], "summary_interval": "250ms"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := parseServer([]string{"--config", j, "--tick-rate", "7"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Sim.Seed != 9 || c.Sim.TickRate != 7 || c.SummaryInterval.Duration != 250*time.Millisecond ||
+		len(c.Symbols) != 1 || c.Symbols[0] != "cu2601.SHFE" || c.Sim.UserID != "demo" {
+		t.Errorf("merged config %+v", c)
+	}
+	tm := filepath.Join(dir, "s.toml")
+	if err := os.WriteFile(tm, []byte("log_level = \"debug\"\nsymbols = [\"m2601.DCE\"]\n[sim]\nseed = 3\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = parseServer([]string{"--config", tm}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if c.LogLevel != "debug" || c.Sim.Seed != 3 || c.Symbols[0] != "m2601.DCE" || c.Sim.TickRate != 2 {
+		t.Errorf("toml config %+v", c)
+	}
+	bad := filepath.Join(dir, "bad.toml")
+	if err := os.WriteFile(bad, []byte("[sim]\nspeed = 3\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = parseServer([]string{"--config", bad}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "sim.speed") {
+		t.Errorf("unknown toml key: %v", err)
+	}
+}
+
+// syncBuffer is a log sink that signals every write.
+type syncBuffer struct {
+	mu      sync.Mutex
+	b       bytes.Buffer
+	written chan struct{}
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case s.written <- struct{}{}:
+	default:
+	}
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func TestRunServerShowsTicksAndStops(t *testing.T) {
+	logs := syncBuffer{written: make(chan struct{}, 1)}
+	c := DefaultServerConfig()
+	c.Sim.TickRate = 200
+	c.SummaryInterval.Duration = 50 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- RunServer(ctx, c, slog.New(slog.NewTextHandler(&logs, nil))) }()
+	deadline := time.After(10 * time.Second)
+	for !strings.Contains(logs.String(), `last="rb2601.SHFE`) {
+		select {
+		case <-logs.written:
+		case <-deadline:
+			t.Fatalf("no summary with live ticks in 10 s:\n%s", logs.String())
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("server did not stop within 10 s of cancel")
+	}
+	for _, want := range []string{"connected to the simulated exchange", "msg=summary", "ticks/s=", "server stopped"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+}
+
+func TestRunServerUnknownSymbol(t *testing.T) {
+	c := DefaultServerConfig()
+	c.Symbols = []string{"zz9999.SHFE"}
+	err := RunServer(context.Background(), c, slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)))
+	if err == nil || !strings.Contains(err.Error(), "listed: rb2601.SHFE") {
+		t.Errorf("unknown symbol: %v", err)
+	}
+}

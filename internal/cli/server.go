@@ -1,0 +1,375 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/vnrpc/vnrpc/engine"
+	"github.com/vnrpc/vnrpc/gateway/sim"
+)
+
+// ServerConfig is the configuration of "vnrpc server". A config file (JSON
+// or TOML, by extension) sets it; flags given on the command line win.
+type ServerConfig struct {
+	Sim             SimConfig `json:"sim" toml:"sim"`
+	Symbols         []string  `json:"symbols" toml:"symbols"`
+	LogLevel        string    `json:"log_level" toml:"log_level"`
+	SummaryInterval Duration  `json:"summary_interval" toml:"summary_interval"`
+	Demo            bool      `json:"demo" toml:"demo"`
+}
+
+// SimConfig holds the simulated exchange's connect settings.
+type SimConfig struct {
+	UserID        string  `json:"user_id" toml:"user_id"`
+	Password      string  `json:"password" toml:"password"`
+	Seed          int64   `json:"seed" toml:"seed"`
+	TickRate      float64 `json:"tick_rate" toml:"tick_rate"`
+	Capital       float64 `json:"capital" toml:"capital"`
+	ContractsFile string  `json:"contracts_file" toml:"contracts_file"`
+}
+
+// Duration reads "1s", "500ms" … from config files.
+type Duration struct{ time.Duration }
+
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration like 1s or 500ms", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// DefaultServerConfig is what "vnrpc server" runs with no flags.
+func DefaultServerConfig() ServerConfig {
+	return ServerConfig{
+		Sim:             SimConfig{UserID: "demo", Password: "demo", Seed: 1, TickRate: 2, Capital: 1_000_000},
+		Symbols:         []string{"rb2601.SHFE", "IF2512.CFFEX", "600519.SSE"},
+		LogLevel:        "info",
+		SummaryInterval: Duration{time.Second},
+	}
+}
+
+var logLevels = map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo,
+	"warn": slog.LevelWarn, "error": slog.LevelError}
+
+// Validate checks every field and names the bad one with what it accepts.
+func (c *ServerConfig) Validate() error {
+	if _, ok := logLevels[c.LogLevel]; !ok {
+		return usageErr("log-level %q: accepted values are debug, info, warn, error", c.LogLevel)
+	}
+	if c.SummaryInterval.Duration < 10*time.Millisecond {
+		return usageErr("summary-interval %v: must be at least 10ms", c.SummaryInterval.Duration)
+	}
+	if c.Sim.TickRate < 0 || c.Sim.TickRate > sim.MaxTickRate {
+		return usageErr("tick-rate %g: accepted values are 0 (no live ticks) to %d ticks/s per symbol",
+			c.Sim.TickRate, sim.MaxTickRate)
+	}
+	if c.Sim.Seed < 0 {
+		return usageErr("seed %d: must be 0 or more", c.Sim.Seed)
+	}
+	if !(c.Sim.Capital > 0) {
+		return usageErr("capital %g: must be positive", c.Sim.Capital)
+	}
+	for _, s := range c.Symbols {
+		if _, _, err := engine.ParseVtSymbol(s); err != nil {
+			return usageErr("symbols: %q is not symbol.EXCHANGE (e.g. rb2601.SHFE): %v", s, err)
+		}
+	}
+	if c.Demo && len(c.Symbols) == 0 {
+		return usageErr("demo: needs at least one symbol to trade")
+	}
+	return nil
+}
+
+func (c *ServerConfig) setting() engine.Setting {
+	return engine.Setting{"user_id": c.Sim.UserID, "password": c.Sim.Password, "seed": float64(c.Sim.Seed),
+		"tick_rate": c.Sim.TickRate, "capital": c.Sim.Capital, "contracts_file": c.Sim.ContractsFile}
+}
+
+// LoadConfigFile fills c from a JSON or TOML file (chosen by extension).
+// Unknown keys are an error naming them.
+func LoadConfigFile(path string, c *ServerConfig) error {
+	ext := strings.ToLower(filepath.Ext(path))
+	if ext != ".json" && ext != ".toml" {
+		return usageErr("config %s: want a .json or .toml file", path)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return usageErr("config: %v", err)
+	}
+	switch ext {
+	case ".json":
+		d := json.NewDecoder(strings.NewReader(string(b)))
+		d.DisallowUnknownFields()
+		if err := d.Decode(c); err != nil {
+			return usageErr("config %s: %v", path, err)
+		}
+	case ".toml":
+		md, err := toml.Decode(string(b), c)
+		if err != nil {
+			return usageErr("config %s: %v", path, err)
+		}
+		if u := md.Undecoded(); len(u) > 0 {
+			return usageErr("config %s: unknown keys %v", path, u)
+		}
+	}
+	return nil
+}
+
+func serverFlags(c *ServerConfig, stderr io.Writer) (*flag.FlagSet, *string, *string) {
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := fs.String("config", "", "config file, .json or .toml (flags given here override it)")
+	fs.StringVar(&c.Sim.UserID, "user", c.Sim.UserID, "sim exchange user id")
+	fs.StringVar(&c.Sim.Password, "password", c.Sim.Password, "sim exchange password")
+	fs.Int64Var(&c.Sim.Seed, "seed", c.Sim.Seed, "seed of the simulated market (same seed, same calls: same events)")
+	fs.Float64Var(&c.Sim.TickRate, "tick-rate", c.Sim.TickRate,
+		fmt.Sprintf("ticks per second per subscribed symbol, 0 to %d", sim.MaxTickRate))
+	fs.Float64Var(&c.Sim.Capital, "capital", c.Sim.Capital, "starting balance of the sim account")
+	fs.StringVar(&c.Sim.ContractsFile, "contracts", c.Sim.ContractsFile, "JSON file of contracts replacing the default set")
+	syms := fs.String("symbols", strings.Join(c.Symbols, ","), "comma-separated vt_symbols to subscribe")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.DurationVar(&c.SummaryInterval.Duration, "summary-interval", c.SummaryInterval.Duration, "how often to log the one-line summary")
+	fs.BoolVar(&c.Demo, "demo", c.Demo, "trade a sample order flow (1 lot in and out every 2s on the first symbol)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), `Usage: vnrpc server [flags]
+
+Runs a main engine with the simulated exchange (gateway SIM), subscribes the
+symbols, logs every gateway log and a one-line summary, and stops cleanly on
+SIGINT or SIGTERM.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	return fs, cfg, syms
+}
+
+// parseServer builds the config: defaults, then the config file, then the
+// flags that were given.
+func parseServer(args []string, stderr io.Writer) (ServerConfig, error) {
+	c := DefaultServerConfig()
+	fs, cfgPath, syms := serverFlags(&c, stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return c, err
+		}
+		return c, usageErr("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return c, usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	if *cfgPath != "" {
+		// Reload: defaults, then the file, then the flags given explicitly.
+		c = DefaultServerConfig()
+		if err := LoadConfigFile(*cfgPath, &c); err != nil {
+			return c, err
+		}
+		file := c
+		fs2, _, syms2 := serverFlags(&c, stderr)
+		_ = fs2.Parse(args)
+		given := map[string]bool{}
+		fs2.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		explicit := c
+		c = file
+		applyGiven(&c, &explicit, given)
+		if given["symbols"] {
+			c.Symbols = splitList(*syms2)
+		}
+	} else {
+		c.Symbols = splitList(*syms)
+	}
+	return c, c.Validate()
+}
+
+func applyGiven(dst, src *ServerConfig, given map[string]bool) {
+	set := map[string]func(){
+		"user":             func() { dst.Sim.UserID = src.Sim.UserID },
+		"password":         func() { dst.Sim.Password = src.Sim.Password },
+		"seed":             func() { dst.Sim.Seed = src.Sim.Seed },
+		"tick-rate":        func() { dst.Sim.TickRate = src.Sim.TickRate },
+		"capital":          func() { dst.Sim.Capital = src.Sim.Capital },
+		"contracts":        func() { dst.Sim.ContractsFile = src.Sim.ContractsFile },
+		"log-level":        func() { dst.LogLevel = src.LogLevel },
+		"summary-interval": func() { dst.SummaryInterval = src.SummaryInterval },
+		"demo":             func() { dst.Demo = src.Demo },
+	}
+	for name := range given {
+		if f, ok := set[name]; ok {
+			f()
+		}
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func serverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c, err := parseServer(args, stderr)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevels[c.LogLevel]}))
+	return RunServer(ctx, c, log)
+}
+
+// RunServer runs the engine until ctx is done, then closes it.
+func RunServer(ctx context.Context, c ServerConfig, log *slog.Logger) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	me := engine.NewMainEngine(nil, log)
+	defer func() {
+		if err := me.Close(); err != nil {
+			log.Error("close", "err", err)
+		}
+		log.Info("server stopped")
+	}()
+	ev := me.EventEngine()
+	ev.Register(engine.EventLog, func(e engine.Event) {
+		l := e.Data.(*engine.Log)
+		log.Log(context.Background(), pyLevel(l.Level), l.Msg, "source", l.GatewayName)
+	})
+	var ticks atomic.Uint64
+	ev.Register(engine.EventTick, func(engine.Event) { ticks.Add(1) })
+
+	gwi, err := me.AddGateway(sim.New, sim.DefaultName)
+	if err != nil {
+		return err
+	}
+	gw := gwi.(*sim.Gateway)
+	if err := me.Connect(c.setting(), gw.Name()); err != nil {
+		return err
+	}
+	for _, vt := range c.Symbols {
+		if _, err := gw.Snapshot(vt); err != nil {
+			return usageErr("symbols: %q is not listed on the simulated exchange (listed: %s)",
+				vt, strings.Join(gw.VtSymbols(), ", "))
+		}
+		sym, ex, _ := engine.ParseVtSymbol(vt)
+		if err := me.Subscribe(engine.SubscribeRequest{Symbol: sym, Exchange: ex}, gw.Name()); err != nil {
+			return err
+		}
+	}
+	log.Info("server running", "gateway", gw.Name(), "symbols", strings.Join(c.Symbols, ","),
+		"tick_rate", c.Sim.TickRate, "seed", c.Sim.Seed)
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if c.Demo {
+		wg.Add(1)
+		go func() { defer wg.Done(); demoFlow(ctx, me, gw, c.Symbols[0], log) }()
+	}
+	t := time.NewTicker(c.SummaryInterval.Duration)
+	defer t.Stop()
+	last, lastAt := uint64(0), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case now := <-t.C:
+			n := ticks.Load()
+			rate := float64(n-last) / now.Sub(lastAt).Seconds()
+			last, lastAt = n, now
+			summary(log, me, rate, c.Symbols)
+		}
+	}
+}
+
+func summary(log *slog.Logger, me *engine.MainEngine, rate float64, symbols []string) {
+	cnt := me.Counts()
+	var open int
+	for _, p := range me.AllPositions() {
+		if p.Volume > 0 {
+			open++
+		}
+	}
+	attrs := []any{"ticks/s", fmt.Sprintf("%.0f", rate), "orders", cnt.Orders, "active", cnt.ActiveOrders,
+		"trades", cnt.Trades, "positions", open}
+	for _, a := range me.AllAccounts() {
+		attrs = append(attrs, "balance", fmt.Sprintf("%.2f", a.Balance), "available", fmt.Sprintf("%.2f", a.Available()))
+	}
+	if len(symbols) > 0 {
+		if tk, ok := me.Tick(symbols[0]); ok {
+			attrs = append(attrs, "last", fmt.Sprintf("%s %g (%g/%g)", symbols[0], tk.LastPrice, tk.BidPrice[0], tk.AskPrice[0]))
+		}
+	}
+	log.Info("summary", attrs...)
+}
+
+// demoFlow trades one lot in and out every two seconds at the touch.
+func demoFlow(ctx context.Context, me *engine.MainEngine, gw *sim.Gateway, vt string, log *slog.Logger) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	sym, ex, _ := engine.ParseVtSymbol(vt)
+	ct, _ := me.Contract(vt)
+	long := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		bk, err := gw.Snapshot(vt)
+		if err != nil {
+			return
+		}
+		long = !long
+		req := engine.OrderRequest{Symbol: sym, Exchange: ex, Type: engine.OrderTypeLimit, Volume: 1}
+		if ct != nil {
+			req.Volume = ct.MinVolume
+		}
+		stock := ct != nil && ct.Product == engine.ProductEquity
+		if long {
+			req.Direction, req.Price, req.Offset = engine.DirectionLong, bk.AskPrice[0], engine.OffsetOpen
+		} else {
+			req.Direction, req.Price, req.Offset = engine.DirectionShort, bk.BidPrice[0], engine.OffsetCloseToday
+			if stock {
+				req.Offset = engine.OffsetNone
+			}
+		}
+		if stock && long {
+			req.Offset = engine.OffsetNone
+		}
+		if _, err := me.SendOrder(req, gw.Name()); err != nil {
+			log.Warn("demo order", "err", err)
+		}
+	}
+}
+
+func pyLevel(l int) slog.Level {
+	switch {
+	case l >= engine.LogError:
+		return slog.LevelError
+	case l >= engine.LogWarning:
+		return slog.LevelWarn
+	case l >= engine.LogInfo:
+		return slog.LevelInfo
+	}
+	return slog.LevelDebug
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what building and testing vnrpc needs on a Debian machine that has Go:
+# libzmq3-dev and pkg-config (cgo, for the ZeroMQ LAN transport). It does
+# nothing when they are already there. Run as root, or with sudo available.
+set -euo pipefail
+
+if ! command -v go >/dev/null 2>&1; then
+  if [ -x /usr/local/go/bin/go ]; then
+    echo "deps: add /usr/local/go/bin to PATH" >&2
+  else
+    echo "deps: Go is not installed (https://go.dev/doc/install); vnrpc needs Go 1.26" >&2
+  fi
+  exit 1
+fi
+
+need=()
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+dpkg -s libzmq3-dev >/dev/null 2>&1 || need+=(libzmq3-dev)
+[ ${#need[@]} -eq 0 ] && exit 0
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "deps: please install ${need[*]} (ZeroMQ development files and pkg-config) with your package manager" >&2
+  exit 1
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "deps: run as root or install sudo to get ${need[*]}" >&2; exit 1; }
+  sudo=sudo
+fi
+echo "deps: installing ${need[*]}" >&2
+$sudo apt-get update -q >/dev/null
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${need[@]}" >/dev/null
