@@ -7,8 +7,8 @@ deps:
 	@./scripts/deps.sh
 
 # The demo: a trading engine on the simulated exchange with a sample order flow.
-demo: deps
-	$(GO) run ./cmd/vnrpc server --demo --tick-rate 5
+demo:
+	./scripts/demo.sh
 
 # The tests: formatting, vet, and every test under the race detector
 # (fuzz seeds run as ordinary tests).

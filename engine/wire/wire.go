@@ -39,7 +39,7 @@ func newCodec[T any](name string, fields ...field[T]) *codec[T] {
 	c := &codec[T]{name: name, fields: fields, index: make(map[string]int, len(fields))}
 	for i, f := range fields {
 		if _, dup := c.index[f.key]; dup {
-			panic("wire: duplicate key " + f.key + " in " + name) // programmer error, at init
+			panic("wire: duplicate key " + f.key + " in " + name) // invariant: a static codec table lists a key twice (programmer error, caught at init)
 		}
 		c.index[f.key] = i
 	}
