@@ -299,7 +299,10 @@ func TestAttachRejectsBadBuffers(t *testing.T) {
 			t.Errorf("%s: %v, want ErrIncompatible", name, err)
 		}
 	}
-	bad := mod(func(b []byte) { binary.LittleEndian.PutUint64(b[offTail:], 10); binary.LittleEndian.PutUint64(b[offTailIntent:], 5) })
+	bad := mod(func(b []byte) {
+		binary.LittleEndian.PutUint64(b[offTail:], 10)
+		binary.LittleEndian.PutUint64(b[offTailIntent:], 5)
+	})
 	if _, err := NewReader(bad, ReaderOptions{}); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("intent behind tail: %v", err)
 	}
