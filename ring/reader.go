@@ -137,6 +137,9 @@ func (r *Reader) start() error {
 // seqAt reads the sequence number of the record at pos, skipping a padding
 // record there, and validates the read.
 func (r *Reader) seqAt(pos uint64) (uint64, error) {
+	if pos%alignment != 0 {
+		return 0, fmt.Errorf("%w: record position %d is not 8-byte aligned", ErrCorrupt, pos)
+	}
 	off := pos & r.mask
 	w0 := u64(r.data, off).Load()
 	if uint32(w0>>32) == typePadding {
@@ -148,6 +151,12 @@ func (r *Reader) seqAt(pos uint64) (uint64, error) {
 		}
 		pos += r.capacity - off
 		off = 0
+	}
+	if off+RecordHeader > r.capacity { // a real record always fits before the end
+		if !r.intact(pos) {
+			return 0, errRetry
+		}
+		return 0, fmt.Errorf("%w: record at offset %d runs past the end", ErrCorrupt, off)
 	}
 	seq := u64(r.data, off+recSeq).Load()
 	if !r.intact(pos) {

@@ -120,6 +120,10 @@ func (w *Writer) reclaim(end uint64) {
 	floor := end - w.capacity
 	for w.oldest < floor && w.oldest < w.tail {
 		l := uint64(uint32(u64(w.data, w.oldest&w.mask).Load()))
+		if l < alignment || align(l) > w.capacity { // scribbled by someone else: give up the history
+			w.oldest = w.tail
+			break
+		}
 		w.oldest += align(l)
 	}
 	w.c.oldest.Store(w.oldest)
