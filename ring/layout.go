@@ -5,26 +5,29 @@ import (
 	"unsafe"
 )
 
-// The ring's memory, at the start of the caller's buffer. Every counter the
-// writer updates sits on a cache line of its own, so readers polling one do
-// not contend with the writer's other stores; the only line readers write is
-// the wait line (sleeping readers register there).
+// The ring's memory, at the start of the caller's buffer. The two counters
+// every reader loads for every record (tailIntent and tail) share one cache
+// line, so a record costs one line transfer to each reader, not one per
+// counter. latest and oldest, which readers load only when they start or
+// are lapped, sit on the next line; the line readers write (sleeper
+// registration) is separate, so the writer never contends with readers
+// that keep up.
 //
 //	offset  line  field                        written by
-//	     0     0  magic       u64              Init, then read-only
+//	     0     0  magic       u64              NewWriter, then read-only
 //	     8     0  version     u32
 //	    12     0  headerSize  u32
 //	    16     0  capacity    u64 (power of 2)
 //	    24     0  maxRecord   u64
 //	    32     0  producerPID u64
 //	    64     1  tailIntent  u64              writer: end of the record being written
-//	   128     2  tail        u64              writer: end of the last committed record
-//	   192     3  latest      u64              writer: start of the last committed record
-//	   200     3  oldest      u64              writer: start of the oldest record still intact
-//	   256     4  closed      u32              writer: 1 once the writer closed
-//	   320     5  futexWord   u32              writer: bumped on every wake
-//	   324     5  waiters     u32              readers: how many sleep or are about to
-//	   384        data: capacity bytes of records
+//	    72     1  tail        u64              writer: end of the last committed record
+//	   128     2  latest      u64              writer: start of the last committed record
+//	   136     2  oldest      u64              writer: start of the oldest record still intact
+//	   144     2  closed      u32              writer: 1 once the writer closed
+//	   148     2  futexWord   u32              writer: bumped on every wake
+//	   192     3  waiters     u32              readers: how many sleep or are about to
+//	   256        data: capacity bytes of records
 //
 // Positions (tailIntent, tail, latest, oldest) count bytes since the ring
 // was created and never wrap; a position's offset in the data is pos &
@@ -52,13 +55,13 @@ const (
 	offMaxRecord  = offCapacity + 8
 	offPID        = offMaxRecord + 8
 	offTailIntent = 1 * cacheLine
-	offTail       = 2 * cacheLine
-	offLatest     = 3 * cacheLine
+	offTail       = offTailIntent + 8
+	offLatest     = 2 * cacheLine
 	offOldest     = offLatest + 8
-	offClosed     = 4 * cacheLine
-	offFutex      = 5 * cacheLine
-	offWaiters    = offFutex + 4
-	HeaderSize    = 6 * cacheLine
+	offClosed     = offOldest + 8
+	offFutex      = offClosed + 4
+	offWaiters    = 3 * cacheLine
+	HeaderSize    = 4 * cacheLine
 
 	recLength    = 0
 	recType      = recLength + 4

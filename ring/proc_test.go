@@ -22,8 +22,11 @@ import (
 const helperEnv = "VNRPC_RING_HELPER"
 
 var helpers = map[string]func() int{
-	"writer": helperWriter,
-	"reader": helperReader,
+	"writer":        helperWriter,
+	"reader":        helperReader,
+	"bench-reader":  helperBenchReader,
+	"bench-uds":     helperBenchUDS,
+	"bench-counter": helperBenchCounter,
 }
 
 func TestMain(m *testing.M) {
@@ -64,6 +67,12 @@ type child struct {
 
 func startHelper(t testing.TB, name string, vars map[string]string) *child {
 	t.Helper()
+	return startHelperFiles(t, name, vars, nil)
+}
+
+// startHelperFiles passes files to the helper as fds 3, 4 ….
+func startHelperFiles(t testing.TB, name string, vars map[string]string, files []*os.File) *child {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -74,6 +83,7 @@ func startHelper(t testing.TB, name string, vars map[string]string) *child {
 		cmd.Env = append(cmd.Env, "VNRPC_"+k+"="+v)
 	}
 	cmd.Stderr = os.Stderr
+	cmd.ExtraFiles = files
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -78,6 +78,7 @@ type Reader struct {
 	opts   ReaderOptions
 	cursor uint64 // position of the next record to read
 	expect uint64 // its sequence number
+	tail   uint64 // the writer's tail as last loaded; reloaded only when reached
 	laps   uint64
 	lost   uint64
 	closed atomic.Bool
@@ -111,7 +112,14 @@ var errRetry = fmt.Errorf("retry")
 
 // start places the cursor and learns the sequence number expected there.
 func (r *Reader) start() error {
-	tail, intent := r.c.tail.Load(), r.c.tailIntent.Load()
+	// latest (or oldest) first, then tail: the writer stores tail before
+	// latest, so the record found is below the tail loaded after it.
+	pos := r.c.latest.Load()
+	if r.opts.Start == StartOldest {
+		pos = r.c.oldest.Load()
+	}
+	tail := r.c.tail.Load()
+	intent := r.c.tailIntent.Load()
 	if intent < tail {
 		return fmt.Errorf("%w: tailIntent %d behind tail %d", ErrCorrupt, intent, tail)
 	}
@@ -119,11 +127,7 @@ func (r *Reader) start() error {
 		r.cursor, r.expect = 0, 0
 		return nil
 	}
-	pos := r.c.latest.Load()
-	if r.opts.Start == StartOldest {
-		pos = r.c.oldest.Load()
-	}
-	if pos >= tail || (r.opts.Start == StartNewest && tail-pos > r.maxRecord) {
+	if pos >= tail {
 		return fmt.Errorf("%w: start position %d outside the written range ending at %d", ErrCorrupt, pos, tail)
 	}
 	seq, err := r.seqAt(pos)
@@ -182,16 +186,16 @@ func (r *Reader) Capacity() int { return int(r.capacity) }
 // fails its checks yields ErrCorrupt; a torn copy is never returned.
 func (r *Reader) TryNext(dst []byte) (rec Record, ok bool, err error) {
 	for {
-		tail := r.c.tail.Load()
-		if r.cursor == tail {
-			return Record{}, false, nil
+		if r.cursor >= r.tail { // caught up with what we knew: look again
+			r.tail = r.c.tail.Load()
+			if r.cursor == r.tail {
+				return Record{}, false, nil
+			}
+			if r.cursor > r.tail {
+				return Record{}, false, fmt.Errorf("%w: tail %d moved behind the reader at %d", ErrCorrupt, r.tail, r.cursor)
+			}
 		}
-		if r.cursor > tail {
-			return Record{}, false, fmt.Errorf("%w: tail %d moved behind the reader at %d", ErrCorrupt, tail, r.cursor)
-		}
-		if !r.intact(r.cursor) {
-			return Record{}, false, r.lapped()
-		}
+		tail := r.tail
 		off := r.cursor & r.mask
 		w0 := u64(r.data, off).Load()
 		length, typ := uint64(uint32(w0)), uint32(w0>>32)
@@ -256,7 +260,7 @@ func (r *Reader) lapped() error {
 			return fmt.Errorf("%w: newest sequence %d behind the reader's %d", ErrCorrupt, seq, r.expect)
 		}
 		lost := seq - r.expect
-		r.cursor, r.expect = pos, seq
+		r.cursor, r.expect, r.tail = pos, seq, 0
 		r.laps++
 		r.lost += lost
 		return &LapError{Lost: lost}

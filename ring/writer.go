@@ -143,9 +143,13 @@ func (w *Writer) Commit() (uint64, error) {
 	storeHeaderWord(w.data, off+recLength, w.pendLen|uint64(w.pendType)<<32)
 	storeHeaderWord(w.data, off+recSeq, seq)
 	storeHeaderWord(w.data, off+recTimestamp, uint64(Nanotime()))
-	w.c.latest.Store(w.tail)
+	start := w.tail
 	w.tail += align(w.pendLen)
+	// tail before latest: a reader that loads latest and then tail always
+	// finds the record at latest below tail (after padding, the record
+	// starts beyond the old tail).
 	w.c.tail.Store(w.tail)
+	w.c.latest.Store(start)
 	w.seq++
 	w.pending = false
 	if w.c.waiters.Load() != 0 {
