@@ -21,6 +21,9 @@ test: deps
 bench: deps
 	../shared/tools/quiet || true
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./engine ./gateway/sim
+	$(GO) test -run '^$$' -bench 'OneWay/wait=spin|Throughput|Write$$' -benchtime 200000x ./ring
+	$(GO) test -run '^$$' -bench 'OneWay/wait=block|OneWayBaseline' -benchtime 5000x ./ring
+	$(GO) test -run '^$$' -bench KeepUp -benchtime 2000000x ./ring
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

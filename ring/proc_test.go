@@ -144,6 +144,7 @@ func helperWriter() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	defer seg.BeatEvery(100 * time.Millisecond)()
 	fmt.Println("created")
 	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
 		return 1

@@ -118,6 +118,9 @@ func (w *Writer) reclaim(end uint64) {
 		return
 	}
 	floor := end - w.capacity
+	if w.oldest >= floor {
+		return
+	}
 	for w.oldest < floor && w.oldest < w.tail {
 		l := uint64(uint32(u64(w.data, w.oldest&w.mask).Load()))
 		if l < alignment || align(l) > w.capacity { // scribbled by someone else: give up the history

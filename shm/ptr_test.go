@@ -1,5 +1,10 @@
 package shm
 
-import "unsafe"
+import (
+	"runtime"
+	"unsafe"
+)
 
 func uintptrOf(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
+
+func runtimeGosched() { runtime.Gosched() }

@@ -227,6 +227,31 @@ func (s *Segment) Bytes() []byte { return s.mem[HeaderSize:] }
 // periodically (well within the timeout readers give Alive).
 func (s *Segment) Beat() { u64(s.mem, offHeartbeat).Store(uint64(time.Now().UnixNano())) }
 
+// BeatEvery starts a goroutine that calls Beat every d until stop is
+// called; stop waits for it to end and may be called more than once. The
+// producer owns it: call stop before Close.
+func (s *Segment) BeatEvery(d time.Duration) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				s.Beat()
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(quit) })
+		<-done
+	}
+}
+
 // Heartbeat is the time of the producer's last Beat.
 func (s *Segment) Heartbeat() time.Time { return time.Unix(0, int64(u64(s.mem, offHeartbeat).Load())) }
 

@@ -119,6 +119,40 @@ func TestHeartbeatAndDeadCreator(t *testing.T) {
 	}
 }
 
+func TestBeatEveryKeepsItAliveUntilStopped(t *testing.T) {
+	o := opts(t)
+	s, err := Create("beat", 4096, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	stop := s.BeatEvery(5 * time.Millisecond)
+	before := s.Heartbeat()
+	deadline := time.Now().Add(10 * time.Second)
+	for !s.Heartbeat().After(before) {
+		if time.Now().After(deadline) {
+			t.Fatal("no beat in 10 s")
+		}
+		runtimeGosched()
+	}
+	stop()
+	stop()
+	last := s.Heartbeat()
+	// With the beat stopped, a short timeout finds the heartbeat stale.
+	for s.Alive(20*time.Millisecond) == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("never stale after stop")
+		}
+		runtimeGosched()
+	}
+	if err := s.Alive(20 * time.Millisecond); !errors.Is(err, ErrStale) {
+		t.Errorf("after stop: %v", err)
+	}
+	if !s.Heartbeat().Equal(last) {
+		t.Error("beats after stop returned")
+	}
+}
+
 func TestOpenRefusesUnsafeAndForeignFiles(t *testing.T) {
 	o := opts(t)
 	s, err := Create("wide", 4096, o)
