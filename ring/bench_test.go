@@ -140,17 +140,35 @@ func BenchmarkOneWay(b *testing.B) {
 	}
 }
 
+// shmRing creates a segment holding a ring of the given capacity and
+// returns its directory, name and writer; the segment closes at cleanup.
+func shmRing(b *testing.B, capacity int) (dir, name string, w *Writer) {
+	dir, name = shmDir(b), shm.Name("ringbench", shm.NewEpoch())
+	seg, err := shm.Create(name, Size(capacity), shm.Options{Dir: dir})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = seg.Close() })
+	if w, err = NewWriter(seg.Bytes()); err != nil {
+		b.Fatal(err)
+	}
+	return dir, name, w
+}
+
+// startReaders starts n reader processes and waits until each is ready.
+func startReaders(b *testing.B, n int, name string, vars map[string]string) []*child {
+	var kids []*child
+	for range n {
+		kids = append(kids, startHelper(b, name, vars))
+	}
+	for _, k := range kids {
+		k.expect(b, "ready", 30*time.Second)
+	}
+	return kids
+}
+
 func oneWay(b *testing.B, wait Wait, size, readers int) {
-	dir, name := shmDir(b), shm.Name("ringbench", shm.NewEpoch())
-	seg, err := shm.Create(name, Size(4<<20), shm.Options{Dir: dir})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer seg.Close()
-	w, err := NewWriter(seg.Bytes())
-	if err != nil {
-		b.Fatal(err)
-	}
+	dir, name, w := shmRing(b, 4<<20)
 	payload := make([]byte, size-RecordHeader) // size is the whole record
 	var kids []*child
 	for i := range readers {
@@ -271,63 +289,13 @@ func BenchmarkOneWayBaseline(b *testing.B) {
 	})
 }
 
-// helperBenchCounter reads records (spinning, or as VNRPC_WAIT says)
-// until the ring closes and prints "result got=N lost=N laps=N".
-func helperBenchCounter() int {
-	seg, err := shm.Open(env("SEG"), shm.Options{Dir: env("DIR")})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	wait := WaitSpin
-	if env("WAIT") != "" {
-		wait = Wait(envInt("WAIT"))
-	}
-	r, err := NewReader(seg.Bytes(), ReaderOptions{Wait: wait})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	fmt.Println("ready")
-	var got, lost, laps uint64
-	dst := make([]byte, 0, 4096)
-	for {
-		rec, err := r.Next(dst)
-		var lap *LapError
-		switch {
-		case errors.As(err, &lap):
-			lost += lap.Lost
-			laps++
-		case errors.Is(err, ErrClosed):
-			fmt.Printf("result got=%d lost=%d laps=%d\n", got, lost, laps)
-			return 0
-		case err != nil:
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		default:
-			got++
-			dst = rec.Payload
-		}
-	}
-}
-
 // BenchmarkThroughput: 64-byte records (header included) written as fast
 // as possible to one spinning reader in another process; records/s counts
 // until the reader has seen the last one, and lost says whether it kept up.
 func BenchmarkThroughput(b *testing.B) {
 	b.Run("size=64/readers=1", func(b *testing.B) {
-		dir, name := shmDir(b), shm.Name("ringtput", shm.NewEpoch())
-		seg, err := shm.Create(name, Size(8<<20), shm.Options{Dir: dir})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer seg.Close()
-		w, err := NewWriter(seg.Bytes())
-		if err != nil {
-			b.Fatal(err)
-		}
-		k := startHelper(b, "bench-counter", map[string]string{"SEG": name, "DIR": dir})
-		k.expect(b, "ready", 30*time.Second)
+		dir, name, w := shmRing(b, 8<<20)
+		k := startReaders(b, 1, "reader", map[string]string{"SEG": name, "DIR": dir, "WAIT": strconv.Itoa(int(WaitSpin))})[0]
 		payload := make([]byte, 64-RecordHeader)
 		b.ResetTimer()
 		for range b.N {
@@ -370,24 +338,9 @@ func BenchmarkWrite(b *testing.B) {
 func BenchmarkKeepUp(b *testing.B) {
 	const readers = 4
 	b.Run(fmt.Sprintf("rate=1000000/readers=%d", readers), func(b *testing.B) {
-		dir, name := shmDir(b), shm.Name("ringkeep", shm.NewEpoch())
-		seg, err := shm.Create(name, Size(64<<20), shm.Options{Dir: dir})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer seg.Close()
-		w, err := NewWriter(seg.Bytes())
-		if err != nil {
-			b.Fatal(err)
-		}
-		var kids []*child
-		for range readers {
-			kids = append(kids, startHelper(b, "bench-counter", map[string]string{"SEG": name, "DIR": dir,
-				"WAIT": strconv.Itoa(int(WaitBlock))}))
-		}
-		for _, k := range kids {
-			k.expect(b, "ready", 30*time.Second)
-		}
+		dir, name, w := shmRing(b, 64<<20)
+		kids := startReaders(b, readers, "reader", map[string]string{"SEG": name, "DIR": dir,
+			"WAIT": strconv.Itoa(int(WaitBlock))})
 		payload := make([]byte, 64-RecordHeader)
 		p := newPacer(time.Microsecond)
 		b.ResetTimer()
