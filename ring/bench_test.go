@@ -167,6 +167,22 @@ func startReaders(b *testing.B, n int, name string, vars map[string]string) []*c
 	return kids
 }
 
+// writePaced times b.N paced writes of payload, reports records/s and
+// closes the writer.
+func writePaced(b *testing.B, w *Writer, payload []byte, every time.Duration) {
+	p := newPacer(every)
+	b.ResetTimer()
+	for range b.N {
+		p.wait()
+		if _, err := w.Write(1, payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	_ = w.Close()
+}
+
 func oneWay(b *testing.B, wait Wait, size, readers int) {
 	dir, name, w := shmRing(b, 4<<20)
 	payload := make([]byte, size-RecordHeader) // size is the whole record
@@ -178,17 +194,7 @@ func oneWay(b *testing.B, wait Wait, size, readers int) {
 	for _, k := range kids {
 		k.expect(b, "ready", 30*time.Second)
 	}
-	p := newPacer(paceFor(wait))
-	b.ResetTimer()
-	for range b.N {
-		p.wait()
-		if _, err := w.Write(1, payload); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
-	_ = w.Close()
+	writePaced(b, w, payload, paceFor(wait))
 	var all []int64
 	for i, k := range kids {
 		k.expect(b, "done", 60*time.Second)
@@ -342,17 +348,7 @@ func BenchmarkKeepUp(b *testing.B) {
 		kids := startReaders(b, readers, "reader", map[string]string{"SEG": name, "DIR": dir,
 			"WAIT": strconv.Itoa(int(WaitBlock))})
 		payload := make([]byte, 64-RecordHeader)
-		p := newPacer(time.Microsecond)
-		b.ResetTimer()
-		for range b.N {
-			p.wait()
-			if _, err := w.Write(1, payload); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.StopTimer()
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
-		_ = w.Close()
+		writePaced(b, w, payload, time.Microsecond)
 		var lost, laps uint64
 		for _, k := range kids {
 			g, l, n := parseResult(b, k.expect(b, "result ", 60*time.Second))
