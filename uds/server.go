@@ -1,0 +1,386 @@
+package uds
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+	"golang.org/x/sys/unix"
+)
+
+// Handler serves calls. ServeCall runs on its own goroutine per request,
+// so calls on one connection run concurrently and may reply in any order.
+// ctx carries the request's deadline and is cancelled when the
+// connection or the server closes.
+type Handler interface {
+	ServeCall(ctx context.Context, method string, args []byte) ([]byte, error)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, method string, args []byte) ([]byte, error)
+
+func (f HandlerFunc) ServeCall(ctx context.Context, method string, args []byte) ([]byte, error) {
+	return f(ctx, method, args)
+}
+
+// Mux routes calls to one function per method; an unknown method is a
+// CodeUnknownMethod error. It is safe for concurrent use.
+type Mux struct {
+	mu sync.RWMutex
+	m  map[string]func(ctx context.Context, args []byte) ([]byte, error)
+}
+
+// Handle registers f for method, replacing any earlier one.
+func (m *Mux) Handle(method string, f func(ctx context.Context, args []byte) ([]byte, error)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.m == nil {
+		m.m = map[string]func(context.Context, []byte) ([]byte, error){}
+	}
+	m.m[method] = f
+}
+
+func (m *Mux) ServeCall(ctx context.Context, method string, args []byte) ([]byte, error) {
+	m.mu.RLock()
+	f, ok := m.m[method]
+	m.mu.RUnlock()
+	if !ok {
+		return nil, Errorf(CodeUnknownMethod, "no method %q", method)
+	}
+	return f(ctx, args)
+}
+
+// Options configure a Server or a Client.
+type Options struct {
+	// MaxFrame bounds a frame's body (default DefaultMaxFrame).
+	MaxFrame int
+	// AllowUIDs lists the peer uids a server accepts (default: its own).
+	AllowUIDs []int
+	// MaxInFlight bounds the requests a server runs at once per
+	// connection (default 256); more wait their turn, and their deadlines
+	// are checked when their turn comes.
+	MaxInFlight int
+	// Poll, if positive, makes reads poll the socket this long before
+	// parking, and makes Client.Call poll for its reply before blocking:
+	// lower latency for callers that can spend a core.
+	Poll time.Duration
+	// Logger receives refused connections and dropped peers (default slog.Default()).
+	Logger *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.MaxFrame <= 0 {
+		o.MaxFrame = DefaultMaxFrame
+	}
+	if o.AllowUIDs == nil {
+		o.AllowUIDs = []int{os.Getuid()}
+	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = 256
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Server accepts connections on a unix socket and serves their calls.
+type Server struct {
+	ln   *net.UnixListener
+	path string
+	h    Handler
+	opts Options
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	mu     sync.Mutex
+	conns  map[*serverConn]struct{}
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// Listen creates the socket at path and starts serving h on a goroutine
+// (Close stops it and waits). The socket's directory is created 0700 if
+// missing, and must not be open to other users (ErrUnsafeDir); the socket
+// is 0600. A socket file left by a dead server is replaced; a live one is
+// ErrAddrInUse.
+func Listen(path string, h Handler, o Options) (*Server, error) {
+	o.defaults()
+	if err := privateDir(filepath.Dir(path)); err != nil {
+		return nil, err
+	}
+	if err := clearStale(path); err != nil {
+		return nil, err
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("uds: listen %s: %w", path, err)
+	}
+	ln.SetUnlinkOnClose(true)
+	if err := os.Chmod(path, 0o600); err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("uds: chmod %s: %w", path, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{ln: ln, path: path, h: h, opts: o, ctx: ctx, cancel: cancel, conns: map[*serverConn]struct{}{}}
+	s.wg.Add(1)
+	go s.accept()
+	return s, nil
+}
+
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("uds: socket directory %s: %w", dir, err)
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("uds: socket directory %s: %w", dir, err)
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if st.Mode().Perm()&0o077 != 0 || !ok || int(sys.Uid) != os.Getuid() {
+		return fmt.Errorf("%w: %s is mode %04o; want a directory of yours with mode 0700", ErrUnsafeDir, dir, st.Mode().Perm())
+	}
+	return nil
+}
+
+// clearStale removes a socket file nobody listens on.
+func clearStale(path string) error {
+	st, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("uds: %s: %w", path, err)
+	}
+	if st.Mode().Type() != fs.ModeSocket {
+		return fmt.Errorf("uds: %s exists and is not a socket", path)
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		_ = c.Close()
+		return fmt.Errorf("%w: a server is listening on %s", ErrAddrInUse, path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("uds: removing stale socket %s: %w", path, err)
+	}
+	return nil
+}
+
+// Path is the socket's path.
+func (s *Server) Path() string { return s.path }
+
+func (s *Server) accept() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.AcceptUnix()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.opts.Logger.Warn("uds: accept", "path", s.path, "err", err)
+			continue
+		}
+		cred, err := peerCred(c)
+		if err != nil || !slices.Contains(s.opts.AllowUIDs, int(cred.Uid)) {
+			reason := "uid not allowed"
+			if err != nil {
+				reason = err.Error()
+			}
+			var uid, pid int
+			if cred != nil {
+				uid, pid = int(cred.Uid), int(cred.Pid)
+			}
+			s.opts.Logger.Warn("uds: refused connection", "path", s.path, "peer_uid", uid, "peer_pid", pid, "reason", reason)
+			_ = c.Close()
+			continue
+		}
+		sc := &serverConn{s: s, c: c, pid: int(cred.Pid), sem: make(chan struct{}, s.opts.MaxInFlight)}
+		sc.ctx, sc.cancel = context.WithCancel(s.ctx)
+		sc.enc = msgpack.NewEncoder(&sc.wbuf)
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			_ = c.Close()
+			return
+		}
+		s.conns[sc] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go sc.serve()
+	}
+}
+
+func peerCred(c *net.UnixConn) (*unix.Ucred, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var cred *unix.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return nil, err
+	}
+	return cred, cerr
+}
+
+// serverConn is one accepted connection.
+type serverConn struct {
+	s      *Server
+	c      *net.UnixConn
+	pid    int
+	ctx    context.Context
+	cancel context.CancelFunc
+	sem    chan struct{}
+	reqs   sync.WaitGroup
+
+	wmu  sync.Mutex
+	wbuf bytes.Buffer
+	enc  *msgpack.Encoder
+}
+
+func (sc *serverConn) serve() {
+	s := sc.s
+	defer s.wg.Done()
+	defer func() {
+		sc.cancel()
+		_ = sc.c.Close()
+		sc.reqs.Wait()
+		s.mu.Lock()
+		delete(s.conns, sc)
+		s.mu.Unlock()
+	}()
+	r := bufio.NewReaderSize(reader(sc.c, s.opts.Poll), 64<<10)
+	var buf []byte
+	for {
+		body, err := readFrame(r, buf, s.opts.MaxFrame)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && sc.ctx.Err() == nil {
+				s.opts.Logger.Warn("uds: dropping peer", "path", s.path, "peer_pid", sc.pid, "reason", err)
+			}
+			return
+		}
+		buf = body
+		req, _, err := decodeFrame(body)
+		if err == nil && req == nil {
+			err = fmt.Errorf("%w: a client sent a reply frame", ErrMalformed)
+		}
+		if err != nil {
+			s.opts.Logger.Warn("uds: dropping peer", "path", s.path, "peer_pid", sc.pid, "reason", err)
+			return
+		}
+		sc.reqs.Add(1)
+		go sc.handle(req)
+	}
+}
+
+func (sc *serverConn) handle(req *Request) {
+	defer sc.reqs.Done()
+	select {
+	case sc.sem <- struct{}{}:
+		defer func() { <-sc.sem }()
+	case <-sc.ctx.Done():
+		sc.reply(&Reply{ID: req.ID, Code: CodeShutdown, Msg: "server closing"})
+		return
+	}
+	ctx := sc.ctx
+	if req.Deadline != 0 {
+		d := time.Unix(0, req.Deadline)
+		if !time.Now().Before(d) {
+			// The caller has given up: never run a late request.
+			sc.reply(&Reply{ID: req.ID, Code: CodeDeadlineExceeded,
+				Msg: fmt.Sprintf("deadline passed %v before the call could run", time.Since(d).Round(time.Microsecond))})
+			return
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, d)
+		defer cancel()
+	}
+	res, err := sc.call(ctx, req)
+	rep := &Reply{ID: req.ID, Result: res}
+	if err != nil {
+		rep.Result = nil
+		var re *RemoteError
+		switch {
+		case errors.As(err, &re) && re.Code != CodeOK:
+			rep.Code, rep.Msg = re.Code, re.Msg
+		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
+			rep.Code, rep.Msg = CodeTimedOut, err.Error()
+		default:
+			rep.Code, rep.Msg = CodeApp, err.Error()
+		}
+	}
+	sc.reply(rep)
+}
+
+func (sc *serverConn) call(ctx context.Context, req *Request) (res []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			sc.s.opts.Logger.Error("uds: handler panicked", "method", req.Method, "panic", fmt.Sprint(p),
+				"stack", string(debug.Stack()))
+			res, err = nil, Errorf(CodeInternal, "handler panicked: %v", p)
+		}
+	}()
+	return sc.s.h.ServeCall(ctx, req.Method, req.Args)
+}
+
+func (sc *serverConn) reply(r *Reply) {
+	sc.wmu.Lock()
+	defer sc.wmu.Unlock()
+	b, err := encodeReply(&sc.wbuf, sc.enc, r)
+	if err == nil && len(b)-lenPrefix > sc.s.opts.MaxFrame {
+		b, err = encodeReply(&sc.wbuf, sc.enc, &Reply{ID: r.ID, Code: CodeInternal,
+			Msg: fmt.Sprintf("result of %d bytes exceeds the frame limit %d", len(r.Result), sc.s.opts.MaxFrame)})
+	}
+	if err != nil {
+		return
+	}
+	_, _ = sc.c.Write(b) // a failed write means the peer is gone; serve() notices
+}
+
+// Close stops accepting, closes every connection, cancels running
+// handlers' contexts and waits for the server's goroutines. The socket
+// file is removed. Close is idempotent.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	conns := make([]*serverConn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	err := s.ln.Close()
+	s.cancel()
+	for _, c := range conns {
+		_ = c.c.Close()
+	}
+	s.wg.Wait()
+	return err
+}
+
+// Conns is the number of open connections.
+func (s *Server) Conns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}

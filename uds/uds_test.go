@@ -1,0 +1,510 @@
+package uds
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+const helperEnv = "VNRPC_UDS_HELPER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) == "dial" { // a peer of another uid, started by TestPeerOfAnotherUID
+		c, err := Dial(context.Background(), os.Getenv("VNRPC_SOCK"), Options{})
+		if err != nil {
+			fmt.Println("dial:", err)
+			os.Exit(0)
+		}
+		_, err = c.Call(context.Background(), "echo", []byte("x"))
+		fmt.Println("call:", err)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// sockPath is a short path in a fresh 0700 directory (sun_path holds 108 bytes).
+func sockPath(t testing.TB) string {
+	d, err := os.MkdirTemp("", "uds")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(d) })
+	return filepath.Join(d, "s")
+}
+
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
+func (l *logBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// testMux has echo, fail, panic, block (until release), and counts calls.
+type testMux struct {
+	Mux
+	release chan struct{}
+	entered chan struct{}
+	counted atomic.Int64
+}
+
+func newTestMux() *testMux {
+	m := &testMux{release: make(chan struct{}), entered: make(chan struct{}, 16)}
+	m.Handle("echo", func(_ context.Context, a []byte) ([]byte, error) { return a, nil })
+	m.Handle("fail", func(context.Context, []byte) ([]byte, error) { return nil, errors.New("it broke") })
+	m.Handle("bad", func(context.Context, []byte) ([]byte, error) { return nil, Errorf(CodeBadRequest, "want an int") })
+	m.Handle("panic", func(context.Context, []byte) ([]byte, error) { panic("handler bug") })
+	m.Handle("count", func(context.Context, []byte) ([]byte, error) { m.counted.Add(1); return nil, nil })
+	m.Handle("block", func(ctx context.Context, a []byte) ([]byte, error) {
+		m.entered <- struct{}{}
+		select {
+		case <-m.release:
+			return a, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	})
+	return m
+}
+
+type fixture struct {
+	srv  *Server
+	mux  *testMux
+	logs *logBuf
+	path string
+}
+
+func serve(t testing.TB, o Options) *fixture {
+	t.Helper()
+	f := &fixture{mux: newTestMux(), logs: &logBuf{}, path: sockPath(t)}
+	o.Logger = slog.New(slog.NewTextHandler(f.logs, nil))
+	srv, err := Listen(f.path, f.mux, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.srv = srv
+	t.Cleanup(func() { _ = srv.Close() })
+	return f
+}
+
+func dial(t testing.TB, path string, o Options) *Client {
+	t.Helper()
+	c, err := Dial(context.Background(), path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func within(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestCallsAndRemoteErrors(t *testing.T) {
+	for _, poll := range []time.Duration{0, 50 * time.Microsecond} {
+		t.Run(fmt.Sprint("poll=", poll), func(t *testing.T) {
+			f := serve(t, Options{Poll: poll})
+			c := dial(t, f.path, Options{Poll: poll})
+			ctx := within(t)
+			if got, err := c.Call(ctx, "echo", []byte("hello")); err != nil || string(got) != "hello" {
+				t.Fatalf("echo: %q %v", got, err)
+			}
+			if got, err := c.Call(ctx, "echo", nil); err != nil || len(got) != 0 {
+				t.Fatalf("empty echo: %q %v", got, err)
+			}
+			cases := map[string]Code{"nope": CodeUnknownMethod, "fail": CodeApp, "bad": CodeBadRequest, "panic": CodeInternal}
+			for method, code := range cases {
+				_, err := c.Call(ctx, method, nil)
+				var re *RemoteError
+				if !errors.As(err, &re) || re.Code != code || re.Method != method {
+					t.Errorf("%s: %v, want code %v", method, err, code)
+				}
+			}
+			if !strings.Contains(f.logs.String(), "handler bug") {
+				t.Error("a panicking handler was not logged")
+			}
+			if got, err := c.Call(ctx, "echo", []byte("still fine")); err != nil || string(got) != "still fine" {
+				t.Fatalf("after errors: %q %v", got, err)
+			}
+		})
+	}
+}
+
+func TestRepliesOutOfOrder(t *testing.T) {
+	f := serve(t, Options{})
+	c := dial(t, f.path, Options{})
+	ctx := within(t)
+	slow := c.Go(ctx, "block", []byte("slow"), nil)
+	<-f.mux.entered
+	if got, err := c.Call(ctx, "echo", []byte("fast")); err != nil || string(got) != "fast" {
+		t.Fatalf("a call behind a blocked one: %q %v", got, err)
+	}
+	close(f.mux.release)
+	if r := <-slow.Done; r.Err != nil || string(r.Result) != "slow" {
+		t.Fatalf("blocked call: %q %v", r.Result, r.Err)
+	}
+}
+
+func TestTimeoutLeavesClientUsable(t *testing.T) {
+	f := serve(t, Options{})
+	c := dial(t, f.path, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	if _, err := c.Call(ctx, "block", nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("blocked call: %v", err)
+	}
+	if got, err := c.Call(within(t), "echo", []byte("ok")); err != nil || string(got) != "ok" {
+		t.Fatalf("after a timeout: %q %v", got, err)
+	}
+}
+
+// The server never runs a request whose deadline passed while it waited.
+func TestExpiredRequestNeverRuns(t *testing.T) {
+	f := serve(t, Options{MaxInFlight: 1})
+	c := dial(t, f.path, Options{})
+	stall := c.Go(within(t), "block", nil, nil)
+	<-f.mux.entered // the only slot is taken
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	late := c.Go(ctx, "count", nil, nil)
+	<-ctx.Done() // its deadline passes while it waits for the slot
+	close(f.mux.release)
+	if r := <-stall.Done; r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	r := <-late.Done
+	var re *RemoteError
+	if !errors.As(r.Err, &re) || !re.Timeout() {
+		t.Fatalf("late request: %v, want a deadline refusal", r.Err)
+	}
+	if n := f.mux.counted.Load(); n != 0 {
+		t.Fatalf("the expired request ran %d times", n)
+	}
+}
+
+func TestManyClientsNoMixedReplies(t *testing.T) {
+	f := serve(t, Options{})
+	const clients, calls = 64, 1000
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for i := range clients {
+		c := dial(t, f.path, Options{})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx := within(t)
+			for j := range calls {
+				want := fmt.Sprintf("client %d call %d", i, j)
+				got, err := c.Call(ctx, "echo", []byte(want))
+				if err != nil || string(got) != want {
+					errs <- fmt.Errorf("%s: got %q, %v", want, got, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func TestServerCloseFailsPendingCalls(t *testing.T) {
+	f := serve(t, Options{})
+	c := dial(t, f.path, Options{})
+	call := c.Go(within(t), "block", nil, nil)
+	<-f.mux.entered
+	if err := f.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := <-call.Done
+	if !errors.Is(r.Err, ErrClosed) {
+		t.Fatalf("pending call after server close: %v", r.Err)
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("client did not notice the server's end")
+	}
+	if _, err := c.Call(within(t), "echo", nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("call on a dead client: %v", err)
+	}
+	if err := f.srv.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if _, err := os.Stat(f.path); !errors.Is(err, os.ErrNotExist) {
+		t.Error("socket file left after Close")
+	}
+}
+
+// rawPeer connects without the client and writes bytes.
+func rawPeer(t *testing.T, path string, b []byte) {
+	t.Helper()
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, _ = conn.Write(b)
+	_ = conn.(*net.UnixConn).CloseWrite()
+	_, _ = io.Copy(io.Discard, conn) // until the server drops us
+}
+
+func TestHostilePeersAreDroppedOthersUnaffected(t *testing.T) {
+	f := serve(t, Options{MaxFrame: 1024})
+	good := dial(t, f.path, Options{})
+	prefix := func(n uint32, body []byte) []byte {
+		b := binary.LittleEndian.AppendUint32(nil, n)
+		return append(b, body...)
+	}
+	replyFrame := func() []byte {
+		var buf bytes.Buffer
+		b, _ := encodeReply(&buf, msgpack.NewEncoder(&buf), &Reply{ID: 1})
+		return append([]byte(nil), b...)
+	}
+	cases := map[string][]byte{
+		"garbage":   prefix(5, []byte("hello")),
+		"truncated": prefix(100, []byte("short")),
+		"oversize":  prefix(1<<30, nil),
+		"reply":     replyFrame(),
+	}
+	for name, b := range cases {
+		rawPeer(t, f.path, b)
+		if got, err := good.Call(within(t), "echo", []byte(name)); err != nil || string(got) != name {
+			t.Fatalf("after a %s peer: %q %v", name, got, err)
+		}
+	}
+	logs := f.logs.String()
+	for _, want := range []string{"malformed", "truncated", "frame too large", "reply frame"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("no log of the %s peer:\n%s", want, logs)
+		}
+	}
+	// A result over the limit is an error for that call only.
+	if _, err := good.Call(within(t), "echo", make([]byte, 2000)); err == nil {
+		t.Error("an oversize request was sent")
+	}
+}
+
+func TestRefusedUID(t *testing.T) {
+	f := serve(t, Options{AllowUIDs: []int{os.Getuid() + 12345}})
+	c := dial(t, f.path, Options{})
+	if _, err := c.Call(within(t), "echo", nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("call from a refused uid: %v", err)
+	}
+	if !strings.Contains(f.logs.String(), "uid not allowed") {
+		t.Errorf("refusal not logged with its reason:\n%s", f.logs.String())
+	}
+}
+
+// A real peer process of another uid (needs root to start one).
+func TestPeerOfAnotherUID(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("only root can start a process of another uid here")
+	}
+	f := serve(t, Options{})
+	if err := os.Chmod(filepath.Dir(f.path), 0o711); err != nil { // let the peer reach the socket file
+		t.Fatal(err)
+	}
+	if err := os.Chmod(f.path, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	// The test binary sits in a private build directory: give the peer a copy it can run.
+	exe, _ := os.Executable()
+	bin, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "udspeer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	peer := filepath.Join(dir, "peer")
+	if err := os.WriteFile(peer, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(peer)
+	cmd.Env = append(os.Environ(), helperEnv+"=dial", "VNRPC_SOCK="+f.path)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("peer: %v %s", err, out)
+	}
+	if !strings.Contains(string(out), "connection closed") {
+		t.Errorf("the other uid's call was not refused: %s", out)
+	}
+	if !strings.Contains(f.logs.String(), "peer_uid=65534") {
+		t.Errorf("refusal log lacks the peer uid:\n%s", f.logs.String())
+	}
+}
+
+func TestStaleAndLiveSockets(t *testing.T) {
+	path := sockPath(t)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	_ = ln.Close() // a crashed server's socket file stays behind
+	if _, err := os.Stat(path); err != nil {
+		t.Fatal("no stale socket to test with")
+	}
+	srv, err := Listen(path, newTestMux(), Options{})
+	if err != nil {
+		t.Fatalf("over a stale socket: %v", err)
+	}
+	defer srv.Close()
+	if _, err := Listen(path, newTestMux(), Options{}); !errors.Is(err, ErrAddrInUse) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("over a live socket: %v", err)
+	}
+	st, _ := os.Stat(path)
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("socket mode %04o", st.Mode().Perm())
+	}
+	open := filepath.Join(t.TempDir(), "open")
+	if err := os.Mkdir(open, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Listen(filepath.Join(open, "s"), newTestMux(), Options{}); !errors.Is(err, ErrUnsafeDir) {
+		t.Fatalf("socket in a 0755 directory: %v", err)
+	}
+}
+
+func fds(t *testing.T) int {
+	es, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	return len(es)
+}
+
+func TestNoGoroutineOrFDLeaks(t *testing.T) {
+	g0, f0 := runtime.NumGoroutine(), fds(t)
+	func() {
+		path := sockPath(t)
+		srv, err := Listen(path, newTestMux(), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cs []*Client
+		for range 8 {
+			c, err := Dial(context.Background(), path, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Call(within(t), "echo", nil); err != nil {
+				t.Fatal(err)
+			}
+			cs = append(cs, c)
+		}
+		for _, c := range cs[:4] {
+			_ = c.Close()
+			_ = c.Close()
+		}
+		_ = srv.Close()
+		for _, c := range cs[4:] {
+			<-c.Done()
+			_ = c.Close()
+		}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > g0 || fds(t) > f0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("leak: goroutines %d -> %d, fds %d -> %d", g0, runtime.NumGoroutine(), f0, fds(t))
+		}
+		runtime.Gosched()
+	}
+}
+
+// splitReader hands out its bytes in two reads.
+type splitReader struct {
+	parts [][]byte
+}
+
+func (s *splitReader) Read(p []byte) (int, error) {
+	for len(s.parts) > 0 && len(s.parts[0]) == 0 {
+		s.parts = s.parts[1:]
+	}
+	if len(s.parts) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, s.parts[0])
+	s.parts[0] = s.parts[0][n:]
+	return n, nil
+}
+
+// FuzzFrame: a stream of bytes, delivered in two chunks, decodes into
+// frames or fails with ErrMalformed, ErrFrameTooLarge or an EOF; what
+// decodes re-encodes to the same frame.
+func FuzzFrame(f *testing.F) {
+	var buf bytes.Buffer
+	enc := msgpack.NewEncoder(&buf)
+	req, _ := encodeRequest(&buf, enc, &Request{ID: 7, Method: "send_order", Deadline: 123, Args: []byte{1, 2, 3}})
+	f.Add(append([]byte(nil), req...), uint8(5))
+	rep, _ := encodeReply(&buf, enc, &Reply{ID: 7, Code: CodeApp, Msg: "no", Result: nil})
+	f.Add(append([]byte(nil), rep...), uint8(3))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff}, uint8(2))
+	f.Fuzz(func(t *testing.T, b []byte, cut uint8) {
+		at := int(cut) % (len(b) + 1)
+		r := &splitReader{parts: [][]byte{append([]byte(nil), b[:at]...), append([]byte(nil), b[at:]...)}}
+		var scratch []byte
+		for range 16 {
+			body, err := readFrame(r, scratch, 1<<16)
+			if err != nil {
+				if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrFrameTooLarge) && !errors.Is(err, io.EOF) &&
+					!errors.Is(err, io.ErrUnexpectedEOF) {
+					t.Fatalf("readFrame: %v", err)
+				}
+				return
+			}
+			scratch = body
+			q, p, err := decodeFrame(body)
+			if err != nil {
+				if !errors.Is(err, ErrMalformed) {
+					t.Fatalf("decode: %v", err)
+				}
+				continue
+			}
+			var out bytes.Buffer
+			e := msgpack.NewEncoder(&out)
+			var again []byte
+			if q != nil {
+				again, err = encodeRequest(&out, e, q)
+			} else {
+				again, err = encodeReply(&out, e, p)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			q2, p2, err := decodeFrame(again[lenPrefix:])
+			if err != nil || fmt.Sprint(q, p) != fmt.Sprint(q2, p2) {
+				t.Fatalf("unstable round trip: %v %v / %v %v (%v)", q, p, q2, p2, err)
+			}
+		}
+	})
+}
