@@ -19,50 +19,21 @@ import (
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vnrpc/vnrpc/internal/frame"
 	"golang.org/x/sys/unix"
 )
 
-// Handler serves calls. ServeCall runs on its own goroutine per request,
-// so calls on one connection run concurrently and may reply in any order.
-// ctx carries the request's deadline and is cancelled when the
-// connection or the server closes.
-type Handler interface {
-	ServeCall(ctx context.Context, method string, args []byte) ([]byte, error)
-}
+// Handler serves calls (frame.Handler): ServeCall runs on its own
+// goroutine per request, so calls on one connection run concurrently and
+// may reply in any order. ctx carries the request's deadline and is
+// cancelled when the connection or the server closes.
+type Handler = frame.Handler
 
 // HandlerFunc adapts a function to Handler.
-type HandlerFunc func(ctx context.Context, method string, args []byte) ([]byte, error)
+type HandlerFunc = frame.HandlerFunc
 
-func (f HandlerFunc) ServeCall(ctx context.Context, method string, args []byte) ([]byte, error) {
-	return f(ctx, method, args)
-}
-
-// Mux routes calls to one function per method; an unknown method is a
-// CodeUnknownMethod error. It is safe for concurrent use.
-type Mux struct {
-	mu sync.RWMutex
-	m  map[string]func(ctx context.Context, args []byte) ([]byte, error)
-}
-
-// Handle registers f for method, replacing any earlier one.
-func (m *Mux) Handle(method string, f func(ctx context.Context, args []byte) ([]byte, error)) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.m == nil {
-		m.m = map[string]func(context.Context, []byte) ([]byte, error){}
-	}
-	m.m[method] = f
-}
-
-func (m *Mux) ServeCall(ctx context.Context, method string, args []byte) ([]byte, error) {
-	m.mu.RLock()
-	f, ok := m.m[method]
-	m.mu.RUnlock()
-	if !ok {
-		return nil, Errorf(CodeUnknownMethod, "no method %q", method)
-	}
-	return f(ctx, args)
-}
+// Mux routes calls to one function per method (frame.Mux).
+type Mux = frame.Mux
 
 // Options configure a Server or a Client.
 type Options struct {

@@ -22,6 +22,7 @@ Usage:
 
 Commands:
   server   run a trading engine on the simulated exchange, headless
+  keys     generate a CURVE key pair for the LAN transport
   help     show this help
 
 Run "vnrpc <command> --help" for the flags of a command.
@@ -41,6 +42,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "server":
 		err = serverCmd(ctx, args[1:], stdout, stderr)
+	case "keys":
+		err = keysCmd(args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "vnrpc: unknown command %q\n\n%s", args[0], topUsage)
 		return 2

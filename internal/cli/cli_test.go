@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vnrpc/vnrpc/lan"
 )
 
 func TestHelp(t *testing.T) {
@@ -145,5 +147,27 @@ func TestRunServerUnknownSymbol(t *testing.T) {
 	err := RunServer(context.Background(), c, slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)))
 	if err == nil || !strings.Contains(err.Error(), "listed: rb2601.SHFE") {
 		t.Errorf("unknown symbol: %v", err)
+	}
+}
+
+func TestKeys(t *testing.T) {
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	if code := Main(context.Background(), []string{"keys", "--dir", dir, "--name", "alice"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	k, err := lan.ReadKeys(filepath.Join(dir, "alice.key"))
+	if err != nil || k.Secret == "" {
+		t.Fatalf("alice.key: %v", err)
+	}
+	pub, err := lan.ReadKeys(filepath.Join(dir, "alice.pub"))
+	if err != nil || pub.Public != k.Public || pub.Secret != "" || !strings.Contains(out.String(), k.Public) {
+		t.Fatalf("alice.pub: %+v %v", pub, err)
+	}
+	if code := Main(context.Background(), []string{"keys", "--dir", dir, "--name", "alice"}, &out, &errb); code != 1 {
+		t.Errorf("overwriting keys: exit %d", code)
+	}
+	if code := Main(context.Background(), []string{"keys", "--name", "../x"}, &out, &errb); code != 2 {
+		t.Errorf("bad name: exit %d", code)
 	}
 }

@@ -137,3 +137,60 @@ func Decode(body []byte) (*Request, *Reply, error) {
 	}
 	return nil, nil, bad(fmt.Sprintf("unknown frame kind %d", kind), nil)
 }
+
+// Event is one published record: the ring's sequence number, type and
+// CLOCK_MONOTONIC timestamp, and the payload. On ZeroMQ it travels as
+// [2, seq, type, timestamp, payload].
+type Event struct {
+	Seq       uint64
+	Type      uint32
+	Timestamp int64
+	Payload   []byte
+}
+
+const kindEvent = 2
+
+// EncodeEvent encodes e, length prefix included, into buf (reused).
+func EncodeEvent(buf *bytes.Buffer, enc *msgpack.Encoder, e *Event) ([]byte, error) {
+	return appendFrame(buf, enc, func(m *msgpack.Encoder) error {
+		return errors.Join(m.EncodeArrayLen(5), m.EncodeUint8(kindEvent), m.EncodeUint64(e.Seq),
+			m.EncodeUint32(e.Type), m.EncodeInt64(e.Timestamp), m.EncodeBytes(e.Payload))
+	})
+}
+
+// DecodeEvent decodes one event message (without its length prefix).
+// Every failure wraps ErrMalformed.
+func DecodeEvent(body []byte) (*Event, error) {
+	d := msgpack.NewDecoder(bytes.NewReader(body))
+	bad := func(what string, err error) error {
+		if err == nil {
+			return fmt.Errorf("%w: event %s", ErrMalformed, what)
+		}
+		return fmt.Errorf("%w: event %s: %v", ErrMalformed, what, err)
+	}
+	n, err := d.DecodeArrayLen()
+	if err != nil || n != 5 {
+		return nil, bad(fmt.Sprintf("is not a 5-element array (%d)", n), err)
+	}
+	kind, err := d.DecodeUint8()
+	if err != nil || kind != kindEvent {
+		return nil, bad(fmt.Sprintf("kind %d", kind), err)
+	}
+	e := &Event{}
+	if e.Seq, err = d.DecodeUint64(); err != nil {
+		return nil, bad("seq", err)
+	}
+	if e.Type, err = d.DecodeUint32(); err != nil {
+		return nil, bad("type", err)
+	}
+	if e.Timestamp, err = d.DecodeInt64(); err != nil {
+		return nil, bad("timestamp", err)
+	}
+	if e.Payload, err = d.DecodeBytes(); err != nil {
+		return nil, bad("payload", err)
+	}
+	if d.Buffered().(*bytes.Reader).Len() != 0 {
+		return nil, bad("trailing bytes", nil)
+	}
+	return e, nil
+}

@@ -1,0 +1,359 @@
+package lan
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vnrpc/vnrpc/internal/frame"
+)
+
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
+func (l *logBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+func within(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+type testHandler struct {
+	frame.Mux
+	release chan struct{}
+	entered chan struct{}
+	counted sync.WaitGroup
+	count   int64
+	mu      sync.Mutex
+}
+
+func newHandler() *testHandler {
+	h := &testHandler{release: make(chan struct{}), entered: make(chan struct{}, 4)}
+	h.Handle("echo", func(_ context.Context, a []byte) ([]byte, error) { return a, nil })
+	h.Handle("fail", func(context.Context, []byte) ([]byte, error) { return nil, errors.New("it broke") })
+	h.Handle("count", func(context.Context, []byte) ([]byte, error) {
+		h.mu.Lock()
+		h.count++
+		h.mu.Unlock()
+		return nil, nil
+	})
+	h.Handle("block", func(ctx context.Context, a []byte) ([]byte, error) {
+		h.entered <- struct{}{}
+		select {
+		case <-h.release:
+			return a, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	})
+	return h
+}
+
+func listen(t testing.TB, o ServerOptions, h frame.Handler) *Server {
+	t.Helper()
+	if o.CallAddr == "" {
+		o.CallAddr = "tcp://127.0.0.1:*"
+	}
+	if o.EventAddr == "" {
+		o.EventAddr = "tcp://127.0.0.1:*"
+	}
+	s, err := Listen(o, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func dial(t testing.TB, o ClientOptions) *Client {
+	t.Helper()
+	c, err := Dial(within(t), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func TestCallsAndErrors(t *testing.T) {
+	h := newHandler()
+	s := listen(t, ServerOptions{}, h)
+	c := dial(t, ClientOptions{CallAddr: s.CallAddr()})
+	ctx := within(t)
+	if got, err := c.Call(ctx, "echo", []byte("hi")); err != nil || string(got) != "hi" {
+		t.Fatalf("echo: %q %v", got, err)
+	}
+	for method, code := range map[string]frame.Code{"nope": frame.CodeUnknownMethod, "fail": frame.CodeApp} {
+		var re *frame.RemoteError
+		if _, err := c.Call(ctx, method, nil); !errors.As(err, &re) || re.Code != code {
+			t.Errorf("%s: %v", method, err)
+		}
+	}
+	// Out of order: a fast call overtakes a blocked one.
+	slow := c.Go(ctx, "block", []byte("slow"), nil)
+	<-h.entered
+	if got, err := c.Call(ctx, "echo", []byte("fast")); err != nil || string(got) != "fast" {
+		t.Fatalf("fast behind slow: %q %v", got, err)
+	}
+	close(h.release)
+	if r := <-slow.Done; r.Err != nil || string(r.Result) != "slow" {
+		t.Fatalf("slow: %q %v", r.Result, r.Err)
+	}
+	// Many concurrent callers, no mixed replies.
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 200 {
+				want := fmt.Sprintf("%d/%d", i, j)
+				if got, err := c.Call(ctx, "echo", []byte(want)); err != nil || string(got) != want {
+					errs <- fmt.Errorf("%s: %q %v", want, got, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func TestExpiredRequestNeverRuns(t *testing.T) {
+	h := newHandler()
+	s := listen(t, ServerOptions{MaxInFlight: 1}, h)
+	c := dial(t, ClientOptions{CallAddr: s.CallAddr()})
+	stall := c.Go(within(t), "block", nil, nil)
+	<-h.entered
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	late := c.Go(ctx, "count", nil, nil)
+	<-ctx.Done()
+	close(h.release)
+	<-stall.Done
+	r := <-late.Done
+	if !errors.Is(r.Err, context.DeadlineExceeded) {
+		t.Fatalf("late request: %v", r.Err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.count != 0 {
+		t.Fatalf("the expired request ran")
+	}
+}
+
+func TestEventsAndGaps(t *testing.T) {
+	s := listen(t, ServerOptions{}, newHandler())
+	var mu sync.Mutex
+	var got []uint64
+	var lost uint64
+	arrived := make(chan struct{}, 1)
+	c := dial(t, ClientOptions{CallAddr: s.CallAddr(), EventAddr: s.EventAddr(),
+		OnEvent: func(e frame.Event) {
+			mu.Lock()
+			got = append(got, e.Seq)
+			mu.Unlock()
+			select {
+			case arrived <- struct{}{}:
+			default:
+			}
+		},
+		OnGap: func(n uint64) { mu.Lock(); lost += n; mu.Unlock() }})
+	_ = c
+	// A subscription is live once a probe event arrives.
+	deadline := time.After(10 * time.Second)
+	for probe := uint64(0); ; probe++ {
+		if err := s.Publish(frame.Event{Seq: probe, Type: 1}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-arrived:
+		case <-time.After(20 * time.Millisecond):
+			continue
+		case <-deadline:
+			t.Fatal("no event reached the subscriber")
+		}
+		break
+	}
+	mu.Lock()
+	base := got[len(got)-1]
+	got, lost = nil, 0
+	mu.Unlock()
+	// base+1 … base+10, skipping base+5 and base+6: a gap of 2.
+	for i := uint64(1); i <= 10; i++ {
+		if i == 5 || i == 6 {
+			continue
+		}
+		if err := s.Publish(frame.Event{Seq: base + i, Type: 2, Payload: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n == 8 {
+			break
+		}
+		select {
+		case <-arrived:
+		case <-deadline:
+			t.Fatalf("only %d of 8 events arrived", n)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if lost != 2 {
+		t.Errorf("gap of %d reported, want 2 (seqs %v)", lost, got)
+	}
+}
+
+func keyPair(t testing.TB) Keys {
+	k, err := NewKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func TestCurve(t *testing.T) {
+	server, client, stranger := keyPair(t), keyPair(t), keyPair(t)
+	s := listen(t, ServerOptions{Curve: &ServerCurve{Keys: server, Authorized: []string{client.Public}}}, newHandler())
+	c := dial(t, ClientOptions{CallAddr: s.CallAddr(), Curve: &ClientCurve{Keys: client, ServerPublic: server.Public}})
+	if got, err := c.Call(within(t), "echo", []byte("secret")); err != nil || string(got) != "secret" {
+		t.Fatalf("authorized client: %q %v", got, err)
+	}
+	_, err := Dial(within(t), ClientOptions{CallAddr: s.CallAddr(), Curve: &ClientCurve{Keys: stranger, ServerPublic: server.Public}})
+	if !errors.Is(err, ErrAuth) || !strings.Contains(err.Error(), "rejected") {
+		t.Fatalf("unknown key: %v, want ErrAuth", err)
+	}
+	_, err = Dial(within(t), ClientOptions{CallAddr: s.CallAddr()})
+	if !errors.Is(err, ErrAuth) {
+		t.Fatalf("plaintext client to a CURVE server: %v, want ErrAuth", err)
+	}
+	_, err = Dial(within(t), ClientOptions{CallAddr: s.CallAddr(), Curve: &ClientCurve{Keys: client, ServerPublic: stranger.Public}})
+	if !errors.Is(err, ErrAuth) {
+		t.Fatalf("wrong server key: %v, want ErrAuth", err)
+	}
+}
+
+func TestPlaintextOnTheNetworkRefused(t *testing.T) {
+	_, err := Listen(ServerOptions{CallAddr: "tcp://0.0.0.0:*", EventAddr: "tcp://127.0.0.1:*"}, newHandler())
+	if !errors.Is(err, ErrInsecure) || !strings.Contains(err.Error(), "0.0.0.0") {
+		t.Fatalf("plaintext on 0.0.0.0: %v", err)
+	}
+	logs := &logBuf{}
+	s, err := Listen(ServerOptions{CallAddr: "tcp://0.0.0.0:*", EventAddr: "tcp://127.0.0.1:*", Insecure: true,
+		Logger: slog.New(slog.NewTextHandler(logs, nil))}, newHandler())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !strings.Contains(logs.String(), "PLAINTEXT") {
+		t.Error("insecure bind not warned about")
+	}
+	for _, bad := range []string{"127.0.0.1:2014", "tcp://nohost", "ipc:///tmp/x"} {
+		if _, err := Listen(ServerOptions{CallAddr: bad}, newHandler()); !errors.Is(err, ErrBadAddr) {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}
+
+func TestNoServer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := Dial(ctx, ClientOptions{CallAddr: "tcp://127.0.0.1:1"}); !errors.Is(err, ErrNoServer) {
+		t.Fatalf("nobody listening: %v", err)
+	}
+}
+
+func TestKeyFiles(t *testing.T) {
+	dir := t.TempDir()
+	k := keyPair(t)
+	pair, pub := filepath.Join(dir, "server.key"), filepath.Join(dir, "server.pub")
+	if err := WriteKeys(pair, k); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteKeys(pub, Keys{Public: k.Public}); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteKeys(pair, k); err == nil {
+		t.Error("an existing key file was overwritten")
+	}
+	back, err := ReadKeys(pair)
+	if err != nil || back != k {
+		t.Fatalf("read back %v %v", back, err)
+	}
+	if st, _ := os.Stat(pair); st.Mode().Perm() != 0o600 {
+		t.Errorf("secret key file mode %04o", st.Mode().Perm())
+	}
+	if err := os.Chmod(pair, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadKeys(pair); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Errorf("world-readable secret: %v", err)
+	}
+	auth := filepath.Join(dir, "authorized")
+	other := keyPair(t)
+	if err := os.WriteFile(auth, []byte("# clients\n"+other.Public+"\npublic = "+k.Public+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := ReadAuthorized(auth)
+	if err != nil || len(keys) != 2 || keys[0] != other.Public || keys[1] != k.Public {
+		t.Fatalf("authorized %v %v", keys, err)
+	}
+	if err := os.WriteFile(auth, []byte("not-a-key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadAuthorized(auth); err == nil {
+		t.Error("a bad authorized key was accepted")
+	}
+}
+
+func TestCloseFailsPendingAndLeavesNoGoroutines(t *testing.T) {
+	g0 := runtime.NumGoroutine()
+	func() {
+		h := newHandler()
+		s, err := Listen(ServerOptions{CallAddr: "tcp://127.0.0.1:*", EventAddr: "tcp://127.0.0.1:*"}, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := Dial(within(t), ClientOptions{CallAddr: s.CallAddr(), EventAddr: s.EventAddr()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		call := c.Go(within(t), "block", nil, nil)
+		<-h.entered
+		_ = c.Close()
+		if r := <-call.Done; !errors.Is(r.Err, ErrClosed) {
+			t.Errorf("pending call after Close: %v", r.Err)
+		}
+		_ = c.Close()
+		close(h.release)
+		_ = s.Close()
+		_ = s.Close()
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > g0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("goroutines %d -> %d", g0, runtime.NumGoroutine())
+		}
+		runtime.Gosched()
+	}
+}

@@ -1,0 +1,365 @@
+package lan
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/vnrpc/vnrpc/internal/frame"
+)
+
+// ServerCurve secures a server: its key pair and the public keys of the
+// clients it admits (a ZAP handler rejects every other key).
+type ServerCurve struct {
+	Keys       Keys
+	Authorized []string
+}
+
+// ServerOptions configure a Server.
+type ServerOptions struct {
+	// CallAddr and EventAddr are tcp://HOST:PORT to bind (default
+	// tcp://127.0.0.1:2014 and tcp://127.0.0.1:4102; port * picks one).
+	CallAddr, EventAddr string
+	// Curve secures both sockets. Without it, binding anything but
+	// loopback is refused with ErrInsecure unless Insecure is set.
+	Curve    *ServerCurve
+	Insecure bool
+	// MaxInFlight bounds the calls a server runs at once (default 256).
+	MaxInFlight int
+	// EventHWM is the PUB socket's send high-water mark (default 100 000
+	// events per subscriber); events beyond it are dropped by ZeroMQ, and
+	// subscribers see the gap in the sequence numbers.
+	EventHWM int
+	Logger   *slog.Logger
+}
+
+// Server serves calls on a ROUTER socket and publishes events on a PUB
+// socket. One goroutine owns the sockets; handlers run on goroutines of
+// their own. Close stops everything and waits.
+type Server struct {
+	opts      ServerOptions
+	h         frame.Handler
+	domain    string
+	callAddr  string
+	eventAddr string
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	out    chan [][]byte
+	sem    chan struct{}
+	calls  sync.WaitGroup
+	loop   sync.WaitGroup
+	sent   chan struct{}
+
+	mu      sync.Mutex
+	closing bool // no new calls start
+	closed  bool // the sender's channel is closed
+	once    sync.Once
+
+	published, dropped atomic.Uint64
+}
+
+// Listen binds both sockets and starts serving h.
+func Listen(o ServerOptions, h frame.Handler) (*Server, error) {
+	if o.CallAddr == "" {
+		o.CallAddr = fmt.Sprintf("tcp://127.0.0.1:%d", DefaultCallPort)
+	}
+	if o.EventAddr == "" {
+		o.EventAddr = fmt.Sprintf("tcp://127.0.0.1:%d", DefaultEventPort)
+	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = 256
+	}
+	if o.EventHWM <= 0 {
+		o.EventHWM = 100_000
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	for _, a := range []string{o.CallAddr, o.EventAddr} {
+		loop, err := checkAddr(a)
+		if err != nil {
+			return nil, err
+		}
+		if !loop && o.Curve == nil {
+			if !o.Insecure {
+				return nil, fmt.Errorf("%w: binding %s without CURVE keys; give the server keys and "+
+					"authorized clients, or set the insecure option to allow plaintext", ErrInsecure, a)
+			}
+			o.Logger.Warn("lan: serving PLAINTEXT on the network: anyone who reaches the port can call",
+				"addr", a)
+		}
+	}
+	if o.Curve != nil {
+		if err := checkKey(o.Curve.Keys.Public); err != nil || checkKey(o.Curve.Keys.Secret) != nil {
+			return nil, fmt.Errorf("lan: server CURVE keys: need a public and a secret key")
+		}
+	}
+	s := &Server{opts: o, h: h, out: make(chan [][]byte, 1024), sem: make(chan struct{}, o.MaxInFlight),
+		sent: make(chan struct{})}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if err := s.start(); err != nil {
+		s.cancel()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) start() (err error) {
+	var socks []*zmq.Socket
+	defer func() {
+		if err != nil {
+			for _, so := range socks {
+				_ = so.Close()
+			}
+			if s.domain != "" {
+				authRelease(s.domain)
+			}
+		}
+	}()
+	newSock := func(t zmq.Type, addr string) (*zmq.Socket, string, error) {
+		so, err := zmq.NewSocket(t)
+		if err != nil {
+			return nil, "", err
+		}
+		socks = append(socks, so)
+		_ = so.SetLinger(0)
+		if s.opts.Curve != nil {
+			if err := so.ServerAuthCurve(s.domain, s.opts.Curve.Keys.Secret); err != nil {
+				return nil, "", fmt.Errorf("lan: CURVE: %w", err)
+			}
+		}
+		if t == zmq.PUB {
+			_ = so.SetSndhwm(s.opts.EventHWM)
+		}
+		if err := so.Bind(addr); err != nil {
+			return nil, "", fmt.Errorf("lan: bind %s: %w", addr, err)
+		}
+		bound, _ := so.GetLastEndpoint()
+		return so, bound, nil
+	}
+	if s.opts.Curve != nil {
+		if s.domain, err = authAcquire(); err != nil {
+			return err
+		}
+		zmq.AuthCurveAdd(s.domain, s.opts.Curve.Authorized...)
+	}
+	router, callAddr, err := newSock(zmq.ROUTER, s.opts.CallAddr)
+	if err != nil {
+		return err
+	}
+	pub, eventAddr, err := newSock(zmq.PUB, s.opts.EventAddr)
+	if err != nil {
+		return err
+	}
+	pull, inAddr, err := inprocPair("server")
+	if err != nil {
+		return err
+	}
+	socks = append(socks, pull)
+	if err := sender(inAddr, s.out, s.sent); err != nil {
+		return err
+	}
+	s.callAddr, s.eventAddr = callAddr, eventAddr
+	s.loop.Add(1)
+	go s.run(router, pub, pull)
+	return nil
+}
+
+// CallAddr and EventAddr are the bound endpoints (with the port chosen).
+func (s *Server) CallAddr() string  { return s.callAddr }
+func (s *Server) EventAddr() string { return s.eventAddr }
+
+// run owns the sockets: it reads requests and hands them to handlers,
+// and sends what the sender passes on (replies and events).
+func (s *Server) run(router, pub, pull *zmq.Socket) {
+	defer s.loop.Done()
+	defer func() {
+		_ = router.Close()
+		_ = pub.Close()
+		_ = pull.Close()
+	}()
+	poller := zmq.NewPoller()
+	poller.Add(router, zmq.POLLIN)
+	poller.Add(pull, zmq.POLLIN)
+	for {
+		polled, err := poller.Poll(-1)
+		if err != nil {
+			if zmq.AsErrno(err) == zmq.Errno(4) { // EINTR
+				continue
+			}
+			s.opts.Logger.Error("lan: poll", "err", err)
+			return
+		}
+		for _, p := range polled {
+			switch p.Socket {
+			case router:
+				msg, err := router.RecvMessageBytes(zmq.DONTWAIT)
+				if err != nil {
+					continue
+				}
+				s.request(msg)
+			case pull:
+				msg, err := pull.RecvMessageBytes(zmq.DONTWAIT)
+				if err != nil {
+					continue
+				}
+				switch {
+				case len(msg) == 1 && len(msg[0]) == 0:
+					return // stop
+				case len(msg) == 3 && string(msg[0]) == "r":
+					_, _ = router.SendMessageDontwait(msg[1], msg[2])
+				case len(msg) == 2 && string(msg[0]) == "e":
+					if _, err := pub.SendBytes(msg[1], zmq.DONTWAIT); err != nil {
+						s.dropped.Add(1)
+					}
+				}
+			}
+		}
+	}
+}
+
+// request decodes one [identity, body] message and runs it.
+func (s *Server) request(msg [][]byte) {
+	if len(msg) != 2 {
+		s.opts.Logger.Warn("lan: dropping a message of unexpected shape", "parts", len(msg))
+		return
+	}
+	id := append([]byte(nil), msg[0]...)
+	req, _, err := frame.Decode(msg[1])
+	if err == nil && req == nil {
+		err = fmt.Errorf("%w: a client sent a reply", frame.ErrMalformed)
+	}
+	if err != nil {
+		s.opts.Logger.Warn("lan: dropping a malformed request", "reason", err)
+		return
+	}
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return
+	}
+	s.calls.Add(1)
+	s.mu.Unlock()
+	go s.handle(id, req)
+}
+
+func (s *Server) handle(identity []byte, req *frame.Request) {
+	defer s.calls.Done()
+	rep := &frame.Reply{ID: req.ID}
+	select {
+	case s.sem <- struct{}{}:
+		defer func() { <-s.sem }()
+		s.serve(req, rep)
+	case <-s.ctx.Done():
+		rep.Code, rep.Msg = frame.CodeShutdown, "server closing"
+	}
+	var buf bytes.Buffer
+	b, err := frame.EncodeReply(&buf, msgpack.NewEncoder(&buf), rep)
+	if err != nil {
+		return
+	}
+	s.send([][]byte{[]byte("r"), identity, b[frame.LenPrefix:]})
+}
+
+func (s *Server) serve(req *frame.Request, rep *frame.Reply) {
+	ctx := s.ctx
+	if req.Deadline != 0 {
+		d := time.Unix(0, req.Deadline)
+		if !time.Now().Before(d) { // never run a late request
+			rep.Code = frame.CodeDeadlineExceeded
+			rep.Msg = fmt.Sprintf("deadline passed %v before the call could run", time.Since(d).Round(time.Microsecond))
+			return
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, d)
+		defer cancel()
+	}
+	res, err := s.call(ctx, req)
+	if err == nil {
+		rep.Result = res
+		return
+	}
+	var re *frame.RemoteError
+	switch {
+	case errors.As(err, &re) && re.Code != frame.CodeOK:
+		rep.Code, rep.Msg = re.Code, re.Msg
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
+		rep.Code, rep.Msg = frame.CodeTimedOut, err.Error()
+	default:
+		rep.Code, rep.Msg = frame.CodeApp, err.Error()
+	}
+}
+
+func (s *Server) call(ctx context.Context, req *frame.Request) (res []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.opts.Logger.Error("lan: handler panicked", "method", req.Method, "panic", fmt.Sprint(p),
+				"stack", string(debug.Stack()))
+			res, err = nil, frame.Errorf(frame.CodeInternal, "handler panicked: %v", p)
+		}
+	}()
+	return s.h.ServeCall(ctx, req.Method, req.Args)
+}
+
+// send hands a message to the sender unless the server is closing.
+func (s *Server) send(m [][]byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.out <- m
+	return true
+}
+
+// Publish sends one event to every subscriber. It does not wait for them:
+// ZeroMQ drops events for a subscriber past the high-water mark, and the
+// subscriber sees the gap in the sequence numbers.
+func (s *Server) Publish(e frame.Event) error {
+	var buf bytes.Buffer
+	b, err := frame.EncodeEvent(&buf, msgpack.NewEncoder(&buf), &e)
+	if err != nil {
+		return err
+	}
+	if !s.send([][]byte{[]byte("e"), b[frame.LenPrefix:]}) {
+		return ErrClosed
+	}
+	s.published.Add(1)
+	return nil
+}
+
+// Stats counts events handed to Publish and events the PUB socket refused.
+func (s *Server) Stats() (published, dropped uint64) { return s.published.Load(), s.dropped.Load() }
+
+// Close stops serving: running handlers' contexts are cancelled and
+// awaited (their replies still go out), the sockets close, and the
+// goroutines exit. It is idempotent.
+func (s *Server) Close() error {
+	s.once.Do(func() {
+		s.mu.Lock()
+		s.closing = true
+		s.mu.Unlock()
+		s.cancel()
+		s.calls.Wait()
+		s.mu.Lock()
+		s.closed = true
+		close(s.out)
+		s.mu.Unlock()
+		<-s.sent
+		s.loop.Wait()
+		if s.domain != "" {
+			authRelease(s.domain)
+		}
+	})
+	return nil
+}
