@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
@@ -141,7 +142,7 @@ func (s *Server) start() (err error) {
 		if t == zmq.PUB {
 			_ = so.SetSndhwm(s.opts.EventHWM)
 		}
-		if err := so.Bind(addr); err != nil {
+		if err := bindRetry(so, addr); err != nil {
 			return nil, "", fmt.Errorf("lan: bind %s: %w", addr, err)
 		}
 		bound, _ := so.GetLastEndpoint()
@@ -259,7 +260,7 @@ func (s *Server) handle(identity []byte, req *frame.Request) {
 	select {
 	case s.sem <- struct{}{}:
 		defer func() { <-s.sem }()
-		s.serve(req, rep)
+		s.serve(identity, req, rep)
 	case <-s.ctx.Done():
 		rep.Code, rep.Msg = frame.CodeShutdown, "server closing"
 	}
@@ -271,8 +272,8 @@ func (s *Server) handle(identity []byte, req *frame.Request) {
 	s.send([][]byte{[]byte("r"), identity, b[frame.LenPrefix:]})
 }
 
-func (s *Server) serve(req *frame.Request, rep *frame.Reply) {
-	ctx := s.ctx
+func (s *Server) serve(identity []byte, req *frame.Request, rep *frame.Reply) {
+	ctx := frame.WithPeer(s.ctx, fmt.Sprintf("tcp/%x", identity))
 	if req.Deadline != 0 {
 		d := time.Unix(0, req.Deadline)
 		if !time.Now().Before(d) { // never run a late request
@@ -362,4 +363,18 @@ func (s *Server) Close() error {
 		}
 	})
 	return nil
+}
+
+// bindRetry binds, retrying for up to 2 s while the address is in use:
+// ZeroMQ releases a closed socket's port asynchronously, so a server
+// restarted in the same process can find its port still held for a moment.
+func bindRetry(so *zmq.Socket, addr string) error {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		err := so.Bind(addr)
+		if err == nil || zmq.AsErrno(err) != zmq.Errno(syscall.EADDRINUSE) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -75,12 +75,13 @@ type Server struct {
 	h    Handler
 	opts Options
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	mu     sync.Mutex
-	conns  map[*serverConn]struct{}
-	closed bool
-	wg     sync.WaitGroup
+	ctx     context.Context
+	cancel  context.CancelFunc
+	mu      sync.Mutex
+	conns   map[*serverConn]struct{}
+	connSeq uint64 // accept goroutine only
+	closed  bool
+	wg      sync.WaitGroup
 }
 
 // Listen creates the socket at path and starts serving h on a goroutine
@@ -181,7 +182,8 @@ func (s *Server) accept() {
 			continue
 		}
 		sc := &serverConn{s: s, c: c, pid: int(cred.Pid), sem: make(chan struct{}, s.opts.MaxInFlight)}
-		sc.ctx, sc.cancel = context.WithCancel(s.ctx)
+		s.connSeq++
+		sc.ctx, sc.cancel = context.WithCancel(frame.WithPeer(s.ctx, fmt.Sprintf("uds/%d", s.connSeq)))
 		sc.enc = msgpack.NewEncoder(&sc.wbuf)
 		s.mu.Lock()
 		if s.closed {

@@ -46,3 +46,17 @@ func (m *Mux) ServeCall(ctx context.Context, method string, args []byte) ([]byte
 	}
 	return f(ctx, args)
 }
+
+type peerKey struct{}
+
+// WithPeer returns ctx carrying the identity of the connection a call came
+// from; transports set it ("uds/7", "tcp/00a3…") before calling handlers.
+func WithPeer(ctx context.Context, peer string) context.Context {
+	return context.WithValue(ctx, peerKey{}, peer)
+}
+
+// Peer is the connection identity a transport put in ctx, or "".
+func Peer(ctx context.Context) string {
+	p, _ := ctx.Value(peerKey{}).(string)
+	return p
+}

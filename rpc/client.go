@@ -1,0 +1,576 @@
+package rpc
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/vnrpc/vnrpc/internal/frame"
+	"github.com/vnrpc/vnrpc/lan"
+	"github.com/vnrpc/vnrpc/ring"
+	"github.com/vnrpc/vnrpc/shm"
+	"github.com/vnrpc/vnrpc/uds"
+)
+
+// Transport selects how a client reaches its server.
+type Transport uint8
+
+const (
+	// TransportAuto uses shared memory and the unix socket when the server
+	// runs on the same host (and network namespace) and they can be
+	// opened, ZeroMQ TCP otherwise.
+	TransportAuto Transport = iota
+	// TransportLocal insists on shared memory and the unix socket.
+	TransportLocal
+	// TransportTCP insists on ZeroMQ TCP.
+	TransportTCP
+)
+
+func (t Transport) String() string {
+	switch t {
+	case TransportAuto:
+		return "auto"
+	case TransportLocal:
+		return "local"
+	case TransportTCP:
+		return "tcp"
+	}
+	return "Transport(" + strconv.Itoa(int(t)) + ")"
+}
+
+// ParseTransport accepts auto, local and tcp.
+func ParseTransport(s string) (Transport, error) {
+	switch s {
+	case "auto", "":
+		return TransportAuto, nil
+	case "local":
+		return TransportLocal, nil
+	case "tcp":
+		return TransportTCP, nil
+	}
+	return 0, fmt.Errorf("rpc: transport %q: accepted values are auto, local, tcp", s)
+}
+
+// Event is one published event. Payload is valid only during the OnEvent call.
+type Event struct {
+	Seq       uint64
+	Type      uint32
+	Timestamp int64 // CLOCK_MONOTONIC ns at publication (ring.Nanotime)
+	Payload   []byte
+}
+
+// State is a client's connection state.
+type State uint8
+
+const (
+	// StateConnected: a connection is up (Transport and Epoch say which).
+	StateConnected State = iota + 1
+	// StateDisconnected: the connection was lost (Err says why); calls
+	// fail with ErrDisconnected while the client retries with backoff.
+	StateDisconnected
+	// StateResync: events may have been missed (Reason: "lap", "gap",
+	// "reconnect" or "new epoch"; Lost when known): re-query state.
+	StateResync
+)
+
+func (s State) String() string {
+	switch s {
+	case StateConnected:
+		return "connected"
+	case StateDisconnected:
+		return "disconnected"
+	case StateResync:
+		return "resync"
+	}
+	return "State(" + strconv.Itoa(int(s)) + ")"
+}
+
+// StateChange reports a change of connection state.
+type StateChange struct {
+	State     State
+	Transport string // "local" or "tcp"
+	Epoch     uint64
+	Reason    string
+	Lost      uint64
+	Err       error
+}
+
+// ClientOptions configure a Client.
+type ClientOptions struct {
+	// Addr is the server: tcp://HOST:PORT (its call port) or a unix
+	// socket path (optionally unix:///path).
+	Addr string
+	// EventAddr is the server's event endpoint for TCP (default: Addr's
+	// host with port 4102).
+	EventAddr string
+	Transport Transport
+	Curve     *lan.ClientCurve
+	// Wait is how the local event reader waits (default ring.WaitBlock).
+	Wait ring.Wait
+	// Heartbeat is the ping interval (default 1 s); Tolerance how long the
+	// server may stay silent before the client calls it lost (default 3 s).
+	Heartbeat, Tolerance time.Duration
+	// OnEvent receives events in order on one goroutine; it must not block.
+	OnEvent func(Event)
+	// OnState receives connection state changes.
+	OnState func(StateChange)
+	Logger  *slog.Logger
+}
+
+// Client is a connection to a Server that survives the server's restarts:
+// it pings, notices a lost server at once on a local socket's end and
+// within the tolerance otherwise, fails calls while disconnected,
+// reconnects with backoff and reports a resync. Safe for concurrent use.
+type Client struct {
+	opts ClientOptions
+	log  *slog.Logger
+	id   string
+
+	mu        sync.Mutex
+	cur       *conn
+	lastEpoch uint64
+	closed    bool
+	stop      chan struct{}
+	wg        sync.WaitGroup
+
+	next       atomic.Uint64 // next event sequence number expected
+	laps, lost atomic.Uint64
+	stateMu    sync.Mutex // serializes OnState
+}
+
+// conn is one connection over one transport.
+type conn struct {
+	transport string
+	welcome   Welcome
+	udsc      *uds.Client
+	lanc      *lan.Client
+	seg       *shm.Segment
+	rd        *ring.Reader
+	dead      chan struct{}
+	once      sync.Once
+	err       error
+	quit      chan struct{}
+	wg        sync.WaitGroup
+}
+
+func (cn *conn) die(err error) {
+	cn.once.Do(func() {
+		cn.err = err
+		close(cn.dead)
+	})
+}
+
+func (cn *conn) call(ctx context.Context, method string, args []byte) ([]byte, error) {
+	if cn.udsc != nil {
+		return cn.udsc.Call(ctx, method, args)
+	}
+	return cn.lanc.Call(ctx, method, args)
+}
+
+func (cn *conn) close() {
+	close(cn.quit)
+	if cn.rd != nil {
+		_ = cn.rd.Close()
+	}
+	if cn.udsc != nil {
+		_ = cn.udsc.Close()
+	}
+	if cn.lanc != nil {
+		_ = cn.lanc.Close()
+	}
+	cn.wg.Wait()
+	if cn.seg != nil {
+		_ = cn.seg.Close()
+	}
+}
+
+// Dial connects (the first connection is made before Dial returns, so a
+// bad address, key or version is an error here) and starts the client's
+// supervisor goroutine. Close stops it.
+func Dial(ctx context.Context, o ClientOptions) (*Client, error) {
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = time.Second
+	}
+	if o.Tolerance <= 0 {
+		o.Tolerance = 3 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	var idb [8]byte
+	_, _ = rand.Read(idb[:])
+	c := &Client{opts: o, log: o.Logger, id: hex.EncodeToString(idb[:]), stop: make(chan struct{})}
+	cn, err := c.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.install(cn, "")
+	c.wg.Add(1)
+	go c.supervise()
+	return c, nil
+}
+
+// connect makes one connection according to the options.
+func (c *Client) connect(ctx context.Context) (*conn, error) {
+	o := c.opts
+	if path, ok := strings.CutPrefix(o.Addr, "unix://"); ok || !strings.HasPrefix(o.Addr, "tcp://") {
+		if !ok {
+			path = o.Addr
+		}
+		if o.Transport == TransportTCP {
+			return nil, fmt.Errorf("rpc: transport tcp needs a tcp:// address, not %q", o.Addr)
+		}
+		return c.local(ctx, path)
+	}
+	if o.Transport != TransportTCP {
+		probe, err := lan.Dial(ctx, lan.ClientOptions{CallAddr: o.Addr, Curve: o.Curve, Logger: c.log})
+		if err != nil {
+			return nil, err
+		}
+		w, err := c.hello(ctx, probe.Call)
+		_ = probe.Close()
+		if err != nil {
+			return nil, err
+		}
+		if w.Host == HostID() {
+			cn, err := c.local(ctx, w.Socket)
+			if err == nil {
+				return cn, nil
+			}
+			if o.Transport == TransportLocal {
+				return nil, err
+			}
+			c.log.Info("rpc: using tcp: the server is on this host but its local transport is out of reach", "reason", err)
+		} else if o.Transport == TransportLocal {
+			return nil, fmt.Errorf("rpc: transport local: the server at %s runs on another host or network namespace", o.Addr)
+		}
+	}
+	return c.tcp(ctx)
+}
+
+// local connects over the unix socket and attaches to the event ring.
+func (c *Client) local(ctx context.Context, socket string) (_ *conn, err error) {
+	uc, err := uds.Dial(ctx, socket, uds.Options{Logger: c.log})
+	if err != nil {
+		return nil, err
+	}
+	cn := &conn{transport: "local", udsc: uc, dead: make(chan struct{}), quit: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			cn.close()
+		}
+	}()
+	if cn.welcome, err = c.hello(ctx, uc.Call); err != nil {
+		return nil, err
+	}
+	w := cn.welcome
+	if cn.seg, err = shm.Open(w.Segment, shm.Options{Dir: w.SegmentDir}); err != nil {
+		return nil, err
+	}
+	if cn.seg.Info().Epoch != w.Epoch {
+		return nil, fmt.Errorf("rpc: segment %s has epoch %016x, the server says %016x", w.Segment, cn.seg.Info().Epoch, w.Epoch)
+	}
+	seg := cn.seg
+	cn.rd, err = ring.NewReader(seg.Bytes(), ring.ReaderOptions{Start: ring.StartOldest, Wait: c.opts.Wait,
+		Liveness: func() error { return seg.Alive(c.opts.Tolerance) }})
+	if err != nil {
+		return nil, err
+	}
+	cn.wg.Add(2)
+	go func() { // the socket's end is the fastest sign of a dead server
+		defer cn.wg.Done()
+		select {
+		case <-uc.Done():
+			cn.die(fmt.Errorf("%w: %w", ErrDisconnected, uc.Err()))
+		case <-cn.quit:
+		}
+	}()
+	go c.readRing(cn, w.LastSeq)
+	return cn, nil
+}
+
+// readRing delivers ring events from seq `from` on.
+func (c *Client) readRing(cn *conn, from uint64) {
+	defer cn.wg.Done()
+	buf := make([]byte, 0, 4096)
+	for {
+		rec, err := cn.rd.Next(buf)
+		var lap *ring.LapError
+		switch {
+		case errors.As(err, &lap):
+			c.laps.Add(1)
+			c.lost.Add(lap.Lost)
+			c.state(StateChange{State: StateResync, Transport: cn.transport, Epoch: cn.welcome.Epoch, Reason: "lap", Lost: lap.Lost})
+			continue
+		case errors.Is(err, ring.ErrReaderClosed):
+			return
+		case err != nil:
+			cn.die(fmt.Errorf("%w: event ring: %w", ErrDisconnected, err))
+			return
+		}
+		buf = rec.Payload
+		if rec.Seq < from {
+			continue // published before this client said hello
+		}
+		c.next.Store(rec.Seq + 1)
+		if c.opts.OnEvent != nil {
+			c.opts.OnEvent(Event{Seq: rec.Seq, Type: rec.Type, Timestamp: rec.Timestamp, Payload: rec.Payload})
+		}
+	}
+}
+
+// tcp connects over ZeroMQ with an event subscription.
+func (c *Client) tcp(ctx context.Context) (*conn, error) {
+	o := c.opts
+	events := o.EventAddr
+	if events == "" {
+		host, _, err := net.SplitHostPort(strings.TrimPrefix(o.Addr, "tcp://"))
+		if err != nil {
+			return nil, fmt.Errorf("rpc: address %q: %w", o.Addr, err)
+		}
+		events = "tcp://" + net.JoinHostPort(host, strconv.Itoa(lan.DefaultEventPort))
+	}
+	cn := &conn{transport: "tcp", dead: make(chan struct{}), quit: make(chan struct{})}
+	lc, err := lan.Dial(ctx, lan.ClientOptions{CallAddr: o.Addr, EventAddr: events, Curve: o.Curve, Logger: c.log,
+		OnEvent: func(e frame.Event) {
+			c.next.Store(e.Seq + 1)
+			if c.opts.OnEvent != nil {
+				c.opts.OnEvent(Event{Seq: e.Seq, Type: e.Type, Timestamp: e.Timestamp, Payload: e.Payload})
+			}
+		},
+		OnGap: func(lost uint64) {
+			c.lost.Add(lost)
+			c.state(StateChange{State: StateResync, Transport: "tcp", Epoch: cn.welcome.Epoch, Reason: "gap", Lost: lost})
+		}})
+	if err != nil {
+		return nil, err
+	}
+	cn.lanc = lc
+	if cn.welcome, err = c.hello(ctx, lc.Call); err != nil {
+		cn.close()
+		return nil, err
+	}
+	return cn, nil
+}
+
+func (c *Client) hello(ctx context.Context, call func(context.Context, string, []byte) ([]byte, error)) (Welcome, error) {
+	args, err := msgpack.Marshal(Hello{Version: ProtocolVersion, ClientID: c.id, Host: HostID(), PID: os.Getpid()})
+	if err != nil {
+		return Welcome{}, err
+	}
+	res, err := call(ctx, MethodHello, args)
+	if err != nil {
+		var re *frame.RemoteError
+		if errors.As(err, &re) && strings.Contains(re.Msg, "protocol version") {
+			return Welcome{}, fmt.Errorf("%w: %s (this client speaks %d)", ErrVersion, re.Msg, ProtocolVersion)
+		}
+		return Welcome{}, fmt.Errorf("rpc: hello: %w", err)
+	}
+	var w Welcome
+	if err := msgpack.Unmarshal(res, &w); err != nil {
+		return Welcome{}, fmt.Errorf("rpc: hello: bad welcome: %w", err)
+	}
+	if w.Version != ProtocolVersion {
+		return Welcome{}, fmt.Errorf("%w: the server speaks %d, this client %d", ErrVersion, w.Version, ProtocolVersion)
+	}
+	return w, nil
+}
+
+func (c *Client) install(cn *conn, resync string) {
+	c.mu.Lock()
+	c.cur = cn
+	prev := c.lastEpoch
+	c.lastEpoch = cn.welcome.Epoch
+	c.mu.Unlock()
+	c.log.Info("rpc: connected", "transport", cn.transport, "epoch", fmt.Sprintf("%016x", cn.welcome.Epoch), "addr", c.opts.Addr)
+	c.state(StateChange{State: StateConnected, Transport: cn.transport, Epoch: cn.welcome.Epoch})
+	if resync != "" {
+		if prev != cn.welcome.Epoch {
+			resync = "new epoch"
+		}
+		c.state(StateChange{State: StateResync, Transport: cn.transport, Epoch: cn.welcome.Epoch, Reason: resync})
+	}
+}
+
+func (c *Client) state(s StateChange) {
+	if c.opts.OnState == nil {
+		return
+	}
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	c.opts.OnState(s)
+}
+
+func (c *Client) current() *conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cur
+}
+
+// Transport is the transport in use ("local" or "tcp"), or "" while disconnected.
+func (c *Client) Transport() string {
+	if cn := c.current(); cn != nil {
+		return cn.transport
+	}
+	return ""
+}
+
+// Epoch is the epoch of the server currently connected, or 0.
+func (c *Client) Epoch() uint64 {
+	if cn := c.current(); cn != nil {
+		return cn.welcome.Epoch
+	}
+	return 0
+}
+
+// supervise pings, notices a lost server and reconnects.
+func (c *Client) supervise() {
+	defer c.wg.Done()
+	t := time.NewTicker(c.opts.Heartbeat)
+	defer t.Stop()
+	for {
+		cn := c.current()
+		if cn == nil {
+			if !c.reconnect() {
+				return
+			}
+			continue
+		}
+		select {
+		case <-c.stop:
+			return
+		case <-cn.dead:
+			c.lose(cn, cn.err)
+		case <-t.C:
+			if err := c.ping(cn); err != nil {
+				c.lose(cn, err)
+			}
+		}
+	}
+}
+
+func (c *Client) ping(cn *conn) error {
+	args, _ := msgpack.Marshal(Ping{ClientID: c.id, Seq: c.next.Load(), Laps: c.laps.Load(), Lost: c.lost.Load()})
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Tolerance)
+	defer cancel()
+	res, err := cn.call(ctx, MethodPing, args)
+	if err != nil {
+		return fmt.Errorf("%w: heartbeat: %w", ErrDisconnected, err)
+	}
+	var p Pong
+	if err := msgpack.Unmarshal(res, &p); err != nil {
+		return fmt.Errorf("%w: bad heartbeat reply: %w", ErrDisconnected, err)
+	}
+	if p.Epoch != cn.welcome.Epoch {
+		return fmt.Errorf("%w: the server restarted (epoch %016x)", ErrDisconnected, p.Epoch)
+	}
+	return nil
+}
+
+func (c *Client) lose(cn *conn, err error) {
+	c.mu.Lock()
+	if c.cur == cn {
+		c.cur = nil
+	}
+	c.mu.Unlock()
+	cn.close()
+	c.log.Warn("rpc: disconnected", "transport", cn.transport, "err", err)
+	c.state(StateChange{State: StateDisconnected, Transport: cn.transport, Epoch: cn.welcome.Epoch, Err: err})
+}
+
+// reconnect retries with backoff until it connects (true) or the client closes (false).
+func (c *Client) reconnect() bool {
+	backoff := 50 * time.Millisecond
+	for {
+		select {
+		case <-c.stop:
+			return false
+		case <-time.After(backoff):
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), c.opts.Tolerance)
+		cn, err := c.connect(ctx)
+		cancel()
+		if err == nil {
+			select {
+			case <-c.stop:
+				cn.close()
+				return false
+			default:
+			}
+			c.install(cn, "reconnect")
+			return true
+		}
+		c.log.Debug("rpc: reconnect failed", "err", err, "next_try", backoff)
+		backoff = min(backoff*2, 2*time.Second)
+	}
+}
+
+// CallRaw calls method with raw argument bytes.
+func (c *Client) CallRaw(ctx context.Context, method string, args []byte) ([]byte, error) {
+	cn := c.current()
+	if cn == nil {
+		c.mu.Lock()
+		closed := c.closed
+		c.mu.Unlock()
+		if closed {
+			return nil, ErrClosed
+		}
+		return nil, ErrDisconnected
+	}
+	res, err := cn.call(ctx, method, args)
+	if err != nil && (errors.Is(err, uds.ErrClosed) || errors.Is(err, lan.ErrClosed) || errors.Is(err, lan.ErrNoServer)) {
+		return nil, fmt.Errorf("%w: %s: %w", ErrDisconnected, method, err)
+	}
+	return res, err
+}
+
+// Call makes a typed call: req and the response travel as msgpack.
+func Call[Resp, Req any](ctx context.Context, c *Client, method string, req Req) (Resp, error) {
+	var resp Resp
+	args, err := msgpack.Marshal(req)
+	if err != nil {
+		return resp, fmt.Errorf("rpc: %s: encode request: %w", method, err)
+	}
+	res, err := c.CallRaw(ctx, method, args)
+	if err != nil {
+		return resp, err
+	}
+	if err := msgpack.Unmarshal(res, &resp); err != nil {
+		return resp, fmt.Errorf("rpc: %s: decode response: %w", method, err)
+	}
+	return resp, nil
+}
+
+// Close stops the supervisor, closes the connection (pending calls fail)
+// and waits for the client's goroutines. It is idempotent.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	close(c.stop)
+	c.mu.Unlock()
+	c.wg.Wait()
+	c.mu.Lock()
+	cn := c.cur
+	c.cur = nil
+	c.mu.Unlock()
+	if cn != nil {
+		cn.close()
+	}
+	return nil
+}

@@ -1,0 +1,97 @@
+package rpc
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"os"
+	"strings"
+	"sync"
+)
+
+// ProtocolVersion is the version of the call protocol and hello exchange
+// this build speaks (docs/protocol.md). A server refuses a client of
+// another version, and the client reports ErrVersion.
+const ProtocolVersion = 1
+
+// Built-in methods every server answers.
+const (
+	MethodHello = "rpc.hello"
+	MethodPing  = "rpc.ping"
+)
+
+// Errors callers branch on (with errors.Is).
+var (
+	// ErrVersion: client and server speak different protocol versions.
+	ErrVersion = errors.New("rpc: protocol version mismatch")
+	// ErrDisconnected: the client has no live connection right now (it is
+	// reconnecting); the call was not sent.
+	ErrDisconnected = errors.New("rpc: disconnected from the server")
+	// ErrClosed: the client or server was closed.
+	ErrClosed = errors.New("rpc: closed")
+	// ErrNotRunning: the server is not started.
+	ErrNotRunning = errors.New("rpc: server not running")
+)
+
+// Hello is what a client sends first.
+type Hello struct {
+	Version  int    `msgpack:"version"`
+	ClientID string `msgpack:"client_id"`
+	Host     string `msgpack:"host"`
+	PID      int    `msgpack:"pid"`
+}
+
+// Welcome is the server's answer to Hello: how to reach it locally.
+type Welcome struct {
+	Version     int    `msgpack:"version"`
+	Epoch       uint64 `msgpack:"epoch"`        // random per server start
+	Host        string `msgpack:"host"`         // HostID of the server
+	Socket      string `msgpack:"socket"`       // unix socket path for calls
+	Segment     string `msgpack:"segment"`      // shared-memory segment name
+	SegmentDir  string `msgpack:"segment_dir"`  // where segments live
+	HeartbeatMs int64  `msgpack:"heartbeat_ms"` // the server's heartbeat interval
+	ServerPID   int    `msgpack:"server_pid"`
+	LastSeq     uint64 `msgpack:"last_seq"` // sequence number of the next event
+}
+
+// Ping is the client's heartbeat, with what it knows of its event stream.
+type Ping struct {
+	ClientID string `msgpack:"client_id"`
+	Seq      uint64 `msgpack:"seq"` // next sequence number it expects
+	Laps     uint64 `msgpack:"laps"`
+	Lost     uint64 `msgpack:"lost"`
+}
+
+// Pong answers a Ping.
+type Pong struct {
+	Epoch   uint64 `msgpack:"epoch"`
+	NextSeq uint64 `msgpack:"next_seq"`
+}
+
+var (
+	hostOnce sync.Once
+	hostID   string
+)
+
+// HostID identifies this machine, boot and network namespace: two
+// processes with the same HostID can share a unix socket and memory and
+// see the same loopback. A process in another network namespace of the
+// same machine gets a different id, and so talks TCP.
+func HostID() string {
+	hostOnce.Do(func() {
+		h := sha256.New()
+		for _, p := range []string{"/etc/machine-id", "/var/lib/dbus/machine-id", "/proc/sys/kernel/random/boot_id"} {
+			if b, err := os.ReadFile(p); err == nil {
+				h.Write([]byte(strings.TrimSpace(string(b))))
+			}
+		}
+		if ns, err := os.Readlink("/proc/self/ns/net"); err == nil {
+			h.Write([]byte(ns))
+		}
+		if name, err := os.Hostname(); err == nil {
+			h.Write([]byte(name))
+		}
+		hostID = hex.EncodeToString(h.Sum(nil)[:12])
+	})
+	return hostID
+}
