@@ -122,6 +122,9 @@ type ClientOptions struct {
 	// Heartbeat is the ping interval (default 1 s); Tolerance how long the
 	// server may stay silent before the client calls it lost (default 3 s).
 	Heartbeat, Tolerance time.Duration
+	// Poll makes local calls poll for their replies this long before
+	// parking (uds.Options.Poll): lower latency for a core.
+	Poll time.Duration
 	// OnEvent receives events in order on one goroutine; it must not block.
 	OnEvent func(Event)
 	// OnState receives connection state changes.
@@ -262,7 +265,7 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 
 // local connects over the unix socket and attaches to the event ring.
 func (c *Client) local(ctx context.Context, socket string) (_ *conn, err error) {
-	uc, err := uds.Dial(ctx, socket, uds.Options{Logger: c.log})
+	uc, err := uds.Dial(ctx, socket, uds.Options{Logger: c.log, Poll: c.opts.Poll})
 	if err != nil {
 		return nil, err
 	}

@@ -40,7 +40,9 @@ type ServerOptions struct {
 	// Heartbeat is the liveness interval (default 1 s): the segment is
 	// stamped this often, and clients ping this often.
 	Heartbeat time.Duration
-	Logger    *slog.Logger
+	// Poll makes the unix-socket transport poll before parking (see uds.Options.Poll).
+	Poll   time.Duration
+	Logger *slog.Logger
 }
 
 // DefaultSocketPath is where a server listens unless told otherwise.
@@ -169,7 +171,7 @@ func (s *Server) Start() (err error) {
 		return err
 	}
 	stopBeat := seg.BeatEvery(s.opts.Heartbeat)
-	udsSrv, err := uds.Listen(s.opts.SocketPath, frame.HandlerFunc(s.serve), uds.Options{Logger: s.log})
+	udsSrv, err := uds.Listen(s.opts.SocketPath, frame.HandlerFunc(s.serve), uds.Options{Logger: s.log, Poll: s.opts.Poll})
 	if err != nil {
 		stopBeat()
 		return err

@@ -1,0 +1,304 @@
+package rpc
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
+)
+
+// Cross-process call benchmarks. The server runs in another process (the
+// test binary re-executed as a helper); the callers here measure each
+// round trip and report percentiles and calls/s.
+//
+//	go test ./rpc -run '^$' -bench Call -benchtime 20000x
+//
+// Baselines in the same run: a plain Go unix-socket echo between two
+// processes, and ZeroMQ REQ/REP over loopback TCP (pebbe/zmq4).
+
+const helperEnv = "VNRPC_RPC_HELPER"
+
+func TestMain(m *testing.M) {
+	switch os.Getenv(helperEnv) {
+	case "":
+		os.Exit(m.Run())
+	case "server":
+		os.Exit(helperServer())
+	case "echo":
+		os.Exit(helperEcho())
+	case "zmq-rep":
+		os.Exit(helperZmqRep())
+	default:
+		fmt.Fprintln(os.Stderr, "unknown helper")
+		os.Exit(2)
+	}
+}
+
+// helperServer runs an rpc server with an echo method until stdin closes.
+func helperServer() int {
+	var poll time.Duration
+	if os.Getenv("VNRPC_POLL") == "1" {
+		poll = 50 * time.Microsecond
+	}
+	s := NewServer(ServerOptions{SocketPath: os.Getenv("VNRPC_SOCK"), SegmentDir: os.Getenv("VNRPC_SEGDIR"),
+		RingCapacity: 1 << 20, CallAddr: "tcp://127.0.0.1:*", EventAddr: "tcp://127.0.0.1:*", Poll: poll,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	s.HandleRaw("echo", func(_ context.Context, a []byte) ([]byte, error) { return a, nil })
+	if err := s.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	_, calls, events := s.Addrs()
+	fmt.Println("ready", calls, events)
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	_ = s.Stop()
+	return 0
+}
+
+// helperEcho echoes 4-byte-length-prefixed messages on a unix socket.
+func helperEcho() int {
+	ln, err := net.Listen("unix", os.Getenv("VNRPC_SOCK"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println("ready")
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return 0
+		}
+		go func() {
+			defer c.Close()
+			r := bufio.NewReader(c)
+			buf := make([]byte, 1<<16)
+			for {
+				if _, err := io.ReadFull(r, buf[:4]); err != nil {
+					return
+				}
+				n := int(buf[0]) | int(buf[1])<<8
+				if _, err := io.ReadFull(r, buf[4:4+n]); err != nil {
+					return
+				}
+				if _, err := c.Write(buf[:4+n]); err != nil {
+					return
+				}
+			}
+		}()
+	}
+}
+
+// helperZmqRep answers every REQ with its own message.
+func helperZmqRep() int {
+	rep, err := zmq.NewSocket(zmq.REP)
+	if err != nil {
+		return 1
+	}
+	if err := rep.Bind("tcp://127.0.0.1:*"); err != nil {
+		return 1
+	}
+	ep, _ := rep.GetLastEndpoint()
+	fmt.Println("ready", ep)
+	for {
+		msg, err := rep.RecvBytes(0)
+		if err != nil {
+			return 0
+		}
+		if _, err := rep.SendBytes(msg, 0); err != nil {
+			return 0
+		}
+	}
+}
+
+type proc struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	ready []string
+}
+
+func startProc(b *testing.B, name string, vars ...string) *proc {
+	b.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(append(os.Environ(), helperEnv+"="+name), vars...)
+	cmd.Stderr = os.Stderr
+	in, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = in.Close()
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	line := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		if sc.Scan() {
+			line <- sc.Text()
+		}
+		close(line)
+		_, _ = io.Copy(io.Discard, out)
+	}()
+	select {
+	case l, ok := <-line:
+		if !ok || !strings.HasPrefix(l, "ready") {
+			b.Fatalf("helper %s did not start: %q", name, l)
+		}
+		return &proc{cmd: cmd, stdin: in, ready: strings.Fields(l)[1:]}
+	case <-time.After(30 * time.Second):
+		b.Fatalf("helper %s did not start in 30 s", name)
+	}
+	return nil
+}
+
+// measure runs b.N calls spread over `callers` goroutines and reports
+// p50/p99/p999/max of the round trips and calls/s.
+func measure(b *testing.B, callers int, call func() error) {
+	for range 200 { // warm up
+		if err := call(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	lat := make([][]time.Duration, callers)
+	per := max(b.N/callers, 1)
+	var wg sync.WaitGroup
+	errs := make(chan error, callers)
+	b.ResetTimer()
+	for i := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l := make([]time.Duration, 0, per)
+			for range per {
+				t0 := time.Now()
+				if err := call(); err != nil {
+					errs <- err
+					return
+				}
+				l = append(l, time.Since(t0))
+			}
+			lat[i] = l
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	q := func(p float64) float64 { return float64(all[min(len(all)-1, int(float64(len(all))*p))]) }
+	b.ReportMetric(q(0.50), "p50-ns")
+	b.ReportMetric(q(0.99), "p99-ns")
+	b.ReportMetric(q(0.999), "p999-ns")
+	b.ReportMetric(float64(all[len(all)-1]), "max-ns")
+	b.ReportMetric(float64(len(all))/b.Elapsed().Seconds(), "calls/s")
+}
+
+func BenchmarkCall(b *testing.B) {
+	for _, tr := range []string{"uds", "uds-poll", "tcp"} {
+		for _, size := range []int{64, 1024} {
+			for _, callers := range []int{1, 8} {
+				b.Run(fmt.Sprintf("transport=%s/size=%d/callers=%d", tr, size, callers), func(b *testing.B) {
+					dir, err := os.MkdirTemp("", "rpcb")
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.Cleanup(func() { _ = os.RemoveAll(dir) })
+					poll := "0"
+					if tr == "uds-poll" {
+						poll = "1"
+					}
+					sock := filepath.Join(dir, "s")
+					p := startProc(b, "server", "VNRPC_SOCK="+sock, "VNRPC_SEGDIR="+dir, "VNRPC_POLL="+poll)
+					o := ClientOptions{Addr: sock, Heartbeat: time.Hour}
+					switch tr {
+					case "uds-poll":
+						o.Poll = 50 * time.Microsecond
+					case "tcp":
+						o = ClientOptions{Addr: p.ready[0], EventAddr: p.ready[1], Transport: TransportTCP, Heartbeat: time.Hour}
+					}
+					o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+					c, err := Dial(context.Background(), o)
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer c.Close()
+					payload := make([]byte, size)
+					ctx := context.Background()
+					measure(b, callers, func() error {
+						ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+						defer cancel()
+						_, err := c.CallRaw(ctx, "echo", payload)
+						return err
+					})
+				})
+			}
+		}
+	}
+}
+
+func BenchmarkCallBaseline(b *testing.B) {
+	b.Run("unixsocket-echo/size=64", func(b *testing.B) {
+		dir, err := os.MkdirTemp("", "rpcb")
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = os.RemoveAll(dir) })
+		sock := filepath.Join(dir, "echo")
+		startProc(b, "echo", "VNRPC_SOCK="+sock)
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		msg := make([]byte, 4+64)
+		msg[0] = 64
+		in := make([]byte, len(msg))
+		measure(b, 1, func() error {
+			if _, err := c.Write(msg); err != nil {
+				return err
+			}
+			_, err := io.ReadFull(c, in)
+			return err
+		})
+	})
+	b.Run("zmq-reqrep/size=64", func(b *testing.B) {
+		p := startProc(b, "zmq-rep")
+		req, err := zmq.NewSocket(zmq.REQ)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer req.Close()
+		_ = req.SetLinger(0)
+		if err := req.Connect(p.ready[0]); err != nil {
+			b.Fatal(err)
+		}
+		msg := make([]byte, 64)
+		measure(b, 1, func() error {
+			if _, err := req.SendBytes(msg, 0); err != nil {
+				return err
+			}
+			_, err := req.RecvBytes(0)
+			return err
+		})
+	})
+}
