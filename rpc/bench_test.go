@@ -40,6 +40,8 @@ func TestMain(m *testing.M) {
 		os.Exit(helperEcho())
 	case "zmq-rep":
 		os.Exit(helperZmqRep())
+	case "netns-client":
+		os.Exit(helperNetnsClient())
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper")
 		os.Exit(2)

@@ -577,3 +577,20 @@ func (c *Client) Close() error {
 	}
 	return nil
 }
+
+// Result is the outcome of an asynchronous call.
+type Result struct {
+	Data []byte
+	Err  error
+}
+
+// GoRaw starts a call and returns at once; the channel receives its
+// result (then nothing more). The call is bounded by ctx.
+func (c *Client) GoRaw(ctx context.Context, method string, args []byte) <-chan Result {
+	ch := make(chan Result, 1)
+	go func() {
+		res, err := c.CallRaw(ctx, method, args)
+		ch <- Result{Data: res, Err: err}
+	}()
+	return ch
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -338,5 +339,81 @@ func TestVersionMismatch(t *testing.T) {
 	defer fake.Close()
 	if _, err := Dial(within(t), ClientOptions{Addr: path}); !errors.Is(err, ErrVersion) {
 		t.Errorf("client against a version-99 server: %v", err)
+	}
+}
+
+func TestManyClientsEveryTransport(t *testing.T) {
+	for _, tr := range []string{"local", "tcp"} {
+		t.Run(tr, func(t *testing.T) {
+			e := newEnv(t, tr)
+			const clients, calls = 64, 1000
+			var wg sync.WaitGroup
+			errs := make(chan error, clients)
+			for i := range clients {
+				c := e.dial(t, e.options(t))
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					// 64 000 calls under the race detector take a while over ZeroMQ.
+					ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+					defer cancel()
+					// Half of each client's calls go out asynchronously, in flight together.
+					pending := make([]<-chan Result, 0, calls/2)
+					for j := range calls {
+						if j%2 == 0 {
+							args, _ := msgpack.Marshal(addReq{i, j})
+							pending = append(pending, c.GoRaw(ctx, "add", args))
+							continue
+						}
+						r, err := Call[addResp](ctx, c, "add", addReq{i, j})
+						if err != nil || r.Sum != i+j {
+							errs <- fmt.Errorf("client %d add(%d,%d): %+v %v", i, i, j, r, err)
+							return
+						}
+					}
+					for k, ch := range pending {
+						res := <-ch
+						var r addResp
+						if res.Err != nil || msgpack.Unmarshal(res.Data, &r) != nil || r.Sum != i+2*k {
+							errs <- fmt.Errorf("client %d async add(%d,%d): %+v %v", i, i, 2*k, r, res.Err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+func TestNoGoroutineLeaks(t *testing.T) {
+	before := runtime.NumGoroutine()
+	func() {
+		for _, tr := range []string{"local", "tcp+curve"} {
+			e := newEnv(t, tr)
+			c, err := Dial(within(t), e.options(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Call[addResp](within(t), c, "add", addReq{1, 2}); err != nil {
+				t.Fatal(err)
+			}
+			_ = c.Close()
+			_ = c.Close()
+			_ = e.srv.Stop()
+			_ = e.srv.Stop()
+		}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("goroutines %d -> %d\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+		runtime.Gosched()
 	}
 }

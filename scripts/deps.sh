@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing vnrpc needs on a Debian machine that has Go:
-# libzmq3-dev and pkg-config (cgo, for the ZeroMQ LAN transport). It does
-# nothing when they are already there. Run as root, or with sudo available.
+# libzmq3-dev and pkg-config (cgo, for the ZeroMQ LAN transport) and iproute2
+# (the network-namespace test). It does nothing when they are already there.
+# Run as root, or with sudo available.
 set -euo pipefail
 
 if ! command -v go >/dev/null 2>&1; then
@@ -16,6 +17,7 @@ fi
 need=()
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 dpkg -s libzmq3-dev >/dev/null 2>&1 || need+=(libzmq3-dev)
+command -v ip >/dev/null 2>&1 || need+=(iproute2) # the network-namespace test
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then
