@@ -267,8 +267,18 @@ func TestServerRestart(t *testing.T) {
 			}
 			c := e.dial(t, o)
 			first := c.Epoch()
+			args, _ := msgpack.Marshal(addReq{})
+			inflight := c.GoRaw(within(t), "slow", args) // blocks in the handler until the server stops
 			if err := e.srv.Stop(); err != nil {
 				t.Fatal(err)
+			}
+			select {
+			case r := <-inflight:
+				if r.Err == nil {
+					t.Error("a call in flight when the server stopped succeeded")
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("a call in flight when the server stopped did not end")
 			}
 			waitFor(t, "disconnect", func() bool { return c.Transport() == "" }, wake)
 			if _, err := Call[addResp](within(t), c, "add", addReq{1, 1}); !errors.Is(err, ErrDisconnected) {

@@ -63,7 +63,8 @@ type Server struct {
 	log  *slog.Logger
 	mux  frame.Mux
 
-	mu       sync.Mutex
+	life     sync.Mutex // serializes Start and Stop; never held by handlers
+	mu       sync.Mutex // guards the fields below; never held across teardown
 	running  bool
 	epoch    uint64
 	seg      *shm.Segment
@@ -147,10 +148,10 @@ func (s *Server) HandleRaw(method string, f func(ctx context.Context, args []byt
 // and, if configured, on the LAN. Segments left by crashed servers with the
 // same prefix are removed first.
 func (s *Server) Start() (err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.running {
-		return fmt.Errorf("rpc: server already running (epoch %016x)", s.epoch)
+	s.life.Lock()
+	defer s.life.Unlock()
+	if running, epoch := s.Running(); running {
+		return fmt.Errorf("rpc: server already running (epoch %016x)", epoch)
 	}
 	if removed, _ := shm.RemoveStale(s.opts.SegmentPrefix, shm.Options{Dir: s.opts.SegmentDir}); len(removed) > 0 {
 		s.log.Info("rpc: removed stale segments", "segments", strings.Join(removed, ","))
@@ -185,9 +186,11 @@ func (s *Server) Start() (err error) {
 			return err
 		}
 	}
+	s.mu.Lock()
 	s.running, s.epoch, s.seg, s.w, s.stopBeat, s.udsSrv, s.lanSrv = true, epoch, seg, w, stopBeat, udsSrv, lanSrv
 	s.clients, s.peers = map[string]*clientStat{}, map[string]string{}
 	s.next.Store(0)
+	s.mu.Unlock()
 	attrs := []any{"epoch", fmt.Sprintf("%016x", epoch), "socket", s.opts.SocketPath, "segment", name}
 	if lanSrv != nil {
 		attrs = append(attrs, "calls", lanSrv.CallAddr(), "events", lanSrv.EventAddr())
@@ -199,18 +202,24 @@ func (s *Server) Start() (err error) {
 // Stop closes the ring (readers get ring.ErrClosed), the sockets and the
 // segment. The server can be started again. Stop is idempotent.
 func (s *Server) Stop() error {
+	s.life.Lock()
+	defer s.life.Unlock()
+	s.pubMu.Lock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if !s.running {
+		s.mu.Unlock()
+		s.pubMu.Unlock()
 		return nil
 	}
-	s.pubMu.Lock()
-	_ = s.w.Close()
-	s.seg.MarkClosed()
-	s.pubMu.Unlock()
-	s.teardown(s.seg, s.w, s.stopBeat, s.udsSrv, s.lanSrv)
 	s.running = false
-	s.log.Info("rpc: server stopped", "epoch", fmt.Sprintf("%016x", s.epoch))
+	seg, w, stopBeat, u, l, epoch := s.seg, s.w, s.stopBeat, s.udsSrv, s.lanSrv, s.epoch
+	s.mu.Unlock()
+	_ = w.Close()
+	seg.MarkClosed()
+	s.pubMu.Unlock()
+	// Without s.mu: closing the sockets waits for handlers, which take s.mu.
+	s.teardown(seg, w, stopBeat, u, l)
+	s.log.Info("rpc: server stopped", "epoch", fmt.Sprintf("%016x", epoch))
 	return nil
 }
 
