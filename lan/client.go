@@ -46,10 +46,8 @@ type Client struct {
 	loop sync.WaitGroup
 	hs   chan error // the first handshake's outcome
 
-	mu      sync.Mutex
-	pending map[uint64]*Call
-	nextID  uint64
-	err     error
+	pending frame.Pending
+	mu      sync.Mutex // guards closing and sends on out
 	closing bool
 	once    sync.Once
 
@@ -57,21 +55,8 @@ type Client struct {
 	haveSeq bool
 }
 
-// Call is one call in flight; Done receives it when it completes.
-type Call struct {
-	Method string
-	Result []byte
-	Err    error
-	Done   chan *Call
-	id     uint64
-}
-
-func (c *Call) finish() {
-	select {
-	case c.Done <- c:
-	default:
-	}
-}
+// Call is one call in flight (frame.Call); Done receives it when it completes.
+type Call = frame.Call
 
 // Dial connects to the server and waits for the security handshake of
 // the call socket: a rejected key is ErrAuth, and no handshake before
@@ -93,8 +78,7 @@ func Dial(ctx context.Context, o ClientOptions) (*Client, error) {
 			return nil, fmt.Errorf("lan: client CURVE: need the server's public key and a client key pair")
 		}
 	}
-	c := &Client{opts: o, out: make(chan [][]byte, 1024), sent: make(chan struct{}), hs: make(chan error, 1),
-		pending: map[uint64]*Call{}}
+	c := &Client{opts: o, out: make(chan [][]byte, 1024), sent: make(chan struct{}), hs: make(chan error, 1)}
 	if err := c.start(); err != nil {
 		return nil, err
 	}
@@ -253,7 +237,7 @@ func (c *Client) run(dealer, sub, pull, mon *zmq.Socket) {
 				}
 				if len(msg) == 3 {
 					if _, err := dealer.SendBytes(msg[2], zmq.DONTWAIT); err != nil {
-						c.finishID(binary.LittleEndian.Uint64(msg[1]), nil,
+						c.pending.Complete(binary.LittleEndian.Uint64(msg[1]), nil,
 							fmt.Errorf("%w: %w", ErrNoServer, err))
 					}
 				}
@@ -268,18 +252,7 @@ func (c *Client) reply(body []byte) {
 		c.opts.Logger.Warn("lan: dropping a malformed reply", "err", err)
 		return
 	}
-	var rerr error
-	if rep.Code != frame.CodeOK {
-		c.mu.Lock()
-		call := c.pending[rep.ID]
-		c.mu.Unlock()
-		method := ""
-		if call != nil {
-			method = call.Method
-		}
-		rerr = &frame.RemoteError{Method: method, Code: rep.Code, Msg: rep.Msg}
-	}
-	c.finishID(rep.ID, rep.Result, rerr)
+	c.pending.CompleteReply(rep)
 }
 
 func (c *Client) event(body []byte) {
@@ -297,52 +270,30 @@ func (c *Client) event(body []byte) {
 	}
 }
 
-func (c *Client) finishID(id uint64, res []byte, err error) {
-	c.mu.Lock()
-	call, ok := c.pending[id]
-	delete(c.pending, id)
-	c.mu.Unlock()
-	if ok {
-		call.Result, call.Err = res, err
-		call.finish()
-	}
-}
-
 // Go starts a call; done (buffered; nil: a new one) receives it when it completes.
 func (c *Client) Go(ctx context.Context, method string, args []byte, done chan *Call) *Call {
-	if done == nil {
-		done = make(chan *Call, 1)
+	call, ok := c.pending.Add(method, done)
+	if !ok {
+		return call
 	}
-	call := &Call{Method: method, Done: done}
 	var deadline int64
 	if d, ok := ctx.Deadline(); ok {
 		deadline = d.UnixNano()
 	}
-	c.mu.Lock()
-	if c.err != nil || c.closing {
-		call.Err = c.err
-		if call.Err == nil {
-			call.Err = ErrClosed
-		}
-		c.mu.Unlock()
-		call.finish()
-		return call
-	}
-	c.nextID++
-	call.id = c.nextID
-	c.pending[call.id] = call
 	var buf bytes.Buffer
-	b, err := frame.EncodeRequest(&buf, msgpack.NewEncoder(&buf), &frame.Request{ID: call.id, Method: method,
+	b, err := frame.EncodeRequest(&buf, msgpack.NewEncoder(&buf), &frame.Request{ID: call.ID, Method: method,
 		Deadline: deadline, Args: args})
 	if err != nil {
-		delete(c.pending, call.id)
-		c.mu.Unlock()
-		call.Err = err
-		call.finish()
+		c.pending.Complete(call.ID, nil, err)
 		return call
 	}
-	c.out <- [][]byte{[]byte("q"), binary.LittleEndian.AppendUint64(nil, call.id), b[frame.LenPrefix:]}
-	c.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		c.pending.Complete(call.ID, nil, ErrClosed)
+		return call
+	}
+	c.out <- [][]byte{[]byte("q"), binary.LittleEndian.AppendUint64(nil, call.ID), b[frame.LenPrefix:]}
 	return call
 }
 
@@ -353,11 +304,7 @@ func (c *Client) Call(ctx context.Context, method string, args []byte) ([]byte, 
 	case <-call.Done:
 		return call.Result, call.Err
 	case <-ctx.Done():
-		c.mu.Lock()
-		_, ok := c.pending[call.id]
-		delete(c.pending, call.id)
-		c.mu.Unlock()
-		if ok {
+		if c.pending.Forget(call.ID) {
 			return nil, fmt.Errorf("lan: %s: %w", method, ctx.Err())
 		}
 		<-call.Done
@@ -365,20 +312,7 @@ func (c *Client) Call(ctx context.Context, method string, args []byte) ([]byte, 
 	}
 }
 
-func (c *Client) fail(err error) {
-	c.mu.Lock()
-	if c.err == nil {
-		c.err = err
-	}
-	pending := c.pending
-	c.pending = map[uint64]*Call{}
-	final := c.err
-	c.mu.Unlock()
-	for _, call := range pending {
-		call.Err = final
-		call.finish()
-	}
-}
+func (c *Client) fail(err error) { c.pending.Fail(err) }
 
 // Close fails pending calls with ErrClosed, closes the sockets and waits
 // for the client's goroutines. It is idempotent.
@@ -396,8 +330,4 @@ func (c *Client) Close() error {
 }
 
 // Err is the error that ended the client, or nil.
-func (c *Client) Err() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.err
-}
+func (c *Client) Err() error { return c.pending.Err() }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net"
 	"sync"
+
+	"github.com/vnrpc/vnrpc/internal/frame"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -27,28 +29,12 @@ type Client struct {
 	wbuf bytes.Buffer
 	enc  *msgpack.Encoder
 
-	mu      sync.Mutex
-	pending map[uint64]*Call
-	nextID  uint64
-	err     error // terminal error, set once
+	pending frame.Pending
 	done    chan struct{}
 }
 
-// Call is one call in flight. Done receives the Call when it completes.
-type Call struct {
-	Method string
-	Result []byte
-	Err    error
-	Done   chan *Call
-	id     uint64
-}
-
-func (c *Call) finish() {
-	select {
-	case c.Done <- c:
-	default: // Done must be buffered; a full channel loses nothing but this signal
-	}
-}
+// Call is one call in flight (frame.Call). Done receives it when it completes.
+type Call = frame.Call
 
 // Dial connects to the server at path. The client's reader goroutine runs
 // until Close or the connection's end.
@@ -59,7 +45,7 @@ func Dial(ctx context.Context, path string, o Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("uds: dial %s: %w", path, err)
 	}
-	c := &Client{c: conn.(*net.UnixConn), opts: o, pending: map[uint64]*Call{}, done: make(chan struct{})}
+	c := &Client{c: conn.(*net.UnixConn), opts: o, done: make(chan struct{})}
 	c.enc = msgpack.NewEncoder(&c.wbuf)
 	go c.read()
 	return c, nil
@@ -69,43 +55,27 @@ func Dial(ctx context.Context, path string, o Options) (*Client, error) {
 // receives the Call when it completes. ctx's deadline travels with the
 // request; ctx's end does not cancel a call started with Go.
 func (c *Client) Go(ctx context.Context, method string, args []byte, done chan *Call) *Call {
-	if done == nil {
-		done = make(chan *Call, 1)
+	call, ok := c.pending.Add(method, done)
+	if !ok {
+		return call
 	}
-	call := &Call{Method: method, Done: done}
 	var deadline int64
 	if d, ok := ctx.Deadline(); ok {
 		deadline = d.UnixNano()
 	}
-	c.mu.Lock()
-	if c.err != nil {
-		call.Err = c.err
-		c.mu.Unlock()
-		call.finish()
-		return call
-	}
-	c.nextID++
-	call.id = c.nextID
-	c.pending[call.id] = call
-	c.mu.Unlock()
-
 	c.wmu.Lock()
-	b, err := encodeRequest(&c.wbuf, c.enc, &Request{ID: call.id, Method: method, Deadline: deadline, Args: args})
+	b, err := encodeRequest(&c.wbuf, c.enc, &Request{ID: call.ID, Method: method, Deadline: deadline, Args: args})
 	if err == nil && len(b)-lenPrefix > c.opts.MaxFrame {
 		err = fmt.Errorf("%w: request of %d bytes, limit %d", ErrFrameTooLarge, len(b)-lenPrefix, c.opts.MaxFrame)
 	}
 	if err == nil {
-		_, err = c.c.Write(b)
-		if err != nil {
+		if _, err = c.c.Write(b); err != nil {
 			err = fmt.Errorf("%w: %w", ErrClosed, err)
 		}
 	}
 	c.wmu.Unlock()
 	if err != nil {
-		if c.forget(call.id) {
-			call.Err = err
-			call.finish()
-		}
+		c.pending.Complete(call.ID, nil, err)
 	}
 	return call
 }
@@ -127,21 +97,12 @@ func (c *Client) Call(ctx context.Context, method string, args []byte) ([]byte, 
 	case <-call.Done:
 		return call.Result, call.Err
 	case <-ctx.Done():
-		if c.forget(call.id) {
+		if c.pending.Forget(call.ID) {
 			return nil, fmt.Errorf("uds: %s: %w", method, ctx.Err())
 		}
 		<-call.Done // the reply won the race
 		return call.Result, call.Err
 	}
-}
-
-// forget removes a pending call; false if it already completed.
-func (c *Client) forget(id uint64) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, ok := c.pending[id]
-	delete(c.pending, id)
-	return ok
 }
 
 func (c *Client) read() {
@@ -162,50 +123,22 @@ func (c *Client) read() {
 		if err != nil {
 			break
 		}
-		c.mu.Lock()
-		call, ok := c.pending[rep.ID]
-		delete(c.pending, rep.ID)
-		c.mu.Unlock()
-		if !ok {
-			continue // its caller gave up
-		}
-		if rep.Code != CodeOK {
-			call.Err = &RemoteError{Method: call.Method, Code: rep.Code, Msg: rep.Msg}
-		} else {
-			call.Result = rep.Result
-		}
-		call.finish()
+		c.pending.CompleteReply(rep)
 	}
 	c.fail(err)
 }
 
 // fail ends the client with err and fails every pending call.
 func (c *Client) fail(err error) {
-	c.mu.Lock()
-	if c.err == nil {
-		if errors.Is(err, ErrClosed) {
-			c.err = err
-		} else {
-			c.err = fmt.Errorf("%w: %w", ErrClosed, err)
-		}
+	if !errors.Is(err, ErrClosed) {
+		err = fmt.Errorf("%w: %w", ErrClosed, err)
 	}
-	pending := c.pending
-	c.pending = map[uint64]*Call{}
-	final := c.err
-	c.mu.Unlock()
-	for _, call := range pending {
-		call.Err = final
-		call.finish()
-	}
+	c.pending.Fail(err)
 	_ = c.c.Close()
 }
 
 // Err returns the error that ended the client, or nil while it is usable.
-func (c *Client) Err() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.err
-}
+func (c *Client) Err() error { return c.pending.Err() }
 
 // Done is closed when the client's connection has ended.
 func (c *Client) Done() <-chan struct{} { return c.done }
@@ -213,11 +146,7 @@ func (c *Client) Done() <-chan struct{} { return c.done }
 // Close closes the connection, fails pending calls with ErrClosed and
 // waits for the reader goroutine. It is idempotent.
 func (c *Client) Close() error {
-	c.mu.Lock()
-	if c.err == nil {
-		c.err = ErrClosed
-	}
-	c.mu.Unlock()
+	c.pending.Fail(ErrClosed)
 	_ = c.c.Close()
 	<-c.done
 	return nil

@@ -1,0 +1,116 @@
+package frame
+
+import "sync"
+
+// Call is one call in flight. Done receives the Call when it completes.
+type Call struct {
+	Method string
+	Result []byte
+	Err    error
+	Done   chan *Call
+	ID     uint64
+}
+
+func (c *Call) finish() {
+	select {
+	case c.Done <- c:
+	default: // Done must be buffered; a full channel loses nothing but this signal
+	}
+}
+
+// Pending is a client's table of calls in flight, matched by id. Once it
+// has failed, every call in it and every later Add completes with that
+// error. It is safe for concurrent use.
+type Pending struct {
+	mu   sync.Mutex
+	m    map[uint64]*Call
+	next uint64
+	err  error
+}
+
+// Add registers a call to method with a fresh id. done must be buffered
+// (nil: a new one). If the table has failed, the call completes at once
+// with that error and ok is false.
+func (p *Pending) Add(method string, done chan *Call) (call *Call, ok bool) {
+	if done == nil {
+		done = make(chan *Call, 1)
+	}
+	call = &Call{Method: method, Done: done}
+	p.mu.Lock()
+	if p.err != nil {
+		call.Err = p.err
+		p.mu.Unlock()
+		call.finish()
+		return call, false
+	}
+	if p.m == nil {
+		p.m = map[uint64]*Call{}
+	}
+	p.next++
+	call.ID = p.next
+	p.m[call.ID] = call
+	p.mu.Unlock()
+	return call, true
+}
+
+// Complete finishes the call with id, if it is still pending (its caller
+// may have given up).
+func (p *Pending) Complete(id uint64, res []byte, err error) {
+	p.mu.Lock()
+	call, ok := p.m[id]
+	delete(p.m, id)
+	p.mu.Unlock()
+	if ok {
+		call.Result, call.Err = res, err
+		call.finish()
+	}
+}
+
+// CompleteReply finishes the call a reply answers: its result, or a
+// *RemoteError for a non-zero code.
+func (p *Pending) CompleteReply(rep *Reply) {
+	if rep.Code == CodeOK {
+		p.Complete(rep.ID, rep.Result, nil)
+		return
+	}
+	p.mu.Lock()
+	method := ""
+	if call, ok := p.m[rep.ID]; ok {
+		method = call.Method
+	}
+	p.mu.Unlock()
+	p.Complete(rep.ID, nil, &RemoteError{Method: method, Code: rep.Code, Msg: rep.Msg})
+}
+
+// Forget removes a pending call; false if it had already completed.
+func (p *Pending) Forget(id uint64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.m[id]
+	delete(p.m, id)
+	return ok
+}
+
+// Fail completes every pending call with err and makes later Adds fail
+// with it. The first failure is kept; Fail returns it.
+func (p *Pending) Fail(err error) error {
+	p.mu.Lock()
+	if p.err == nil {
+		p.err = err
+	}
+	calls, final := p.m, p.err
+	p.m = nil
+	p.mu.Unlock()
+	for _, call := range calls {
+		call.Err = final
+		call.finish()
+	}
+	return final
+}
+
+// Err is the table's failure, or nil.
+func (p *Pending) Err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
