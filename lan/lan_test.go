@@ -357,3 +357,33 @@ func TestCloseFailsPendingAndLeavesNoGoroutines(t *testing.T) {
 		runtime.Gosched()
 	}
 }
+
+// FuzzKeyFiles: any file content is read as keys or refused; nothing
+// panics, and what is accepted is well formed.
+func FuzzKeyFiles(f *testing.F) {
+	k, err := NewKeys()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add([]byte("# key\npublic = " + k.Public + "\nsecret = " + k.Secret + "\n"))
+	f.Add([]byte(k.Public + "\npublic = " + k.Public + "\n"))
+	f.Add([]byte("public = short\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		path := filepath.Join(t.TempDir(), "k")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := ReadKeys(path); err == nil {
+			if checkKey(got.Public) != nil || (got.Secret != "" && checkKey(got.Secret) != nil) {
+				t.Fatalf("accepted malformed keys %+v", got)
+			}
+		}
+		if keys, err := ReadAuthorized(path); err == nil {
+			for _, key := range keys {
+				if checkKey(key) != nil {
+					t.Fatalf("accepted malformed key %q", key)
+				}
+			}
+		}
+	})
+}
