@@ -276,10 +276,7 @@ func (c *Client) Go(ctx context.Context, method string, args []byte, done chan *
 	if !ok {
 		return call
 	}
-	var deadline int64
-	if d, ok := ctx.Deadline(); ok {
-		deadline = d.UnixNano()
-	}
+	deadline := frame.Deadline(ctx)
 	var buf bytes.Buffer
 	b, err := frame.EncodeRequest(&buf, msgpack.NewEncoder(&buf), &frame.Request{ID: call.ID, Method: method,
 		Deadline: deadline, Args: args})
@@ -300,16 +297,11 @@ func (c *Client) Go(ctx context.Context, method string, args []byte, done chan *
 // Call makes a call and waits for the reply or ctx's end.
 func (c *Client) Call(ctx context.Context, method string, args []byte) ([]byte, error) {
 	call := c.Go(ctx, method, args, nil)
-	select {
-	case <-call.Done:
-		return call.Result, call.Err
-	case <-ctx.Done():
-		if c.pending.Forget(call.ID) {
-			return nil, fmt.Errorf("lan: %s: %w", method, ctx.Err())
-		}
-		<-call.Done
-		return call.Result, call.Err
+	res, err, gaveUp := c.pending.Wait(ctx, call)
+	if gaveUp {
+		return nil, fmt.Errorf("lan: %s: %w", method, err)
 	}
+	return res, err
 }
 
 func (c *Client) fail(err error) { c.pending.Fail(err) }

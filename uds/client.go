@@ -59,10 +59,7 @@ func (c *Client) Go(ctx context.Context, method string, args []byte, done chan *
 	if !ok {
 		return call
 	}
-	var deadline int64
-	if d, ok := ctx.Deadline(); ok {
-		deadline = d.UnixNano()
-	}
+	deadline := frame.Deadline(ctx)
 	c.wmu.Lock()
 	b, err := encodeRequest(&c.wbuf, c.enc, &Request{ID: call.ID, Method: method, Deadline: deadline, Args: args})
 	if err == nil && len(b)-lenPrefix > c.opts.MaxFrame {
@@ -93,16 +90,11 @@ func (c *Client) Call(ctx context.Context, method string, args []byte) ([]byte, 
 			}
 		}
 	}
-	select {
-	case <-call.Done:
-		return call.Result, call.Err
-	case <-ctx.Done():
-		if c.pending.Forget(call.ID) {
-			return nil, fmt.Errorf("uds: %s: %w", method, ctx.Err())
-		}
-		<-call.Done // the reply won the race
-		return call.Result, call.Err
+	res, err, gaveUp := c.pending.Wait(ctx, call)
+	if gaveUp {
+		return nil, fmt.Errorf("uds: %s: %w", method, err)
 	}
+	return res, err
 }
 
 func (c *Client) read() {

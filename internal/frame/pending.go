@@ -1,6 +1,9 @@
 package frame
 
-import "sync"
+import (
+	"context"
+	"sync"
+)
 
 // Call is one call in flight. Done receives the Call when it completes.
 type Call struct {
@@ -113,4 +116,28 @@ func (p *Pending) Err() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.err
+}
+
+// Deadline is ctx's deadline in Unix nanoseconds as a request carries it
+// (0: none).
+func Deadline(ctx context.Context) int64 {
+	if d, ok := ctx.Deadline(); ok {
+		return d.UnixNano()
+	}
+	return 0
+}
+
+// Wait waits for call or for ctx's end. If ctx ends first the call is
+// forgotten (a late reply is dropped) and gaveUp is true, with ctx's error.
+func (p *Pending) Wait(ctx context.Context, call *Call) (res []byte, err error, gaveUp bool) {
+	select {
+	case <-call.Done:
+		return call.Result, call.Err, false
+	case <-ctx.Done():
+		if p.Forget(call.ID) {
+			return nil, ctx.Err(), true
+		}
+		<-call.Done // the reply won the race
+		return call.Result, call.Err, false
+	}
 }
