@@ -35,7 +35,6 @@ type testHandler struct {
 	frame.Mux
 	release chan struct{}
 	entered chan struct{}
-	counted sync.WaitGroup
 	count   int64
 	mu      sync.Mutex
 }

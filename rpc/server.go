@@ -164,7 +164,7 @@ func (s *Server) Start() (err error) {
 	}
 	defer func() {
 		if err != nil {
-			s.teardown(seg, nil, nil, nil, nil)
+			s.teardown(seg, nil, nil, nil)
 		}
 	}()
 	w, err := ring.NewWriter(seg.Bytes())
@@ -182,7 +182,7 @@ func (s *Server) Start() (err error) {
 		lanSrv, err = lan.Listen(lan.ServerOptions{CallAddr: s.opts.CallAddr, EventAddr: s.opts.EventAddr,
 			Curve: s.opts.Curve, Insecure: s.opts.Insecure, Logger: s.log}, frame.HandlerFunc(s.serve))
 		if err != nil {
-			s.teardown(nil, nil, stopBeat, udsSrv, nil)
+			s.teardown(nil, stopBeat, udsSrv, nil)
 			return err
 		}
 	}
@@ -218,12 +218,12 @@ func (s *Server) Stop() error {
 	seg.MarkClosed()
 	s.pubMu.Unlock()
 	// Without s.mu: closing the sockets waits for handlers, which take s.mu.
-	s.teardown(seg, w, stopBeat, u, l)
+	s.teardown(seg, stopBeat, u, l)
 	s.log.Info("rpc: server stopped", "epoch", fmt.Sprintf("%016x", epoch))
 	return nil
 }
 
-func (s *Server) teardown(seg *shm.Segment, w *ring.Writer, stopBeat func(), u *uds.Server, l *lan.Server) {
+func (s *Server) teardown(seg *shm.Segment, stopBeat func(), u *uds.Server, l *lan.Server) {
 	if l != nil {
 		_ = l.Close()
 	}

@@ -3,6 +3,7 @@ package sim
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"sync"
@@ -425,14 +426,7 @@ func (g *Gateway) accept(x *order, req *engine.OrderRequest) string {
 
 func isMultiple(v, unit float64) bool {
 	q := v / unit
-	return q >= 1-1e-9 && abs(q-float64(int64(q+0.5))) <= 1e-9
-}
-
-func abs(x float64) float64 {
-	if x < 0 {
-		return -x
-	}
-	return x
+	return q >= 1-1e-9 && math.Abs(q-math.Round(q)) <= 1e-9
 }
 
 // execute matches a newly accepted order against the book.
@@ -781,12 +775,7 @@ func (g *Gateway) pushOrder(x *order) {
 	g.OnOrder(&o)
 }
 
-func round2(x float64) float64 {
-	if x < 0 {
-		return -float64(int64(-x*100+0.5)) / 100
-	}
-	return float64(int64(x*100+0.5)) / 100
-}
+func round2(x float64) float64 { return math.Round(x*100) / 100 }
 
 // Snapshot returns the current market of a contract as a tick (the book
 // orders would trade against now), whether or not it is subscribed.

@@ -176,45 +176,17 @@ func parseServer(args []string, stderr io.Writer) (ServerConfig, error) {
 		return c, usageErr("unexpected argument %q", fs.Arg(0))
 	}
 	if *cfgPath != "" {
-		// Reload: defaults, then the file, then the flags given explicitly.
+		// Defaults, then the file; parsing again over the file's values
+		// sets only the flags given on the command line.
 		c = DefaultServerConfig()
 		if err := LoadConfigFile(*cfgPath, &c); err != nil {
 			return c, err
 		}
-		file := c
-		fs2, _, syms2 := serverFlags(&c, stderr)
-		_ = fs2.Parse(args)
-		given := map[string]bool{}
-		fs2.Visit(func(f *flag.Flag) { given[f.Name] = true })
-		explicit := c
-		c = file
-		applyGiven(&c, &explicit, given)
-		if given["symbols"] {
-			c.Symbols = splitList(*syms2)
-		}
-	} else {
-		c.Symbols = splitList(*syms)
+		fs, _, syms = serverFlags(&c, io.Discard)
+		_ = fs.Parse(args) // parsed without error above
 	}
+	c.Symbols = splitList(*syms)
 	return c, c.Validate()
-}
-
-func applyGiven(dst, src *ServerConfig, given map[string]bool) {
-	set := map[string]func(){
-		"user":             func() { dst.Sim.UserID = src.Sim.UserID },
-		"password":         func() { dst.Sim.Password = src.Sim.Password },
-		"seed":             func() { dst.Sim.Seed = src.Sim.Seed },
-		"tick-rate":        func() { dst.Sim.TickRate = src.Sim.TickRate },
-		"capital":          func() { dst.Sim.Capital = src.Sim.Capital },
-		"contracts":        func() { dst.Sim.ContractsFile = src.Sim.ContractsFile },
-		"log-level":        func() { dst.LogLevel = src.LogLevel },
-		"summary-interval": func() { dst.SummaryInterval = src.SummaryInterval },
-		"demo":             func() { dst.Demo = src.Demo },
-	}
-	for name := range given {
-		if f, ok := set[name]; ok {
-			f()
-		}
-	}
 }
 
 func splitList(s string) []string {
