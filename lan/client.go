@@ -41,8 +41,7 @@ type ClientOptions struct {
 // travels with the request (the server never runs a late request).
 type Client struct {
 	opts ClientOptions
-	out  chan [][]byte
-	sent chan struct{}
+	push *pusher // to the loop
 	loop sync.WaitGroup
 	hs   chan error // the first handshake's outcome
 
@@ -78,7 +77,7 @@ func Dial(ctx context.Context, o ClientOptions) (*Client, error) {
 			return nil, fmt.Errorf("lan: client CURVE: need the server's public key and a client key pair")
 		}
 	}
-	c := &Client{opts: o, out: make(chan [][]byte, 1024), sent: make(chan struct{}), hs: make(chan error, 1)}
+	c := &Client{opts: o, hs: make(chan error, 1)}
 	if err := c.start(); err != nil {
 		return nil, err
 	}
@@ -163,7 +162,7 @@ func (c *Client) start() (err error) {
 		return err
 	}
 	socks = append(socks, pull)
-	if err := sender(inAddr, c.out, c.sent); err != nil {
+	if c.push, err = newPusher(inAddr); err != nil {
 		return err
 	}
 	c.loop.Add(1)
@@ -290,7 +289,9 @@ func (c *Client) Go(ctx context.Context, method string, args []byte, done chan *
 		c.pending.Complete(call.ID, nil, ErrClosed)
 		return call
 	}
-	c.out <- [][]byte{[]byte("q"), binary.LittleEndian.AppendUint64(nil, call.ID), b[frame.LenPrefix:]}
+	if !c.push.send([][]byte{[]byte("q"), binary.LittleEndian.AppendUint64(nil, call.ID), b[frame.LenPrefix:]}) {
+		c.pending.Complete(call.ID, nil, ErrClosed)
+	}
 	return call
 }
 
@@ -312,9 +313,10 @@ func (c *Client) Close() error {
 	c.once.Do(func() {
 		c.mu.Lock()
 		c.closing = true
-		close(c.out)
 		c.mu.Unlock()
-		<-c.sent
+		if c.push != nil {
+			c.push.close()
+		}
 		c.loop.Wait()
 		c.fail(ErrClosed)
 	})

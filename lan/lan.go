@@ -99,27 +99,50 @@ func inprocPair(name string) (*zmq.Socket, string, error) {
 	return pull, addr, nil
 }
 
-// sender owns a PUSH socket: other goroutines hand it messages on a
-// channel, and it passes them to the loop goroutine's PULL. Closing out
-// makes it send a final empty message (the loop's cue to stop) and exit.
-func sender(addr string, out <-chan [][]byte, done chan<- struct{}) error {
+// pusher hands messages to a socket-owning loop through an inproc PUSH
+// socket, used directly by the sending goroutine under a mutex (ZeroMQ
+// allows a socket to move between threads with a full barrier between
+// uses), so a send costs no goroutine hand-off. Closing sends the empty
+// stop message.
+type pusher struct {
+	mu     sync.Mutex
+	s      *zmq.Socket
+	closed bool
+}
+
+func newPusher(addr string) (*pusher, error) {
 	push, err := zmq.NewSocket(zmq.PUSH)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	_ = push.SetLinger(0)
 	_ = push.SetSndhwm(0)
 	if err := push.Connect(addr); err != nil {
 		_ = push.Close()
-		return err
+		return nil, err
 	}
-	go func() {
-		defer close(done)
-		defer push.Close()
-		for m := range out {
-			_, _ = push.SendMessage(m)
-		}
-		_, _ = push.SendMessage("") // stop
-	}()
-	return nil
+	return &pusher{s: push}, nil
+}
+
+// send passes m to the loop; false once the pusher is closed.
+func (p *pusher) send(m [][]byte) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	_, err := p.s.SendMessage(m)
+	return err == nil
+}
+
+// close tells the loop to stop and closes the socket. It is idempotent.
+func (p *pusher) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	p.closed = true
+	_, _ = p.s.SendMessage("")
+	_ = p.s.Close()
 }

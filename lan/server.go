@@ -55,11 +55,12 @@ type Server struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	out    chan [][]byte
+	push   *pusher // replies and events to the loop
 	sem    chan struct{}
 	calls  sync.WaitGroup
 	loop   sync.WaitGroup
-	sent   chan struct{}
+	rbuf   bytes.Buffer // the loop's reply encoder, for inline methods
+	renc   *msgpack.Encoder
 
 	mu      sync.Mutex
 	closing bool // no new calls start
@@ -105,8 +106,8 @@ func Listen(o ServerOptions, h frame.Handler) (*Server, error) {
 			return nil, fmt.Errorf("lan: server CURVE keys: need a public and a secret key")
 		}
 	}
-	s := &Server{opts: o, h: h, out: make(chan [][]byte, 1024), sem: make(chan struct{}, o.MaxInFlight),
-		sent: make(chan struct{})}
+	s := &Server{opts: o, h: h, sem: make(chan struct{}, o.MaxInFlight)}
+	s.renc = msgpack.NewEncoder(&s.rbuf)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if err := s.start(); err != nil {
 		s.cancel()
@@ -167,7 +168,7 @@ func (s *Server) start() (err error) {
 		return err
 	}
 	socks = append(socks, pull)
-	if err := sender(inAddr, s.out, s.sent); err != nil {
+	if s.push, err = newPusher(inAddr); err != nil {
 		return err
 	}
 	s.callAddr, s.eventAddr = callAddr, eventAddr
@@ -208,7 +209,7 @@ func (s *Server) run(router, pub, pull *zmq.Socket) {
 				if err != nil {
 					continue
 				}
-				s.request(msg)
+				s.request(router, msg)
 			case pull:
 				msg, err := pull.RecvMessageBytes(zmq.DONTWAIT)
 				if err != nil {
@@ -229,8 +230,9 @@ func (s *Server) run(router, pub, pull *zmq.Socket) {
 	}
 }
 
-// request decodes one [identity, body] message and runs it.
-func (s *Server) request(msg [][]byte) {
+// request decodes one [identity, body] message and runs it: an inline
+// method (frame.Inliner) here, replying at once, others on a goroutine.
+func (s *Server) request(router *zmq.Socket, msg [][]byte) {
 	if len(msg) != 2 {
 		s.opts.Logger.Warn("lan: dropping a message of unexpected shape", "parts", len(msg))
 		return
@@ -249,6 +251,16 @@ func (s *Server) request(msg [][]byte) {
 		s.mu.Unlock()
 		return
 	}
+	if inl, ok := s.h.(frame.Inliner); ok && inl.Inline(req.Method) {
+		s.mu.Unlock()
+		rep := &frame.Reply{ID: req.ID}
+		s.serve(id, req, rep, true)
+		b, err := frame.EncodeReply(&s.rbuf, s.renc, rep)
+		if err == nil {
+			_, _ = router.SendMessageDontwait(id, b[frame.LenPrefix:])
+		}
+		return
+	}
 	s.calls.Add(1)
 	s.mu.Unlock()
 	go s.handle(id, req)
@@ -260,7 +272,7 @@ func (s *Server) handle(identity []byte, req *frame.Request) {
 	select {
 	case s.sem <- struct{}{}:
 		defer func() { <-s.sem }()
-		s.serve(identity, req, rep)
+		s.serve(identity, req, rep, false)
 	case <-s.ctx.Done():
 		rep.Code, rep.Msg = frame.CodeShutdown, "server closing"
 	}
@@ -272,7 +284,7 @@ func (s *Server) handle(identity []byte, req *frame.Request) {
 	s.send([][]byte{[]byte("r"), identity, b[frame.LenPrefix:]})
 }
 
-func (s *Server) serve(identity []byte, req *frame.Request, rep *frame.Reply) {
+func (s *Server) serve(identity []byte, req *frame.Request, rep *frame.Reply, inline bool) {
 	ctx := frame.WithPeer(s.ctx, fmt.Sprintf("tcp/%x", identity))
 	if req.Deadline != 0 {
 		d := time.Unix(0, req.Deadline)
@@ -281,9 +293,13 @@ func (s *Server) serve(identity []byte, req *frame.Request, rep *frame.Reply) {
 			rep.Msg = fmt.Sprintf("deadline passed %v before the call could run", time.Since(d).Round(time.Microsecond))
 			return
 		}
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, d)
-		defer cancel()
+		if inline {
+			ctx = frame.WithDeadlineNoTimer(ctx, d)
+		} else {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, d)
+			defer cancel()
+		}
 	}
 	res, err := s.call(ctx, req)
 	if err == nil {
@@ -319,8 +335,7 @@ func (s *Server) send(m [][]byte) bool {
 	if s.closed {
 		return false
 	}
-	s.out <- m
-	return true
+	return s.push.send(m)
 }
 
 // Publish sends one event to every subscriber. It does not wait for them:
@@ -354,9 +369,10 @@ func (s *Server) Close() error {
 		s.calls.Wait()
 		s.mu.Lock()
 		s.closed = true
-		close(s.out)
 		s.mu.Unlock()
-		<-s.sent
+		if s.push != nil {
+			s.push.close()
+		}
 		s.loop.Wait()
 		if s.domain != "" {
 			authRelease(s.domain)

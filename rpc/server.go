@@ -118,15 +118,40 @@ func NewServer(o ServerOptions) *Server {
 		o.Logger = slog.Default()
 	}
 	s := &Server{opts: o, log: o.Logger}
-	s.mux.Handle(MethodHello, s.hello)
-	s.mux.Handle(MethodPing, s.ping)
+	s.mux.HandleInline(MethodHello, s.hello)
+	s.mux.HandleInline(MethodPing, s.ping)
 	return s
+}
+
+// HandleOption modifies how a method is served.
+type HandleOption func(*handleOpts)
+
+type handleOpts struct{ inline bool }
+
+// Inline marks a method as quick and never blocking (a lookup, a
+// non-blocking send): the transport may run it on the connection's reader
+// rather than a goroutine of its own, which saves a cross-CPU wake-up per
+// call. Calls behind it on the same connection wait until it returns, and
+// its ctx is not cancelled at the deadline; anything that may wait must
+// not be Inline.
+func Inline() HandleOption { return func(o *handleOpts) { o.inline = true } }
+
+func (s *Server) register(method string, f func(ctx context.Context, args []byte) ([]byte, error), opts []HandleOption) {
+	var o handleOpts
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.inline {
+		s.mux.HandleInline(method, f)
+	} else {
+		s.mux.Handle(method, f)
+	}
 }
 
 // Handle registers a typed method: the request and the response travel as
 // msgpack. A request that does not decode is a CodeBadRequest error.
-func Handle[Req, Resp any](s *Server, method string, f func(ctx context.Context, req Req) (Resp, error)) {
-	s.mux.Handle(method, func(ctx context.Context, args []byte) ([]byte, error) {
+func Handle[Req, Resp any](s *Server, method string, f func(ctx context.Context, req Req) (Resp, error), opts ...HandleOption) {
+	s.register(method, func(ctx context.Context, args []byte) ([]byte, error) {
 		var req Req
 		if err := msgpack.Unmarshal(args, &req); err != nil {
 			return nil, frame.Errorf(frame.CodeBadRequest, "%s: bad arguments: %v", method, err)
@@ -136,12 +161,12 @@ func Handle[Req, Resp any](s *Server, method string, f func(ctx context.Context,
 			return nil, err
 		}
 		return msgpack.Marshal(resp)
-	})
+	}, opts)
 }
 
 // HandleRaw registers a method on raw bytes.
-func (s *Server) HandleRaw(method string, f func(ctx context.Context, args []byte) ([]byte, error)) {
-	s.mux.Handle(method, f)
+func (s *Server) HandleRaw(method string, f func(ctx context.Context, args []byte) ([]byte, error), opts ...HandleOption) {
+	s.register(method, f, opts)
 }
 
 // Start creates a new epoch's segment and ring, listens on the unix socket
@@ -172,7 +197,7 @@ func (s *Server) Start() (err error) {
 		return err
 	}
 	stopBeat := seg.BeatEvery(s.opts.Heartbeat)
-	udsSrv, err := uds.Listen(s.opts.SocketPath, frame.HandlerFunc(s.serve), uds.Options{Logger: s.log, Poll: s.opts.Poll})
+	udsSrv, err := uds.Listen(s.opts.SocketPath, serverHandler{s}, uds.Options{Logger: s.log, Poll: s.opts.Poll})
 	if err != nil {
 		stopBeat()
 		return err
@@ -180,7 +205,7 @@ func (s *Server) Start() (err error) {
 	var lanSrv *lan.Server
 	if s.opts.CallAddr != "" {
 		lanSrv, err = lan.Listen(lan.ServerOptions{CallAddr: s.opts.CallAddr, EventAddr: s.opts.EventAddr,
-			Curve: s.opts.Curve, Insecure: s.opts.Insecure, Logger: s.log}, frame.HandlerFunc(s.serve))
+			Curve: s.opts.Curve, Insecure: s.opts.Insecure, Logger: s.log}, serverHandler{s})
 		if err != nil {
 			s.teardown(nil, stopBeat, udsSrv, nil)
 			return err
@@ -269,6 +294,16 @@ func (s *Server) Publish(typ uint32, payload []byte) (uint64, error) {
 	}
 	return seq, nil
 }
+
+// serverHandler is the transports' view of the server: its methods and
+// which of them are inline.
+type serverHandler struct{ s *Server }
+
+func (h serverHandler) ServeCall(ctx context.Context, method string, args []byte) ([]byte, error) {
+	return h.s.serve(ctx, method, args)
+}
+
+func (h serverHandler) Inline(method string) bool { return h.s.mux.Inline(method) }
 
 // serve counts calls per client and dispatches them.
 func (s *Server) serve(ctx context.Context, method string, args []byte) ([]byte, error) {

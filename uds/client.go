@@ -1,18 +1,20 @@
 package uds
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"os"
 	"sync"
-
-	"github.com/vnrpc/vnrpc/internal/frame"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
+	"golang.org/x/sys/unix"
+
+	"github.com/vnrpc/vnrpc/internal/frame"
 )
 
 // Client calls a Server over one connection. Any number of calls may be in
@@ -21,23 +23,47 @@ import (
 // reply is dropped); the deadline travels with the request, and the server
 // refuses to run a request whose deadline has passed. When the connection
 // is lost every pending call fails with an error wrapping ErrClosed.
+//
+// There is no reader goroutine between the socket and a caller: a waiting
+// caller takes the reader role and reads replies itself, completing other
+// callers' calls on the way, and hands the role on when its own reply has
+// come (a leader/follower scheme). A single caller thus wakes straight
+// from the socket, as a plain blocking read would, with no goroutine
+// hand-off; on a small machine that hand-off costs more than the call. A
+// watcher thread waits in poll(2) for the peer's hang-up only, so a dead
+// server is noticed at once even when no call is in flight.
 type Client struct {
 	c    *net.UnixConn
 	opts Options
 
-	wmu  sync.Mutex
-	wbuf bytes.Buffer
-	enc  *msgpack.Encoder
+	wmu      sync.Mutex
+	wbuf     bytes.Buffer
+	enc      *msgpack.Encoder
+	wq       []byte // requests waiting for the flusher
+	spare    []byte
+	flushing bool // a caller is writing wq out
 
 	pending frame.Pending
-	done    chan struct{}
+
+	rmu  sync.Mutex    // the reader role; its holder owns fr
+	fr   *frameReader  // replies
+	kick chan struct{} // cap 1: the reader role is free while calls wait
+
+	wake      int // eventfd: stops the watcher
+	watchDone chan struct{}
+	async     sync.WaitGroup // goroutines behind Go
+	done      chan struct{}
+	endOnce   sync.Once
+	closeOnce sync.Once
 }
 
 // Call is one call in flight (frame.Call). Done receives it when it completes.
 type Call = frame.Call
 
-// Dial connects to the server at path. The client's reader goroutine runs
-// until Close or the connection's end.
+// aLongTimeAgo is a read deadline that interrupts a blocked read at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// Dial connects to the server at path.
 func Dial(ctx context.Context, path string, o Options) (*Client, error) {
 	o.defaults()
 	var d net.Dialer
@@ -45,17 +71,88 @@ func Dial(ctx context.Context, path string, o Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("uds: dial %s: %w", path, err)
 	}
-	c := &Client{c: conn.(*net.UnixConn), opts: o, done: make(chan struct{})}
+	uc := conn.(*net.UnixConn)
+	c := &Client{c: uc, opts: o, kick: make(chan struct{}, 1), watchDone: make(chan struct{}), done: make(chan struct{})}
 	c.enc = msgpack.NewEncoder(&c.wbuf)
-	go c.read()
-	return c, nil
+	c.fr = newFrameReader(reader(uc, o.Poll), o.MaxFrame)
+	// The watcher polls its own duplicate of the socket, so its fd stays
+	// valid until it returns, and an eventfd that Close signals.
+	var dupErr error
+	raw, err := uc.SyscallConn()
+	if err == nil {
+		var fd int
+		err = raw.Control(func(s uintptr) { fd, dupErr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) })
+		if err == nil && dupErr == nil {
+			c.wake, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+			if err != nil {
+				_ = unix.Close(fd)
+			} else {
+				go c.watch(fd)
+				return c, nil
+			}
+		}
+	}
+	_ = uc.Close()
+	return nil, fmt.Errorf("uds: dial %s: watcher: %w", path, errors.Join(err, dupErr))
+}
+
+// watch waits for the peer's hang-up (or Close) without reading, so it
+// never competes with callers for replies. On hang-up it takes the reader
+// role, delivers the replies still buffered, and ends the client.
+func (c *Client) watch(fd int) {
+	defer close(c.watchDone)
+	defer unix.Close(fd)
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLRDHUP}, {Fd: int32(c.wake), Events: unix.POLLIN}}
+	for {
+		_, err := unix.Poll(fds, -1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			c.end(fmt.Errorf("uds: watching the connection: %w", err))
+			return
+		}
+		if fds[1].Revents != 0 {
+			return
+		}
+		if fds[0].Revents&(unix.POLLRDHUP|unix.POLLHUP|unix.POLLERR) != 0 {
+			c.rmu.Lock()
+			for c.pending.Err() == nil {
+				if err := c.readOne(); err != nil {
+					c.end(err)
+				}
+			}
+			c.rmu.Unlock()
+			return
+		}
+	}
 }
 
 // Go starts a call and returns at once; done (buffered; nil: a new one)
 // receives the Call when it completes. ctx's deadline travels with the
 // request; ctx's end does not cancel a call started with Go.
 func (c *Client) Go(ctx context.Context, method string, args []byte, done chan *Call) *Call {
-	call, ok := c.pending.Add(method, done)
+	if done == nil {
+		done = make(chan *Call, 1)
+	}
+	out := &Call{Method: method, Done: done}
+	inner := c.start(ctx, method, args)
+	out.ID = inner.ID
+	c.async.Add(1)
+	go func() {
+		defer c.async.Done()
+		out.Result, out.Err, _ = c.wait(context.Background(), inner)
+		select {
+		case out.Done <- out:
+		default: // Done must be buffered
+		}
+	}()
+	return out
+}
+
+// start registers and sends a call; its Done is private to the client.
+func (c *Client) start(ctx context.Context, method string, args []byte) *Call {
+	call, ok := c.pending.Add(method, make(chan *Call, 1))
 	if !ok {
 		return call
 	}
@@ -65,68 +162,155 @@ func (c *Client) Go(ctx context.Context, method string, args []byte, done chan *
 	if err == nil && len(b)-lenPrefix > c.opts.MaxFrame {
 		err = fmt.Errorf("%w: request of %d bytes, limit %d", ErrFrameTooLarge, len(b)-lenPrefix, c.opts.MaxFrame)
 	}
-	if err == nil {
-		if _, err = c.c.Write(b); err != nil {
-			err = fmt.Errorf("%w: %w", ErrClosed, err)
-		}
+	if err != nil {
+		c.wmu.Unlock()
+		c.pending.Complete(call.ID, nil, err)
+		return call
+	}
+	c.wq = append(c.wq, b...)
+	if !c.flushing {
+		c.flush()
 	}
 	c.wmu.Unlock()
-	if err != nil {
-		c.pending.Complete(call.ID, nil, err)
-	}
 	return call
+}
+
+// flush writes the queued requests, and those queued meanwhile, with
+// wmu held except during each write: concurrent callers' requests go out
+// together in one write (group commit). A failed write ends the client.
+func (c *Client) flush() {
+	c.flushing = true
+	for len(c.wq) > 0 {
+		out := c.wq
+		c.wq = c.spare[:0]
+		c.wmu.Unlock()
+		_, err := c.c.Write(out)
+		c.wmu.Lock()
+		c.spare = out[:0]
+		if err != nil {
+			c.wq = c.wq[:0]
+			c.wmu.Unlock()
+			c.end(fmt.Errorf("%w: %w", ErrClosed, err))
+			c.wmu.Lock()
+		}
+	}
+	c.flushing = false
 }
 
 // Call makes a call and waits for its reply or ctx's end. A remote
 // failure is a *RemoteError.
 func (c *Client) Call(ctx context.Context, method string, args []byte) ([]byte, error) {
-	call := c.Go(ctx, method, args, make(chan *Call, 1))
-	if c.opts.Poll > 0 {
-		for end := time.Now().Add(c.opts.Poll); time.Now().Before(end); {
-			select {
-			case <-call.Done:
-				return call.Result, call.Err
-			default:
-			}
-		}
-	}
-	res, err, gaveUp := c.pending.Wait(ctx, call)
+	call := c.start(ctx, method, args)
+	res, err, gaveUp := c.wait(ctx, call)
 	if gaveUp {
 		return nil, fmt.Errorf("uds: %s: %w", method, err)
 	}
 	return res, err
 }
 
-func (c *Client) read() {
-	defer close(c.done)
-	r := bufio.NewReaderSize(reader(c.c, c.opts.Poll), 64<<10)
-	var buf []byte
-	var err error
+// wait waits for call's reply, reading replies itself whenever the reader
+// role is free. If ctx ends first the call is forgotten and gaveUp is true.
+func (c *Client) wait(ctx context.Context, call *Call) (res []byte, err error, gaveUp bool) {
+	defer c.handOff()
 	for {
-		var body []byte
-		if body, err = readFrame(r, buf, c.opts.MaxFrame); err != nil {
-			break
+		select {
+		case <-call.Done:
+			return call.Result, call.Err, false
+		default:
 		}
-		buf = body
-		var rep *Reply
-		if _, rep, err = decodeFrame(body); err == nil && rep == nil {
-			err = fmt.Errorf("%w: the server sent a request frame", ErrMalformed)
+		if c.rmu.TryLock() {
+			res, err, gaveUp = c.lead(ctx, call)
+			c.rmu.Unlock()
+			return res, err, gaveUp
 		}
-		if err != nil {
-			break
+		select {
+		case <-call.Done:
+			return call.Result, call.Err, false
+		case <-c.kick:
+		case <-ctx.Done():
+			if c.pending.Forget(call.ID) {
+				return nil, ctx.Err(), true
+			}
+			<-call.Done // the reply won the race
+			return call.Result, call.Err, false
 		}
-		c.pending.CompleteReply(rep)
 	}
-	c.fail(err)
 }
 
-// fail ends the client with err and fails every pending call.
-func (c *Client) fail(err error) {
+// handOff passes the reader role to a waiting caller, if any.
+func (c *Client) handOff() {
+	if c.pending.Len() > 0 {
+		select {
+		case c.kick <- struct{}{}:
+		default: // a kick is already waiting to be taken
+		}
+	}
+}
+
+// lead reads replies, holding the reader role, until call completes or
+// ctx ends. ctx's end interrupts a blocked read through the read deadline.
+func (c *Client) lead(ctx context.Context, call *Call) ([]byte, error, bool) {
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { _ = c.c.SetReadDeadline(aLongTimeAgo) })
+		defer stop()
+	}
+	for {
+		select {
+		case <-call.Done:
+			return call.Result, call.Err, false
+		default:
+		}
+		err := c.readOne()
+		switch {
+		case err == nil:
+			if ctx.Err() != nil && c.pending.Forget(call.ID) {
+				return nil, ctx.Err(), true
+			}
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// Ours, or left behind by an earlier caller's context.
+			_ = c.c.SetReadDeadline(time.Time{})
+			if ctx.Err() != nil && c.pending.Forget(call.ID) {
+				return nil, ctx.Err(), true
+			}
+		default:
+			c.end(err) // completes every pending call, ours too
+		}
+	}
+}
+
+// readOne reads one reply and completes its call; the caller holds rmu.
+func (c *Client) readOne() error {
+	body, err := c.fr.next()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			err = fmt.Errorf("%w: the server closed the connection", ErrClosed)
+		}
+		return err
+	}
+	_, rep, err := decodeFrame(body)
+	if err == nil && rep == nil {
+		err = fmt.Errorf("%w: the server sent a request frame", ErrMalformed)
+	}
+	if err != nil {
+		return err
+	}
+	c.pending.CompleteReply(rep)
+	return nil
+}
+
+// end ends the client with err: pending calls fail, the socket closes and
+// the watcher stops.
+func (c *Client) end(err error) {
 	if !errors.Is(err, ErrClosed) {
 		err = fmt.Errorf("%w: %w", ErrClosed, err)
 	}
 	c.pending.Fail(err)
-	_ = c.c.Close()
+	c.endOnce.Do(func() {
+		_ = c.c.Close()
+		var one = [8]byte{1}
+		_, _ = unix.Write(c.wake, one[:])
+		close(c.done)
+	})
 }
 
 // Err returns the error that ended the client, or nil while it is usable.
@@ -136,10 +320,13 @@ func (c *Client) Err() error { return c.pending.Err() }
 func (c *Client) Done() <-chan struct{} { return c.done }
 
 // Close closes the connection, fails pending calls with ErrClosed and
-// waits for the reader goroutine. It is idempotent.
+// waits for the client's goroutines. It is idempotent.
 func (c *Client) Close() error {
-	c.pending.Fail(ErrClosed)
-	_ = c.c.Close()
-	<-c.done
+	c.end(ErrClosed)
+	c.closeOnce.Do(func() {
+		<-c.watchDone
+		c.async.Wait()
+		_ = unix.Close(c.wake)
+	})
 	return nil
 }

@@ -1,7 +1,6 @@
 package uds
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -226,6 +225,7 @@ type serverConn struct {
 	wmu  sync.Mutex
 	wbuf bytes.Buffer
 	enc  *msgpack.Encoder
+	out  []byte // replies queued for one write
 }
 
 func (sc *serverConn) serve() {
@@ -239,17 +239,16 @@ func (sc *serverConn) serve() {
 		delete(s.conns, sc)
 		s.mu.Unlock()
 	}()
-	r := bufio.NewReaderSize(reader(sc.c, s.opts.Poll), 64<<10)
-	var buf []byte
+	inl, _ := s.h.(frame.Inliner)
+	fr := newFrameReader(reader(sc.c, s.opts.Poll), s.opts.MaxFrame)
 	for {
-		body, err := readFrame(r, buf, s.opts.MaxFrame)
+		body, err := fr.next()
 		if err != nil {
 			if !errors.Is(err, io.EOF) && sc.ctx.Err() == nil {
 				s.opts.Logger.Warn("uds: dropping peer", "path", s.path, "peer_pid", sc.pid, "reason", err)
 			}
 			return
 		}
-		buf = body
 		req, _, err := decodeFrame(body)
 		if err == nil && req == nil {
 			err = fmt.Errorf("%w: a client sent a reply frame", ErrMalformed)
@@ -257,6 +256,12 @@ func (sc *serverConn) serve() {
 		if err != nil {
 			s.opts.Logger.Warn("uds: dropping peer", "path", s.path, "peer_pid", sc.pid, "reason", err)
 			return
+		}
+		if inl != nil && inl.Inline(req.Method) {
+			// Quick method: run it here, and hold its reply back while
+			// more requests are already read, to send them in one write.
+			sc.reply(sc.run(req, true), !fr.complete())
+			continue
 		}
 		sc.reqs.Add(1)
 		go sc.handle(req)
@@ -269,21 +274,30 @@ func (sc *serverConn) handle(req *Request) {
 	case sc.sem <- struct{}{}:
 		defer func() { <-sc.sem }()
 	case <-sc.ctx.Done():
-		sc.reply(&Reply{ID: req.ID, Code: CodeShutdown, Msg: "server closing"})
+		sc.reply(&Reply{ID: req.ID, Code: CodeShutdown, Msg: "server closing"}, true)
 		return
 	}
+	sc.reply(sc.run(req, false), true)
+}
+
+// run runs req's handler, unless its deadline has passed, and returns the
+// reply. An inline handler's ctx has the deadline without a timer.
+func (sc *serverConn) run(req *Request, inline bool) *Reply {
 	ctx := sc.ctx
 	if req.Deadline != 0 {
 		d := time.Unix(0, req.Deadline)
 		if !time.Now().Before(d) {
 			// The caller has given up: never run a late request.
-			sc.reply(&Reply{ID: req.ID, Code: CodeDeadlineExceeded,
-				Msg: fmt.Sprintf("deadline passed %v before the call could run", time.Since(d).Round(time.Microsecond))})
-			return
+			return &Reply{ID: req.ID, Code: CodeDeadlineExceeded,
+				Msg: fmt.Sprintf("deadline passed %v before the call could run", time.Since(d).Round(time.Microsecond))}
 		}
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, d)
-		defer cancel()
+		if inline {
+			ctx = frame.WithDeadlineNoTimer(ctx, d)
+		} else {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, d)
+			defer cancel()
+		}
 	}
 	res, err := sc.call(ctx, req)
 	rep := &Reply{ID: req.ID, Result: res}
@@ -299,7 +313,7 @@ func (sc *serverConn) handle(req *Request) {
 			rep.Code, rep.Msg = CodeApp, err.Error()
 		}
 	}
-	sc.reply(rep)
+	return rep
 }
 
 func (sc *serverConn) call(ctx context.Context, req *Request) (res []byte, err error) {
@@ -313,7 +327,8 @@ func (sc *serverConn) call(ctx context.Context, req *Request) (res []byte, err e
 	return sc.s.h.ServeCall(ctx, req.Method, req.Args)
 }
 
-func (sc *serverConn) reply(r *Reply) {
+// reply queues r and, with flush, writes every queued reply in one write.
+func (sc *serverConn) reply(r *Reply, flush bool) {
 	sc.wmu.Lock()
 	defer sc.wmu.Unlock()
 	b, err := encodeReply(&sc.wbuf, sc.enc, r)
@@ -321,10 +336,16 @@ func (sc *serverConn) reply(r *Reply) {
 		b, err = encodeReply(&sc.wbuf, sc.enc, &Reply{ID: r.ID, Code: CodeInternal,
 			Msg: fmt.Sprintf("result of %d bytes exceeds the frame limit %d", len(r.Result), sc.s.opts.MaxFrame)})
 	}
-	if err != nil {
-		return
+	if err == nil {
+		sc.out = append(sc.out, b...)
 	}
-	_, _ = sc.c.Write(b) // a failed write means the peer is gone; serve() notices
+	if flush && len(sc.out) > 0 {
+		_, _ = sc.c.Write(sc.out) // a failed write means the peer is gone; serve() notices
+		sc.out = sc.out[:0]
+		if cap(sc.out) > 1<<20 {
+			sc.out = nil // do not keep a burst's buffer
+		}
+	}
 }
 
 // Close stops accepting, closes every connection, cancels running

@@ -441,14 +441,22 @@ func TestNoGoroutineOrFDLeaks(t *testing.T) {
 	}
 }
 
-// splitReader hands out its bytes in two reads.
+// splitReader hands out its parts in separate reads, with a deadline
+// error between parts when interrupt is set.
 type splitReader struct {
-	parts [][]byte
+	parts     [][]byte
+	interrupt bool
+	paused    bool
 }
 
 func (s *splitReader) Read(p []byte) (int, error) {
 	for len(s.parts) > 0 && len(s.parts[0]) == 0 {
 		s.parts = s.parts[1:]
+		if s.interrupt && !s.paused && len(s.parts) > 0 {
+			s.paused = true
+			return 0, os.ErrDeadlineExceeded
+		}
+		s.paused = false
 	}
 	if len(s.parts) == 0 {
 		return 0, io.EOF
@@ -458,9 +466,28 @@ func (s *splitReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// FuzzFrame: a stream of bytes, delivered in two chunks, decodes into
-// frames or fails with ErrMalformed, ErrFrameTooLarge or an EOF; what
-// decodes re-encodes to the same frame.
+// frames reads up to 16 frames from r, resuming after deadline errors,
+// and returns their bodies and the error that ended the stream.
+func frames(r io.Reader) ([][]byte, error) {
+	fr := newFrameReader(r, 1<<16)
+	var out [][]byte
+	for len(out) < 16 {
+		body, err := fr.next()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			continue
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, append([]byte(nil), body...))
+	}
+	return out, nil
+}
+
+// FuzzFrame: a stream of bytes decodes into the same frames whether it
+// comes in one read or split in two with a read deadline between (the
+// reader resumes mid-frame), and ends with ErrMalformed, ErrFrameTooLarge
+// or an EOF; what decodes re-encodes to the same frame.
 func FuzzFrame(f *testing.F) {
 	var buf bytes.Buffer
 	enc := msgpack.NewEncoder(&buf)
@@ -471,18 +498,16 @@ func FuzzFrame(f *testing.F) {
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff}, uint8(2))
 	f.Fuzz(func(t *testing.T, b []byte, cut uint8) {
 		at := int(cut) % (len(b) + 1)
-		r := &splitReader{parts: [][]byte{append([]byte(nil), b[:at]...), append([]byte(nil), b[at:]...)}}
-		var scratch []byte
-		for range 16 {
-			body, err := readFrame(r, scratch, 1<<16)
-			if err != nil {
-				if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrFrameTooLarge) && !errors.Is(err, io.EOF) &&
-					!errors.Is(err, io.ErrUnexpectedEOF) {
-					t.Fatalf("readFrame: %v", err)
-				}
-				return
-			}
-			scratch = body
+		whole, werr := frames(&splitReader{parts: [][]byte{append([]byte(nil), b...)}})
+		split, serr := frames(&splitReader{parts: [][]byte{append([]byte(nil), b[:at]...), append([]byte(nil), b[at:]...)},
+			interrupt: true})
+		if fmt.Sprint(whole) != fmt.Sprint(split) || fmt.Sprint(werr) != fmt.Sprint(serr) {
+			t.Fatalf("split at %d: %x (%v), whole: %x (%v)", at, split, serr, whole, werr)
+		}
+		if werr != nil && !errors.Is(werr, ErrMalformed) && !errors.Is(werr, ErrFrameTooLarge) && !errors.Is(werr, io.EOF) {
+			t.Fatalf("frames: %v", werr)
+		}
+		for _, body := range whole {
 			q, p, err := decodeFrame(body)
 			if err != nil {
 				if !errors.Is(err, ErrMalformed) {

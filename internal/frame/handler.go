@@ -3,6 +3,7 @@ package frame
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // Handler serves calls. ServeCall runs on its own goroutine per request,
@@ -11,6 +12,16 @@ import (
 // connection or the server closes.
 type Handler interface {
 	ServeCall(ctx context.Context, method string, args []byte) ([]byte, error)
+}
+
+// Inliner is implemented by handlers that know which of their methods are
+// quick and never block. A transport may run such a method on the
+// connection's reader instead of a goroutine of its own, saving a
+// goroutine hand-off (a cross-CPU wake-up) per call; a call behind it on
+// the same connection waits until it returns. Its ctx carries the
+// request's deadline but is not cancelled when the deadline passes.
+type Inliner interface {
+	Inline(method string) bool
 }
 
 // HandlerFunc adapts a function to Handler.
@@ -23,8 +34,9 @@ func (f HandlerFunc) ServeCall(ctx context.Context, method string, args []byte) 
 // Mux routes calls to one function per method; an unknown method is a
 // CodeUnknownMethod error. It is safe for concurrent use.
 type Mux struct {
-	mu sync.RWMutex
-	m  map[string]func(ctx context.Context, args []byte) ([]byte, error)
+	mu     sync.RWMutex
+	m      map[string]func(ctx context.Context, args []byte) ([]byte, error)
+	inline map[string]bool
 }
 
 // Handle registers f for method, replacing any earlier one.
@@ -35,6 +47,28 @@ func (m *Mux) Handle(method string, f func(ctx context.Context, args []byte) ([]
 		m.m = map[string]func(context.Context, []byte) ([]byte, error){}
 	}
 	m.m[method] = f
+	delete(m.inline, method)
+}
+
+// HandleInline registers f for method as a quick method that never blocks
+// (see Inliner), replacing any earlier one.
+func (m *Mux) HandleInline(method string, f func(ctx context.Context, args []byte) ([]byte, error)) {
+	m.Handle(method, f)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.inline == nil {
+		m.inline = map[string]bool{}
+	}
+	m.inline[method] = true
+}
+
+// Inline reports whether method was registered with HandleInline. An
+// unknown method is inline too: its error needs no goroutine.
+func (m *Mux) Inline(method string) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	_, known := m.m[method]
+	return m.inline[method] || !known
 }
 
 func (m *Mux) ServeCall(ctx context.Context, method string, args []byte) ([]byte, error) {
@@ -59,4 +93,29 @@ func WithPeer(ctx context.Context, peer string) context.Context {
 func Peer(ctx context.Context) string {
 	p, _ := ctx.Value(peerKey{}).(string)
 	return p
+}
+
+// WithDeadlineNoTimer returns ctx reporting deadline d (Deadline, and Err
+// once d has passed) without arming a timer: Done is ctx's own. For
+// inline handlers, which never block, so nothing waits on Done for d; a
+// timer per call would cost a wake-up of the runtime's poller.
+func WithDeadlineNoTimer(ctx context.Context, d time.Time) context.Context {
+	return deadlineCtx{ctx, d}
+}
+
+type deadlineCtx struct {
+	context.Context
+	d time.Time
+}
+
+func (c deadlineCtx) Deadline() (time.Time, bool) { return c.d, true }
+
+func (c deadlineCtx) Err() error {
+	if err := c.Context.Err(); err != nil {
+		return err
+	}
+	if !time.Now().Before(c.d) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }

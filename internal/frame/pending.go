@@ -111,6 +111,13 @@ func (p *Pending) Fail(err error) error {
 	return final
 }
 
+// Len is the number of calls pending.
+func (p *Pending) Len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.m)
+}
+
 // Err is the table's failure, or nil.
 func (p *Pending) Err() error {
 	p.mu.Lock()
