@@ -27,7 +27,7 @@ type ClientOptions struct {
 	// if set, is its event endpoint, subscribed to everything.
 	CallAddr, EventAddr string
 	Curve               *ClientCurve
-	// OnEvent receives each event on the client's loop goroutine: it must
+	// OnEvent receives each event on the client's event goroutine: it must
 	// return quickly. OnGap receives the number of events lost whenever
 	// the sequence numbers jump.
 	OnEvent func(frame.Event)
@@ -39,15 +39,31 @@ type ClientOptions struct {
 // from any goroutines, many at once, matched by id; a call whose context
 // ends stops waiting and leaves the client usable, and its deadline
 // travels with the request (the server never runs a late request).
+//
+// As in uds, no goroutine stands between the DEALER socket and a caller: a
+// caller that finds the socket free sends on it and, while it waits, holds
+// it and receives replies itself (completing other calls on the way);
+// callers that find it taken pass their requests to the holder through an
+// inproc socket and wait as followers, and the role passes on when the
+// holder's reply has come. A single caller thus talks to ZeroMQ as a
+// REQ socket's owner would. Events and handshake results are read by a
+// goroutine of their own.
 type Client struct {
 	opts ClientOptions
-	push *pusher // to the loop
-	loop sync.WaitGroup
-	hs   chan error // the first handshake's outcome
+
+	dmu    sync.Mutex // the DEALER role: its holder owns dealer, pull and poller
+	dealer *zmq.Socket
+	pull   *zmq.Socket // requests from followers, and Close's wake-up
+	poller *zmq.Poller
+	push   *pusher // to pull
+	kick   chan struct{}
+	ctl    *pusher // stops the event goroutine
+
+	events sync.WaitGroup
+	async  sync.WaitGroup // goroutines behind Go
+	hs     chan error     // the first handshake's outcome
 
 	pending frame.Pending
-	mu      sync.Mutex // guards closing and sends on out
-	closing bool
 	once    sync.Once
 
 	lastSeq uint64
@@ -77,7 +93,7 @@ func Dial(ctx context.Context, o ClientOptions) (*Client, error) {
 			return nil, fmt.Errorf("lan: client CURVE: need the server's public key and a client key pair")
 		}
 	}
-	c := &Client{opts: o, hs: make(chan error, 1)}
+	c := &Client{opts: o, hs: make(chan error, 1), kick: make(chan struct{}, 1)}
 	if err := c.start(); err != nil {
 		return nil, err
 	}
@@ -162,26 +178,39 @@ func (c *Client) start() (err error) {
 		return err
 	}
 	socks = append(socks, pull)
+	ctl, ctlAddr, err := inprocPair("client-ctl")
+	if err != nil {
+		return err
+	}
+	socks = append(socks, ctl)
 	if c.push, err = newPusher(inAddr); err != nil {
 		return err
 	}
-	c.loop.Add(1)
-	go c.run(dealer, sub, pull, mon)
+	if c.ctl, err = newPusher(ctlAddr); err != nil {
+		c.push.close()
+		return err
+	}
+	c.dealer, c.pull = dealer, pull
+	c.poller = zmq.NewPoller()
+	c.poller.Add(dealer, zmq.POLLIN)
+	c.poller.Add(pull, zmq.POLLIN)
+	c.events.Add(1)
+	go c.watch(sub, mon, ctl)
 	return nil
 }
 
-func (c *Client) run(dealer, sub, pull, mon *zmq.Socket) {
-	defer c.loop.Done()
+// watch reads events and the DEALER's handshake results until Close.
+func (c *Client) watch(sub, mon, ctl *zmq.Socket) {
+	defer c.events.Done()
 	defer func() {
-		for _, s := range []*zmq.Socket{dealer, sub, pull, mon} {
+		for _, s := range []*zmq.Socket{sub, mon, ctl} {
 			if s != nil {
 				_ = s.Close()
 			}
 		}
 	}()
 	poller := zmq.NewPoller()
-	poller.Add(dealer, zmq.POLLIN)
-	poller.Add(pull, zmq.POLLIN)
+	poller.Add(ctl, zmq.POLLIN)
 	poller.Add(mon, zmq.POLLIN)
 	if sub != nil {
 		poller.Add(sub, zmq.POLLIN)
@@ -193,18 +222,22 @@ func (c *Client) run(dealer, sub, pull, mon *zmq.Socket) {
 			if zmq.AsErrno(err) == zmq.Errno(4) { // EINTR
 				continue
 			}
-			c.fail(fmt.Errorf("%w: poll: %w", ErrClosed, err))
+			c.opts.Logger.Error("lan: poll", "err", err)
 			return
 		}
 		for _, p := range polled {
 			switch p.Socket {
-			case dealer:
-				if msg, err := dealer.RecvMessageBytes(zmq.DONTWAIT); err == nil && len(msg) == 1 {
-					c.reply(msg[0])
-				}
+			case ctl:
+				return
 			case sub:
-				if msg, err := sub.RecvMessageBytes(zmq.DONTWAIT); err == nil && len(msg) == 1 {
-					c.event(msg[0])
+				for {
+					msg, err := sub.RecvMessageBytes(zmq.DONTWAIT)
+					if err != nil {
+						break
+					}
+					if len(msg) == 1 {
+						c.event(msg[0])
+					}
 				}
 			case mon:
 				ev, _, val, err := mon.RecvEvent(zmq.DONTWAIT)
@@ -226,21 +259,111 @@ func (c *Client) run(dealer, sub, pull, mon *zmq.Socket) {
 				} else if herr != nil {
 					c.opts.Logger.Warn("lan: reconnect handshake failed", "err", herr)
 				}
-			case pull:
-				msg, err := pull.RecvMessageBytes(zmq.DONTWAIT)
-				if err != nil {
-					continue
+			}
+		}
+	}
+}
+
+// lead holds the DEALER role until call completes or ctx ends: it
+// forwards followers' requests and completes every reply that arrives.
+func (c *Client) lead(ctx context.Context, call *Call) ([]byte, error, bool) {
+	for {
+		select {
+		case <-call.Done:
+			return call.Result, call.Err, false
+		default:
+		}
+		if ctx.Err() != nil && c.pending.Forget(call.ID) {
+			return nil, ctx.Err(), true
+		}
+		timeout := time.Duration(-1)
+		if ctx.Done() != nil { // wake now and then to notice a cancellation
+			timeout = 100 * time.Millisecond
+			if d, ok := ctx.Deadline(); ok {
+				timeout = max(min(timeout, time.Until(d)), 0)
+			}
+		}
+		polled, err := c.poller.Poll(timeout)
+		if err != nil {
+			if zmq.AsErrno(err) == zmq.Errno(4) { // EINTR
+				continue
+			}
+			c.fail(fmt.Errorf("%w: poll: %w", ErrClosed, err))
+			continue
+		}
+		for _, p := range polled {
+			switch p.Socket {
+			case c.dealer:
+				for {
+					msg, err := c.dealer.RecvMessageBytes(zmq.DONTWAIT)
+					if err != nil {
+						break
+					}
+					if len(msg) == 1 {
+						c.reply(msg[0])
+					}
 				}
-				if len(msg) == 1 && len(msg[0]) == 0 {
-					return // stop
-				}
-				if len(msg) == 3 {
-					if _, err := dealer.SendBytes(msg[2], zmq.DONTWAIT); err != nil {
-						c.pending.Complete(binary.LittleEndian.Uint64(msg[1]), nil,
-							fmt.Errorf("%w: %w", ErrNoServer, err))
+			case c.pull:
+				for {
+					msg, err := c.pull.RecvMessageBytes(zmq.DONTWAIT)
+					if err != nil {
+						break
+					}
+					if len(msg) == 2 { // a follower's request; anything else is Close's wake-up
+						c.send(binary.LittleEndian.Uint64(msg[0]), msg[1])
 					}
 				}
 			}
+		}
+	}
+}
+
+// send puts a request on the DEALER; the caller holds the role.
+func (c *Client) send(id uint64, body []byte) {
+	if _, err := c.dealer.SendBytes(body, zmq.DONTWAIT); err != nil {
+		c.pending.Complete(id, nil, fmt.Errorf("%w: %w", ErrNoServer, err))
+	}
+}
+
+// wait waits for call's reply, holding the DEALER role whenever it is free.
+func (c *Client) wait(ctx context.Context, call *Call) (res []byte, err error, gaveUp bool) {
+	defer c.handOff()
+	for {
+		select {
+		case <-call.Done:
+			return call.Result, call.Err, false
+		default:
+		}
+		if c.dmu.TryLock() {
+			if c.dealer == nil { // closed; the call has failed
+				c.dmu.Unlock()
+				<-call.Done
+				return call.Result, call.Err, false
+			}
+			res, err, gaveUp = c.lead(ctx, call)
+			c.dmu.Unlock()
+			return res, err, gaveUp
+		}
+		select {
+		case <-call.Done:
+			return call.Result, call.Err, false
+		case <-c.kick:
+		case <-ctx.Done():
+			if c.pending.Forget(call.ID) {
+				return nil, ctx.Err(), true
+			}
+			<-call.Done // the reply won the race
+			return call.Result, call.Err, false
+		}
+	}
+}
+
+// handOff passes the DEALER role to a waiting caller, if any.
+func (c *Client) handOff() {
+	if c.pending.Len() > 0 {
+		select {
+		case c.kick <- struct{}{}:
+		default:
 		}
 	}
 }
@@ -271,25 +394,48 @@ func (c *Client) event(body []byte) {
 
 // Go starts a call; done (buffered; nil: a new one) receives it when it completes.
 func (c *Client) Go(ctx context.Context, method string, args []byte, done chan *Call) *Call {
-	call, ok := c.pending.Add(method, done)
+	if done == nil {
+		done = make(chan *Call, 1)
+	}
+	out := &Call{Method: method, Done: done}
+	inner := c.begin(ctx, method, args)
+	out.ID = inner.ID
+	c.async.Add(1)
+	go func() {
+		defer c.async.Done()
+		out.Result, out.Err, _ = c.wait(context.Background(), inner)
+		select {
+		case out.Done <- out:
+		default: // Done must be buffered
+		}
+	}()
+	return out
+}
+
+// begin registers a call and sends it: on the DEALER if the role is free,
+// else through the holder.
+func (c *Client) begin(ctx context.Context, method string, args []byte) *Call {
+	call, ok := c.pending.Add(method, make(chan *Call, 1))
 	if !ok {
 		return call
 	}
-	deadline := frame.Deadline(ctx)
 	var buf bytes.Buffer
 	b, err := frame.EncodeRequest(&buf, msgpack.NewEncoder(&buf), &frame.Request{ID: call.ID, Method: method,
-		Deadline: deadline, Args: args})
+		Deadline: frame.Deadline(ctx), Args: args})
 	if err != nil {
 		c.pending.Complete(call.ID, nil, err)
 		return call
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closing {
-		c.pending.Complete(call.ID, nil, ErrClosed)
+	if c.dmu.TryLock() {
+		if c.dealer == nil {
+			c.pending.Complete(call.ID, nil, ErrClosed)
+		} else {
+			c.send(call.ID, b[frame.LenPrefix:])
+		}
+		c.dmu.Unlock()
 		return call
 	}
-	if !c.push.send([][]byte{[]byte("q"), binary.LittleEndian.AppendUint64(nil, call.ID), b[frame.LenPrefix:]}) {
+	if !c.push.send([][]byte{binary.LittleEndian.AppendUint64(nil, call.ID), b[frame.LenPrefix:]}) {
 		c.pending.Complete(call.ID, nil, ErrClosed)
 	}
 	return call
@@ -297,8 +443,8 @@ func (c *Client) Go(ctx context.Context, method string, args []byte, done chan *
 
 // Call makes a call and waits for the reply or ctx's end.
 func (c *Client) Call(ctx context.Context, method string, args []byte) ([]byte, error) {
-	call := c.Go(ctx, method, args, nil)
-	res, err, gaveUp := c.pending.Wait(ctx, call)
+	call := c.begin(ctx, method, args)
+	res, err, gaveUp := c.wait(ctx, call)
 	if gaveUp {
 		return nil, fmt.Errorf("lan: %s: %w", method, err)
 	}
@@ -311,14 +457,19 @@ func (c *Client) fail(err error) { c.pending.Fail(err) }
 // for the client's goroutines. It is idempotent.
 func (c *Client) Close() error {
 	c.once.Do(func() {
-		c.mu.Lock()
-		c.closing = true
-		c.mu.Unlock()
-		if c.push != nil {
-			c.push.close()
-		}
-		c.loop.Wait()
 		c.fail(ErrClosed)
+		if c.push == nil { // start failed
+			return
+		}
+		c.push.close() // wakes a holder of the DEALER role
+		c.ctl.close()
+		c.events.Wait()
+		c.async.Wait()
+		c.dmu.Lock()
+		_ = c.dealer.Close()
+		_ = c.pull.Close()
+		c.dealer, c.pull = nil, nil
+		c.dmu.Unlock()
 	})
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,8 +46,10 @@ func TestMain(m *testing.M) {
 	case "server":
 		os.Exit(helperServer())
 	case "echo":
+		go exitOnStdinEOF()
 		os.Exit(helperEcho())
 	case "zmq-rep":
+		go exitOnStdinEOF()
 		os.Exit(helperZmqRep())
 	case "netns-client":
 		os.Exit(helperNetnsClient())
@@ -54,6 +57,12 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "unknown helper")
 		os.Exit(2)
 	}
+}
+
+// exitOnStdinEOF ends a helper process when its parent closes stdin.
+func exitOnStdinEOF() {
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	os.Exit(0)
 }
 
 // helperServer runs an rpc server with an echo method until stdin closes.
@@ -73,6 +82,11 @@ func helperServer() int {
 	if err := s.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
+	}
+	if f := os.Getenv("VNRPC_SERVER_CPUPROFILE"); f != "" { // diagnostic knob
+		if out, err := os.Create(f); err == nil && pprof.StartCPUProfile(out) == nil {
+			defer pprof.StopCPUProfile()
+		}
 	}
 	_, calls, events := s.Addrs()
 	fmt.Println("ready", calls, events)
@@ -156,10 +170,16 @@ func startProc(b *testing.B, name string, vars ...string) *proc {
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() {
+	b.Cleanup(func() { // closing stdin stops a helper; kill one that does not stop
 		_ = in.Close()
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		exited := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(exited) }()
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
 	})
 	line := make(chan string, 1)
 	go func() {
