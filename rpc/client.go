@@ -237,16 +237,18 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 		}
 		return c.local(ctx, path)
 	}
+	// Say hello over a probe connection first: the answer tells whether
+	// the server shares this host, and where it publishes events.
+	probe, err := lan.Dial(ctx, lan.ClientOptions{CallAddr: o.Addr, Curve: o.Curve, Logger: c.log})
+	if err != nil {
+		return nil, err
+	}
+	w, err := c.hello(ctx, probe.Call)
+	_ = probe.Close()
+	if err != nil {
+		return nil, err
+	}
 	if o.Transport != TransportTCP {
-		probe, err := lan.Dial(ctx, lan.ClientOptions{CallAddr: o.Addr, Curve: o.Curve, Logger: c.log})
-		if err != nil {
-			return nil, err
-		}
-		w, err := c.hello(ctx, probe.Call)
-		_ = probe.Close()
-		if err != nil {
-			return nil, err
-		}
 		if w.Host == HostID() {
 			cn, err := c.local(ctx, w.Socket)
 			if err == nil {
@@ -260,7 +262,7 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 			return nil, fmt.Errorf("rpc: transport local: the server at %s runs on another host or network namespace", o.Addr)
 		}
 	}
-	return c.tcp(ctx)
+	return c.tcp(ctx, w.EventPort)
 }
 
 // local connects over the unix socket and attaches to the event ring.
@@ -335,7 +337,7 @@ func (c *Client) readRing(cn *conn, from uint64) {
 }
 
 // tcp connects over ZeroMQ with an event subscription.
-func (c *Client) tcp(ctx context.Context) (*conn, error) {
+func (c *Client) tcp(ctx context.Context, eventPort int) (*conn, error) {
 	o := c.opts
 	events := o.EventAddr
 	if events == "" {
@@ -343,7 +345,10 @@ func (c *Client) tcp(ctx context.Context) (*conn, error) {
 		if err != nil {
 			return nil, fmt.Errorf("rpc: address %q: %w", o.Addr, err)
 		}
-		events = "tcp://" + net.JoinHostPort(host, strconv.Itoa(lan.DefaultEventPort))
+		if eventPort <= 0 {
+			eventPort = lan.DefaultEventPort
+		}
+		events = "tcp://" + net.JoinHostPort(host, strconv.Itoa(eventPort))
 	}
 	cn := &conn{transport: "tcp", dead: make(chan struct{}), quit: make(chan struct{})}
 	lc, err := lan.Dial(ctx, lan.ClientOptions{CallAddr: o.Addr, EventAddr: events, Curve: o.Curve, Logger: c.log,

@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"sync"
+
+	"github.com/vnrpc/vnrpc/internal/frame"
 )
 
 // ProtocolVersion is the version of the call protocol and hello exchange
@@ -51,7 +53,8 @@ type Welcome struct {
 	SegmentDir  string `msgpack:"segment_dir"`  // where segments live
 	HeartbeatMs int64  `msgpack:"heartbeat_ms"` // the server's heartbeat interval
 	ServerPID   int    `msgpack:"server_pid"`
-	LastSeq     uint64 `msgpack:"last_seq"` // sequence number of the next event
+	LastSeq     uint64 `msgpack:"last_seq"`   // sequence number of the next event
+	EventPort   int    `msgpack:"event_port"` // the LAN event port (0: no LAN)
 }
 
 // Ping is the client's heartbeat, with what it knows of its event stream.
@@ -95,3 +98,20 @@ func HostID() string {
 	})
 	return hostID
 }
+
+// The reply codes and the remote error type (see docs/protocol.md §6).
+type (
+	Code        = frame.Code
+	RemoteError = frame.RemoteError
+)
+
+// Reply codes a handler may choose with Errorf.
+const (
+	CodeBadRequest = frame.CodeBadRequest
+	CodeApp        = frame.CodeApp
+	CodeInternal   = frame.CodeInternal
+)
+
+// Errorf returns an error a handler returns to choose the code its caller
+// sees; any other error is CodeApp with the error's text.
+func Errorf(code Code, format string, a ...any) error { return frame.Errorf(code, format, a...) }

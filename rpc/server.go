@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -352,11 +354,28 @@ func (s *Server) hello(ctx context.Context, args []byte) ([]byte, error) {
 	}
 	return msgpack.Marshal(Welcome{Version: ProtocolVersion, Epoch: s.epoch, Host: HostID(), Socket: s.opts.SocketPath,
 		Segment: s.seg.Info().Name, SegmentDir: s.opts.SegmentDir, HeartbeatMs: s.opts.Heartbeat.Milliseconds(),
-		ServerPID: os.Getpid(), LastSeq: s.nextSeq()})
+		ServerPID: os.Getpid(), LastSeq: s.nextSeq(), EventPort: s.eventPort()})
+}
+
+// eventPort is the bound LAN event port, or 0; s.mu is held.
+func (s *Server) eventPort() int {
+	if s.lanSrv == nil {
+		return 0
+	}
+	addr := s.lanSrv.EventAddr()
+	_, port, err := net.SplitHostPort(strings.TrimPrefix(addr, "tcp://"))
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(port)
+	return n
 }
 
 // nextSeq is the sequence number the next event will get.
 func (s *Server) nextSeq() uint64 { return s.next.Load() }
+
+// NextSeq is the sequence number the next published event will get.
+func (s *Server) NextSeq() uint64 { return s.nextSeq() }
 
 func (s *Server) ping(ctx context.Context, args []byte) ([]byte, error) {
 	var p Ping

@@ -1,0 +1,117 @@
+package rpcservice
+
+import (
+	"context"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/vnrpc/vnrpc/engine"
+	"github.com/vnrpc/vnrpc/engine/wire"
+	"github.com/vnrpc/vnrpc/rpc"
+)
+
+// register exposes the main engine's functions on srv (see wire.Method*).
+// Lookups are Inline (quick, never blocking); calls into gateways are not,
+// since a gateway may wait on its exchange.
+func (s *Engine) register(srv *rpc.Server) {
+	me := s.me
+	routed(srv, wire.MethodSubscribe, func(req engine.SubscribeRequest, gw string) ([]byte, error) {
+		return nil, me.Subscribe(req, gw)
+	})
+	routed(srv, wire.MethodSendOrder, func(req engine.OrderRequest, gw string) ([]byte, error) {
+		id, err := me.SendOrder(req, gw)
+		if err != nil {
+			return nil, err
+		}
+		return msgpack.Marshal(id)
+	})
+	routed(srv, wire.MethodCancelOrder, func(req engine.CancelRequest, gw string) ([]byte, error) {
+		return nil, me.CancelOrder(req, gw)
+	})
+	routed(srv, wire.MethodSendQuote, func(req engine.QuoteRequest, gw string) ([]byte, error) {
+		id, err := me.SendQuote(req, gw)
+		if err != nil {
+			return nil, err
+		}
+		return msgpack.Marshal(id)
+	})
+	routed(srv, wire.MethodCancelQuote, func(req engine.CancelRequest, gw string) ([]byte, error) {
+		return nil, me.CancelQuote(req, gw)
+	})
+	routed(srv, wire.MethodQueryHistory, func(req engine.HistoryRequest, gw string) ([]byte, error) {
+		bars, err := me.QueryHistory(req, gw)
+		if err != nil {
+			return nil, err
+		}
+		ptrs := make([]*engine.Bar, len(bars))
+		for i := range bars {
+			ptrs[i] = &bars[i]
+		}
+		return wire.EncodeList(ptrs)
+	})
+
+	one(srv, wire.MethodGetTick, me.Tick)
+	one(srv, wire.MethodGetOrder, me.Order)
+	one(srv, wire.MethodGetTrade, me.Trade)
+	one(srv, wire.MethodGetPosition, me.Position)
+	one(srv, wire.MethodGetAccount, me.Account)
+	one(srv, wire.MethodGetContract, me.Contract)
+	one(srv, wire.MethodGetQuote, me.Quote)
+	list(srv, wire.MethodGetAllTicks, me.AllTicks)
+	list(srv, wire.MethodGetAllOrders, me.AllOrders)
+	list(srv, wire.MethodGetAllTrades, me.AllTrades)
+	list(srv, wire.MethodGetAllPositions, me.AllPositions)
+	list(srv, wire.MethodGetAllAccounts, me.AllAccounts)
+	list(srv, wire.MethodGetAllContracts, me.AllContracts)
+	list(srv, wire.MethodGetAllQuotes, me.AllQuotes)
+	list(srv, wire.MethodGetAllActiveOrders, me.AllActiveOrders)
+	list(srv, wire.MethodGetAllActiveQuotes, me.AllActiveQuotes)
+
+	srv.HandleRaw(wire.MethodGetAllGatewayNames, func(context.Context, []byte) ([]byte, error) {
+		return msgpack.Marshal(me.GatewayNames())
+	}, rpc.Inline())
+	srv.HandleRaw(wire.MethodGetAllExchanges, func(context.Context, []byte) ([]byte, error) {
+		var codes []string
+		for _, ex := range me.Exchanges() {
+			codes = append(codes, ex.String())
+		}
+		return msgpack.Marshal(codes)
+	}, rpc.Inline())
+	srv.HandleRaw(wire.MethodStatus, func(context.Context, []byte) ([]byte, error) {
+		c := me.Counts()
+		_, epoch := srv.Running()
+		return msgpack.Marshal(wire.Status{Epoch: epoch, Gateways: me.GatewayNames(), Contracts: c.Contracts,
+			Orders: c.Orders, Trades: c.Trades, NextSeq: srv.NextSeq(), Clients: len(srv.Stats()), Version: "vnrpc"})
+	}, rpc.Inline())
+}
+
+// routed registers a call that goes to a gateway: [request, gateway_name].
+func routed[Req any](srv *rpc.Server, method string, f func(req Req, gw string) ([]byte, error)) {
+	srv.HandleRaw(method, func(_ context.Context, args []byte) ([]byte, error) {
+		var req Req
+		var gw string
+		if err := wire.DecodeArgs(args, &req, &gw); err != nil {
+			return nil, rpc.Errorf(rpc.CodeBadRequest, "%s: %v", method, err)
+		}
+		return f(req, gw)
+	})
+}
+
+// one registers a lookup by id: [id] -> object or nil.
+func one[T any](srv *rpc.Server, method string, get func(string) (*T, bool)) {
+	srv.HandleRaw(method, func(_ context.Context, args []byte) ([]byte, error) {
+		var id string
+		if err := wire.DecodeArgs(args, &id); err != nil {
+			return nil, rpc.Errorf(rpc.CodeBadRequest, "%s: %v", method, err)
+		}
+		v, _ := get(id)
+		return wire.EncodeOne(v)
+	}, rpc.Inline())
+}
+
+// list registers a lookup of everything: [] -> [object].
+func list[T any](srv *rpc.Server, method string, all func() []*T) {
+	srv.HandleRaw(method, func(context.Context, []byte) ([]byte, error) {
+		return wire.EncodeList(all())
+	}, rpc.Inline())
+}

@@ -1,0 +1,461 @@
+// Package rpc is the RPC gateway (vn.py's RpcGateway): it makes a remote
+// engine served by engine/rpcservice look like a local exchange gateway.
+// Orders, trades, positions, accounts, contracts, quotes and ticks arrive
+// as the server publishes them — through shared memory on the same host,
+// over ZeroMQ TCP from the LAN, chosen automatically — renamed to this
+// gateway, with every vt id recomputed.
+//
+// Where vn.py's gateway blocks the caller while it connects, never
+// reconnects and routes a contract pushed after connecting to gateway "",
+// this one connects in the background (Connect returns at once), follows
+// pushed contracts in its symbol map, reconnects with backoff, and after a
+// ring lap, a reconnect or a server restart resyncs: it re-queries the
+// server's state and emits events only for what changed, so the client's
+// engine ends equal to the server's.
+package rpc
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/vnrpc/vnrpc/engine"
+	"github.com/vnrpc/vnrpc/engine/wire"
+	"github.com/vnrpc/vnrpc/lan"
+	"github.com/vnrpc/vnrpc/ring"
+	vrpc "github.com/vnrpc/vnrpc/rpc"
+)
+
+// DefaultName is the gateway's default name (vn.py's default_name).
+const DefaultName = "RPC"
+
+// EventState is the connection state event; its data is *State.
+const EventState = "eRpcState"
+
+// State reports the gateway's connection.
+type State struct {
+	Gateway   string
+	State     string // "connecting", "connected", "disconnected", "resyncing", "resynced"
+	Transport string // "local" or "tcp" once connected
+	Epoch     uint64
+	Reason    string // why a resync ran, or why the connection was lost
+	Time      time.Time
+}
+
+// Setting keys (vn.py's gateway has two addresses; one is enough here:
+// the event endpoint comes from the server's hello).
+const (
+	KeyAddress   = "address"           // tcp://HOST:PORT or a unix socket path
+	KeyTransport = "transport"         // auto | local | tcp
+	KeyClientKey = "client_key_file"   // CURVE: this client's key pair (vnrpc keys)
+	KeyServerKey = "server_key_file"   // CURVE: the server's public key
+	KeyTimeout   = "timeout"           // call timeout in seconds
+	KeyWait      = "wait"              // block | spin: how local events are awaited
+	KeyPollUs    = "poll_microseconds" // >0: local calls poll this long before parking
+)
+
+// Options configure a gateway beyond its settings.
+type Options struct {
+	// Logger receives the rpc client's own logs (default slog.Default()).
+	Logger *slog.Logger
+	// OnRawEvent, if set, sees every record before it is decoded (for
+	// latency measurement): record type, CLOCK_MONOTONIC publish time.
+	OnRawEvent func(typ uint32, published int64)
+}
+
+// Factory returns a factory for MainEngine.AddGateway.
+func Factory(o Options) engine.GatewayFactory {
+	return func(ev *engine.EventEngine, name string) engine.Gateway { return New(ev, name, o) }
+}
+
+// Gateway is the RPC gateway. Its methods are safe for concurrent use.
+type Gateway struct {
+	engine.GatewayBase
+	opts Options
+
+	mu       sync.Mutex
+	client   *vrpc.Client
+	timeout  time.Duration
+	symbols  map[string]string                  // vt_symbol -> server gateway
+	subs     map[string]engine.SubscribeRequest // by vt_symbol, to subscribe again after a restart
+	mirror   mirror
+	started  bool
+	closed   bool
+	ctx      context.Context // cancelled by Close
+	stopAll  context.CancelFunc
+	wg       sync.WaitGroup
+	resyncCh chan string
+
+	gen     atomic.Uint64 // events delivered so far (a local count: server sequences restart with an epoch)
+	scratch engine.Tick   // event goroutine only
+}
+
+// New returns a gateway named name (empty: DefaultName).
+func New(ev *engine.EventEngine, name string, o Options) *Gateway {
+	if name == "" {
+		name = DefaultName
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	g := &Gateway{GatewayBase: engine.NewGatewayBase(ev, name), opts: o, symbols: map[string]string{},
+		subs: map[string]engine.SubscribeRequest{}, mirror: newMirror(), resyncCh: make(chan string, 1),
+		timeout: 30 * time.Second}
+	g.ctx, g.stopAll = context.WithCancel(context.Background())
+	return g
+}
+
+// DefaultSetting lists the settings with their defaults.
+func (g *Gateway) DefaultSetting() engine.Setting {
+	return engine.Setting{KeyAddress: "tcp://127.0.0.1:2014", KeyTransport: "auto", KeyClientKey: "",
+		KeyServerKey: "", KeyTimeout: 30, KeyWait: "block", KeyPollUs: 0}
+}
+
+// Exchanges is every exchange: the server's gateways decide.
+func (g *Gateway) Exchanges() []engine.Exchange { return engine.AllExchanges() }
+
+// clientOptions reads the settings.
+func (g *Gateway) clientOptions(s engine.Setting) (vrpc.ClientOptions, time.Duration, error) {
+	str := func(k, def string) string {
+		if v, ok := s[k].(string); ok && v != "" {
+			return v
+		}
+		return def
+	}
+	num := func(k string, def float64) (float64, error) {
+		switch v := s[k].(type) {
+		case nil:
+			return def, nil
+		case int:
+			return float64(v), nil
+		case int64:
+			return float64(v), nil
+		case float64:
+			return v, nil
+		}
+		return 0, fmt.Errorf("gateway %s: setting %s: want a number, got %v", g.Name(), k, s[k])
+	}
+	o := vrpc.ClientOptions{Addr: str(KeyAddress, "tcp://127.0.0.1:2014")}
+	tr, err := vrpc.ParseTransport(str(KeyTransport, "auto"))
+	if err != nil {
+		return o, 0, err
+	}
+	o.Transport = tr
+	switch w := str(KeyWait, "block"); w {
+	case "block":
+		o.Wait = ring.WaitBlock
+	case "spin":
+		o.Wait = ring.WaitSpin
+	default:
+		return o, 0, fmt.Errorf("gateway %s: setting %s %q: accepted values are block, spin", g.Name(), KeyWait, w)
+	}
+	poll, err := num(KeyPollUs, 0)
+	if err != nil {
+		return o, 0, err
+	}
+	o.Poll = time.Duration(poll) * time.Microsecond
+	secs, err := num(KeyTimeout, 30)
+	if err != nil || secs <= 0 {
+		return o, 0, fmt.Errorf("gateway %s: setting %s: want a positive number of seconds", g.Name(), KeyTimeout)
+	}
+	ck, sk := str(KeyClientKey, ""), str(KeyServerKey, "")
+	if (ck == "") != (sk == "") {
+		return o, 0, fmt.Errorf("gateway %s: CURVE needs both %s and %s", g.Name(), KeyClientKey, KeyServerKey)
+	}
+	if ck != "" {
+		keys, err := lan.ReadKeys(ck)
+		if err != nil {
+			return o, 0, err
+		}
+		server, err := lan.ReadKeys(sk)
+		if err != nil {
+			return o, 0, err
+		}
+		o.Curve = &lan.ClientCurve{Keys: keys, ServerPublic: server.Public}
+	}
+	return o, time.Duration(secs * float64(time.Second)), nil
+}
+
+// Connect checks the settings and returns at once; the gateway connects
+// in the background, logging each step, and keeps reconnecting.
+func (g *Gateway) Connect(s engine.Setting) error {
+	o, timeout, err := g.clientOptions(s)
+	if err != nil {
+		return err
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return engine.ErrClosed
+	}
+	if g.started {
+		return fmt.Errorf("gateway %s: already connected or connecting", g.Name())
+	}
+	g.started, g.timeout = true, timeout
+	o.OnEvent = g.onEvent
+	o.OnState = g.onState
+	o.Logger = g.opts.Logger
+	g.wg.Add(1)
+	go g.run(o)
+	return nil
+}
+
+// run dials until it succeeds, then serves resync requests until Close.
+func (g *Gateway) run(o vrpc.ClientOptions) {
+	defer g.wg.Done()
+	g.state(State{State: "connecting"})
+	g.WriteLog(fmt.Sprintf("connecting to %s (transport %s)", o.Addr, o.Transport))
+	backoff := 100 * time.Millisecond
+	var c *vrpc.Client
+	for c == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		var err error
+		c, err = vrpc.Dial(ctx, o)
+		cancel()
+		if err != nil {
+			g.WriteLogLevel(engine.LogWarning, fmt.Sprintf("connect to %s failed: %v; retrying in %v", o.Addr, err, backoff))
+			select {
+			case <-g.ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 5*time.Second)
+		}
+	}
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		_ = c.Close()
+		return
+	}
+	g.client = c
+	g.mu.Unlock()
+	g.WriteLog(fmt.Sprintf("connected to %s over %s; querying the server's state", o.Addr, c.Transport()))
+	g.sync("connect")
+	for {
+		select {
+		case <-g.ctx.Done():
+			return
+		case reason := <-g.resyncCh:
+			g.sync(reason)
+		}
+	}
+}
+
+// onState follows the client's connection: connected, disconnected and
+// resync (after a lap, a gap, a reconnect or a new server epoch).
+func (g *Gateway) onState(sc vrpc.StateChange) {
+	switch sc.State {
+	case vrpc.StateConnected:
+		g.state(State{State: "connected", Transport: sc.Transport, Epoch: sc.Epoch})
+	case vrpc.StateDisconnected:
+		g.WriteLogLevel(engine.LogWarning, fmt.Sprintf("disconnected from the server: %v", sc.Err))
+		reason := ""
+		if sc.Err != nil {
+			reason = sc.Err.Error()
+		}
+		g.state(State{State: "disconnected", Transport: sc.Transport, Epoch: sc.Epoch, Reason: reason})
+	case vrpc.StateResync:
+		select {
+		case g.resyncCh <- sc.Reason:
+		default: // one is already queued; it will see everything
+		}
+	}
+}
+
+func (g *Gateway) state(s State) {
+	s.Gateway, s.Time = g.Name(), time.Now()
+	if s.State != "connecting" {
+		msg := "connection " + s.State
+		if s.Transport != "" {
+			msg += " (" + s.Transport + ")"
+		}
+		if s.Reason != "" {
+			msg += ": " + s.Reason
+		}
+		g.WriteLog(msg)
+	}
+	g.EventEngine().Put(engine.Event{Type: EventState, Data: &s})
+}
+
+// call makes one call with the gateway's timeout.
+func (g *Gateway) call(method string, args []byte) ([]byte, error) {
+	g.mu.Lock()
+	c, timeout := g.client, g.timeout
+	g.mu.Unlock()
+	if c == nil {
+		return nil, fmt.Errorf("gateway %s: %w", g.Name(), engine.ErrNotConnected)
+	}
+	ctx, cancel := context.WithTimeout(g.ctx, timeout)
+	defer cancel()
+	res, err := c.CallRaw(ctx, method, args)
+	if err != nil {
+		return nil, fmt.Errorf("gateway %s: %s: %w", g.Name(), method, err)
+	}
+	return res, nil
+}
+
+// route is the server gateway serving vtSymbol.
+func (g *Gateway) route(vtSymbol string) (string, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	gw, ok := g.symbols[vtSymbol]
+	if !ok {
+		return "", fmt.Errorf("gateway %s: no contract %s on the server", g.Name(), vtSymbol)
+	}
+	return gw, nil
+}
+
+// Subscribe subscribes through the server gateway that has the contract;
+// the subscription is renewed after a server restart.
+func (g *Gateway) Subscribe(req engine.SubscribeRequest) error {
+	gw, err := g.route(req.VtSymbol())
+	if err != nil {
+		return err
+	}
+	g.mu.Lock()
+	g.subs[req.VtSymbol()] = req
+	g.mu.Unlock()
+	args, err := wire.EncodeArgs(&req, gw)
+	if err != nil {
+		return err
+	}
+	_, err = g.call(wire.MethodSubscribe, args)
+	return err
+}
+
+// SendOrder sends req and returns this gateway's vt_orderid for it.
+func (g *Gateway) SendOrder(req engine.OrderRequest) (string, error) {
+	return g.send(wire.MethodSendOrder, req.VtSymbol(), &req)
+}
+
+// SendQuote sends req and returns this gateway's vt_quoteid for it.
+func (g *Gateway) SendQuote(req engine.QuoteRequest) (string, error) {
+	return g.send(wire.MethodSendQuote, req.VtSymbol(), &req)
+}
+
+func (g *Gateway) send(method, vtSymbol string, req any) (string, error) {
+	gw, err := g.route(vtSymbol)
+	if err != nil {
+		return "", err
+	}
+	args, err := wire.EncodeArgs(req, gw)
+	if err != nil {
+		return "", err
+	}
+	res, err := g.call(method, args)
+	if err != nil {
+		return "", err
+	}
+	var vt string
+	if err := msgpack.Unmarshal(res, &vt); err != nil {
+		return "", fmt.Errorf("gateway %s: %s: bad reply: %w", g.Name(), method, err)
+	}
+	if vt == "" {
+		return "", nil
+	}
+	id, ok := strings.CutPrefix(vt, gw+".")
+	if !ok {
+		return "", fmt.Errorf("gateway %s: %s: the server answered %q, not an id of gateway %s", g.Name(), method, vt, gw)
+	}
+	return g.Name() + "." + id, nil
+}
+
+// CancelOrder cancels through the server gateway that has the contract.
+func (g *Gateway) CancelOrder(req engine.CancelRequest) error {
+	return g.cancel(wire.MethodCancelOrder, req)
+}
+
+// CancelQuote cancels a quote the same way.
+func (g *Gateway) CancelQuote(req engine.CancelRequest) error {
+	return g.cancel(wire.MethodCancelQuote, req)
+}
+
+func (g *Gateway) cancel(method string, req engine.CancelRequest) error {
+	gw, err := g.route(req.VtSymbol())
+	if err != nil {
+		return err
+	}
+	args, err := wire.EncodeArgs(&req, gw)
+	if err != nil {
+		return err
+	}
+	_, err = g.call(method, args)
+	return err
+}
+
+// QueryAccount and QueryPosition do nothing: the server pushes both.
+func (g *Gateway) QueryAccount() error  { return nil }
+func (g *Gateway) QueryPosition() error { return nil }
+
+// QueryHistory asks the server gateway that has the contract; the bars
+// carry this gateway's name.
+func (g *Gateway) QueryHistory(req engine.HistoryRequest) ([]engine.Bar, error) {
+	gw, err := g.route(req.VtSymbol())
+	if err != nil {
+		return nil, err
+	}
+	args, err := wire.EncodeArgs(&req, gw)
+	if err != nil {
+		return nil, err
+	}
+	res, err := g.call(wire.MethodQueryHistory, args)
+	if err != nil {
+		return nil, err
+	}
+	bars, err := wire.DecodeList[engine.Bar](res)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]engine.Bar, len(bars))
+	for i, b := range bars {
+		out[i] = *b
+		out[i].GatewayName = g.Name()
+	}
+	return out, nil
+}
+
+// Transport is "local" or "tcp" while connected, else "".
+func (g *Gateway) Transport() string {
+	g.mu.Lock()
+	c := g.client
+	g.mu.Unlock()
+	if c == nil {
+		return ""
+	}
+	return c.Transport()
+}
+
+// Client is the underlying rpc client once connected (for stats), or nil.
+func (g *Gateway) Client() *vrpc.Client {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.client
+}
+
+// Close disconnects and stops the gateway's goroutines. It is idempotent.
+func (g *Gateway) Close() error {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return nil
+	}
+	g.closed = true
+	g.stopAll()
+	g.mu.Unlock()
+	g.wg.Wait()
+	g.mu.Lock()
+	c := g.client
+	g.client = nil
+	g.mu.Unlock()
+	if c != nil {
+		return c.Close()
+	}
+	return nil
+}

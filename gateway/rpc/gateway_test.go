@@ -1,0 +1,232 @@
+package rpc_test
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/vnrpc/vnrpc/engine"
+	"github.com/vnrpc/vnrpc/engine/rpcservice"
+	rpcgw "github.com/vnrpc/vnrpc/gateway/rpc"
+	"github.com/vnrpc/vnrpc/gateway/sim"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// server is a main engine with the sim gateway (manual ticks) and the RPC
+// service on a private socket and segment directory.
+type server struct {
+	me  *engine.MainEngine
+	sim *sim.Gateway
+	svc *rpcservice.Engine
+	st  rpcservice.Setting
+}
+
+func startServer(t *testing.T, dir string, lanAddrs bool) *server {
+	t.Helper()
+	me := engine.NewMainEngine(nil, quiet())
+	gwi, err := me.AddGateway(sim.New, sim.DefaultName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := gwi.(*sim.Gateway)
+	if err := me.Connect(engine.Setting{"user_id": "demo", "password": "demo", "seed": 7.0, "tick_rate": 0.0,
+		"capital": 1e6}, gw.Name()); err != nil {
+		t.Fatal(err)
+	}
+	st := rpcservice.Setting{SocketPath: filepath.Join(dir, "sock", "rpc.sock"), SegmentDir: dir, RingMB: 4,
+		HeartbeatMs: 200}
+	if lanAddrs {
+		st.RepAddress, st.PubAddress = "tcp://127.0.0.1:0", "tcp://127.0.0.1:0"
+	}
+	app, err := me.AddApp(rpcservice.Factory(rpcservice.Options{DataDir: dir, Setting: &st, Logger: quiet()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := app.(*rpcservice.Engine)
+	if err := svc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{me: me, sim: gw, svc: svc, st: st}
+	t.Cleanup(func() { _ = me.Close() })
+	return s
+}
+
+type client struct {
+	me *engine.MainEngine
+	gw *rpcgw.Gateway
+}
+
+func startClient(t *testing.T, addr, transport string) *client {
+	t.Helper()
+	me := engine.NewMainEngine(nil, quiet())
+	gwi, err := me.AddGateway(rpcgw.Factory(rpcgw.Options{Logger: quiet()}), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := me.Connect(engine.Setting{rpcgw.KeyAddress: addr, rpcgw.KeyTransport: transport, rpcgw.KeyTimeout: 10}, rpcgw.DefaultName); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = me.Close() })
+	return &client{me: me, gw: gwi.(*rpcgw.Gateway)}
+}
+
+// eventually polls cond until it holds or 20 s pass.
+func eventually(t *testing.T, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// sameState compares the client's view with the server's: every order,
+// trade, position and account (renamed to the client's gateway), and no
+// active order on the client the server does not have.
+func sameState(srv *engine.MainEngine, cli *engine.MainEngine, name string) error {
+	for _, o := range srv.AllOrders() {
+		want := *o
+		want.GatewayName = name
+		want.Datetime = want.Datetime.Round(0).UTC()
+		got, ok := cli.Order(want.VtOrderID())
+		if !ok || *got != want {
+			return fmt.Errorf("order %s: client has %+v, server %+v", want.VtOrderID(), got, want)
+		}
+	}
+	for _, o := range cli.AllActiveOrders() {
+		if _, ok := srv.Order(sim.DefaultName + "." + o.OrderID); !ok {
+			return fmt.Errorf("client has active order %s the server does not know", o.VtOrderID())
+		}
+	}
+	for _, tr := range srv.AllTrades() {
+		want := *tr
+		want.GatewayName = name
+		want.Datetime = want.Datetime.Round(0).UTC()
+		got, ok := cli.Trade(want.VtTradeID())
+		if !ok || *got != want {
+			return fmt.Errorf("trade %s: client has %+v, server %+v", want.VtTradeID(), got, want)
+		}
+	}
+	for _, p := range srv.AllPositions() {
+		want := *p
+		want.GatewayName = name
+		got, ok := cli.Position(want.VtPositionID())
+		if !ok || *got != want {
+			return fmt.Errorf("position %s: client has %+v, server %+v", want.VtPositionID(), got, want)
+		}
+	}
+	for _, a := range srv.AllAccounts() {
+		want := *a
+		want.GatewayName = name
+		got, ok := cli.Account(want.VtAccountID())
+		if !ok || *got != want {
+			return fmt.Errorf("account %s: client has %+v, server %+v", want.VtAccountID(), got, want)
+		}
+	}
+	return nil
+}
+
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) != "" {
+		os.Exit(helperMain())
+	}
+	os.Exit(m.Run())
+}
+
+// Connect returns at once and the initial queries bring the contracts; an
+// order sent through the RPC gateway fills on the server's sim exchange
+// and the client's engine ends equal to the server's, over each transport.
+func TestTradeThroughGateway(t *testing.T) {
+	for _, tr := range []string{"local", "tcp"} {
+		t.Run(tr, func(t *testing.T) {
+			dir := t.TempDir()
+			srv := startServer(t, dir, true)
+			sock, calls, _ := srv.svc.Server().Addrs()
+			addr := sock
+			if tr == "tcp" {
+				addr = calls
+			}
+			cli := startClient(t, addr, tr)
+			eventually(t, "contracts on the client", func() error {
+				if n, want := len(cli.me.AllContracts()), len(srv.me.AllContracts()); n != want || n == 0 {
+					return fmt.Errorf("%d contracts, want %d", n, want)
+				}
+				return nil
+			})
+			if got := cli.gw.Transport(); got != tr {
+				t.Fatalf("transport %q, want %q", got, tr)
+			}
+			vt := "rb2601.SHFE"
+			if err := cli.me.Subscribe(engine.SubscribeRequest{Symbol: "rb2601", Exchange: engine.ExchangeSHFE}, rpcgw.DefaultName); err != nil {
+				t.Fatal(err)
+			}
+			srv.sim.Step()
+			eventually(t, "a tick on the client", func() error {
+				if _, ok := cli.me.Tick(vt); !ok {
+					srv.sim.Step()
+					return fmt.Errorf("no tick for %s", vt)
+				}
+				return nil
+			})
+			bk, err := srv.sim.Snapshot(vt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, err := cli.me.SendOrder(engine.OrderRequest{Symbol: "rb2601", Exchange: engine.ExchangeSHFE,
+				Direction: engine.DirectionLong, Type: engine.OrderTypeLimit, Offset: engine.OffsetOpen,
+				Price: bk.AskPrice[0], Volume: 1}, rpcgw.DefaultName)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := rpcgw.DefaultName + "."; len(id) <= len(want) || id[:len(want)] != want {
+				t.Fatalf("vt_orderid %q does not carry the client gateway's name", id)
+			}
+			eventually(t, "the fill on the client", func() error {
+				o, ok := cli.me.Order(id)
+				if !ok || o.Status != engine.StatusAllTraded {
+					return fmt.Errorf("order %s: %+v", id, o)
+				}
+				return sameState(srv.me, cli.me, rpcgw.DefaultName)
+			})
+			// A resting order, then its cancel through the gateway.
+			id2, err := cli.me.SendOrder(engine.OrderRequest{Symbol: "rb2601", Exchange: engine.ExchangeSHFE,
+				Direction: engine.DirectionLong, Type: engine.OrderTypeLimit, Offset: engine.OffsetOpen,
+				Price: bk.BidPrice[4], Volume: 1}, rpcgw.DefaultName)
+			if err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "the resting order", func() error {
+				if o, ok := cli.me.Order(id2); !ok || !o.IsActive() {
+					return fmt.Errorf("order %s: %+v", id2, o)
+				}
+				return nil
+			})
+			o, _ := cli.me.Order(id2)
+			if err := cli.me.CancelOrder(o.CancelRequest(), rpcgw.DefaultName); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "the cancel", func() error {
+				if o, ok := cli.me.Order(id2); !ok || o.Status != engine.StatusCancelled {
+					return fmt.Errorf("order %s: %+v", id2, o)
+				}
+				return sameState(srv.me, cli.me, rpcgw.DefaultName)
+			})
+			// An unknown symbol is a clear error, not a silent "".
+			if _, err := cli.me.SendOrder(engine.OrderRequest{Symbol: "nope", Exchange: engine.ExchangeSHFE,
+				Direction: engine.DirectionLong, Type: engine.OrderTypeLimit, Price: 1, Volume: 1}, rpcgw.DefaultName); err == nil {
+				t.Fatal("an order for an unknown symbol was accepted")
+			}
+		})
+	}
+}

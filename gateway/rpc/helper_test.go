@@ -1,0 +1,5 @@
+package rpc_test
+
+const helperEnv = "VNRPC_GWRPC_HELPER"
+
+func helperMain() int { return 2 }

@@ -1,0 +1,327 @@
+package rpc
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/vnrpc/vnrpc/engine"
+	"github.com/vnrpc/vnrpc/engine/wire"
+	vrpc "github.com/vnrpc/vnrpc/rpc"
+)
+
+// entry is the last state of one object this gateway emitted, with the
+// local event count when it was set.
+type entry[T any] struct {
+	v   T
+	gen uint64
+}
+
+// mirror is what the gateway has emitted, by this gateway's ids: a resync
+// compares the server's state with it and emits only the differences.
+type mirror struct {
+	orders    map[string]entry[engine.Order]
+	trades    map[string]entry[engine.Trade]
+	positions map[string]entry[engine.Position]
+	accounts  map[string]entry[engine.Account]
+	contracts map[string]entry[engine.Contract]
+	quotes    map[string]entry[engine.Quote]
+	ticks     map[string]entry[engine.Tick]
+}
+
+func newMirror() mirror {
+	return mirror{orders: map[string]entry[engine.Order]{}, trades: map[string]entry[engine.Trade]{},
+		positions: map[string]entry[engine.Position]{}, accounts: map[string]entry[engine.Account]{},
+		contracts: map[string]entry[engine.Contract]{}, quotes: map[string]entry[engine.Quote]{},
+		ticks: map[string]entry[engine.Tick]{}}
+}
+
+// onEvent receives each published record, in order, on the client's event
+// goroutine: it renames the object to this gateway, records it and emits
+// it as the gateway's own event.
+func (g *Gateway) onEvent(ev vrpc.Event) {
+	if g.opts.OnRawEvent != nil {
+		g.opts.OnRawEvent(ev.Type, ev.Timestamp)
+	}
+	gen := g.gen.Add(1)
+	name := g.Name()
+	if ev.Type == wire.TypeTick { // the hot path: decode into a reused value, copy once
+		if err := wire.DecodeTickFast(ev.Payload, &g.scratch); err != nil {
+			g.WriteLogLevel(engine.LogError, fmt.Sprintf("dropped a malformed tick (seq %d): %v", ev.Seq, err))
+			return
+		}
+		t := new(engine.Tick)
+		*t = g.scratch
+		t.GatewayName = name
+		g.mu.Lock()
+		g.mirror.ticks[t.VtSymbol()] = entry[engine.Tick]{*t, gen}
+		g.mu.Unlock()
+		g.OnTick(t)
+		return
+	}
+	e, err := wire.DecodeEvent(ev.Type, ev.Payload)
+	if err != nil {
+		g.WriteLogLevel(engine.LogError, fmt.Sprintf("dropped a malformed event (seq %d, type %d): %v", ev.Seq, ev.Type, err))
+		return
+	}
+	g.mu.Lock()
+	switch d := e.Data.(type) {
+	case *engine.Order:
+		d.GatewayName = name
+		g.mirror.orders[d.VtOrderID()] = entry[engine.Order]{*d, gen}
+	case *engine.Trade:
+		d.GatewayName = name
+		g.mirror.trades[d.VtTradeID()] = entry[engine.Trade]{*d, gen}
+	case *engine.Position:
+		d.GatewayName = name
+		g.mirror.positions[d.VtPositionID()] = entry[engine.Position]{*d, gen}
+	case *engine.Account:
+		d.GatewayName = name
+		g.mirror.accounts[d.VtAccountID()] = entry[engine.Account]{*d, gen}
+	case *engine.Quote:
+		d.GatewayName = name
+		g.mirror.quotes[d.VtQuoteID()] = entry[engine.Quote]{*d, gen}
+	case *engine.Contract:
+		g.symbols[d.VtSymbol()] = d.GatewayName // the map follows pushed contracts
+		d.GatewayName = name
+		g.mirror.contracts[d.VtSymbol()] = entry[engine.Contract]{*d, gen}
+	case *engine.Log:
+		d.GatewayName = name // as vn.py: the server's logs appear from this gateway
+	}
+	g.mu.Unlock()
+	g.emit(e)
+}
+
+// emit puts an object's events as a local gateway would.
+func (g *Gateway) emit(e engine.Event) {
+	switch d := e.Data.(type) {
+	case *engine.Order:
+		g.OnOrder(d)
+	case *engine.Trade:
+		g.OnTrade(d)
+	case *engine.Position:
+		g.OnPosition(d)
+	case *engine.Account:
+		g.OnAccount(d)
+	case *engine.Quote:
+		g.OnQuote(d)
+	case *engine.Contract:
+		g.OnContract(d)
+	case *engine.Tick:
+		g.OnTick(d)
+	default:
+		if d, ok := e.Data.(*engine.Log); ok && e.Type == engine.EventLog {
+			g.OnLog(d)
+			return
+		}
+		g.EventEngine().Put(e)
+	}
+}
+
+// sync queries the server's state in vn.py's order (contracts, accounts,
+// positions, orders, trades; then active orders and the ticks of
+// subscribed symbols) and emits what differs from what this gateway has
+// emitted. An object pushed since the queries began is newer than the
+// snapshot and is kept. Orders still active here that the server no longer
+// knows (it restarted) are emitted as cancelled.
+func (g *Gateway) sync(reason string) {
+	start := time.Now()
+	if reason != "connect" {
+		g.state(State{State: "resyncing", Transport: g.Transport(), Reason: reason})
+		if reason == "new epoch" || reason == "reconnect" {
+			g.resubscribe()
+		}
+	}
+	gen0 := g.gen.Load()
+	var out []engine.Event
+	changed := 0
+	step := func(what string, n int, err error) bool {
+		if err != nil {
+			g.WriteLogLevel(engine.LogWarning, fmt.Sprintf("query %s failed: %v", what, err))
+			return false
+		}
+		if reason == "connect" {
+			g.WriteLog(fmt.Sprintf("%s queried (%d)", what, n))
+		}
+		return true
+	}
+	flush := func() {
+		changed += len(out)
+		for _, e := range out {
+			g.emit(e)
+		}
+		out = out[:0]
+	}
+
+	contracts, err := query[engine.Contract](g, wire.MethodGetAllContracts)
+	if !step("contracts", len(contracts), err) {
+		return
+	}
+	g.mu.Lock()
+	for _, c := range contracts {
+		g.symbols[c.VtSymbol()] = c.GatewayName
+		c.GatewayName = g.Name()
+		if apply(g.mirror.contracts, c.VtSymbol(), *c, gen0) {
+			out = append(out, engine.Event{Type: engine.EventContract, Data: c})
+		}
+	}
+	g.mu.Unlock()
+	flush()
+
+	accounts, err := query[engine.Account](g, wire.MethodGetAllAccounts)
+	if !step("accounts", len(accounts), err) {
+		return
+	}
+	g.mu.Lock()
+	for _, a := range accounts {
+		a.GatewayName = g.Name()
+		if apply(g.mirror.accounts, a.VtAccountID(), *a, gen0) {
+			out = append(out, engine.Event{Type: engine.EventAccount, Data: a})
+		}
+	}
+	g.mu.Unlock()
+	flush()
+
+	positions, err := query[engine.Position](g, wire.MethodGetAllPositions)
+	if !step("positions", len(positions), err) {
+		return
+	}
+	g.mu.Lock()
+	seen := map[string]bool{}
+	for _, p := range positions {
+		p.GatewayName = g.Name()
+		seen[p.VtPositionID()] = true
+		if apply(g.mirror.positions, p.VtPositionID(), *p, gen0) {
+			out = append(out, engine.Event{Type: engine.EventPosition, Data: p})
+		}
+	}
+	for id, old := range g.mirror.positions { // gone on the server (it restarted): now flat
+		if !seen[id] && old.gen <= gen0 && (old.v.Volume != 0 || old.v.Frozen != 0 || old.v.YdVolume != 0) {
+			p := old.v
+			p.Volume, p.Frozen, p.YdVolume, p.Pnl = 0, 0, 0, 0
+			g.mirror.positions[id] = entry[engine.Position]{p, gen0}
+			out = append(out, engine.Event{Type: engine.EventPosition, Data: &p})
+		}
+	}
+	g.mu.Unlock()
+	flush()
+
+	orders, err := query[engine.Order](g, wire.MethodGetAllOrders)
+	if !step("orders", len(orders), err) {
+		return
+	}
+	g.mu.Lock()
+	seen = map[string]bool{}
+	for _, o := range orders {
+		o.GatewayName = g.Name()
+		seen[o.VtOrderID()] = true
+		if apply(g.mirror.orders, o.VtOrderID(), *o, gen0) {
+			out = append(out, engine.Event{Type: engine.EventOrder, Data: o})
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(g.mirror.orders)) {
+		old := g.mirror.orders[id]
+		if !seen[id] && old.gen <= gen0 && old.v.IsActive() {
+			o := old.v
+			o.Status = engine.StatusCancelled
+			o.Reason = "the server no longer knows this order (it restarted)"
+			g.mirror.orders[id] = entry[engine.Order]{o, gen0}
+			out = append(out, engine.Event{Type: engine.EventOrder, Data: &o})
+		}
+	}
+	g.mu.Unlock()
+	flush()
+
+	trades, err := query[engine.Trade](g, wire.MethodGetAllTrades)
+	if !step("trades", len(trades), err) {
+		return
+	}
+	g.mu.Lock()
+	for _, t := range trades {
+		t.GatewayName = g.Name()
+		if apply(g.mirror.trades, t.VtTradeID(), *t, gen0) {
+			out = append(out, engine.Event{Type: engine.EventTrade, Data: t})
+		}
+	}
+	g.mu.Unlock()
+	flush()
+
+	active, err := query[engine.Order](g, wire.MethodGetAllActiveOrders)
+	if !step("active orders", len(active), err) {
+		return
+	}
+	g.mu.Lock()
+	for _, o := range active {
+		o.GatewayName = g.Name()
+		if apply(g.mirror.orders, o.VtOrderID(), *o, gen0) {
+			out = append(out, engine.Event{Type: engine.EventOrder, Data: o})
+		}
+	}
+	subs := slices.Sorted(maps.Keys(g.subs))
+	g.mu.Unlock()
+	flush()
+
+	for _, vt := range subs {
+		args, err := wire.EncodeArgs(vt)
+		if err != nil {
+			continue
+		}
+		res, err := g.call(wire.MethodGetTick, args)
+		if err != nil {
+			step("tick "+vt, 0, err)
+			return
+		}
+		t, err := wire.DecodeOne[engine.Tick](res)
+		if err != nil || t == nil {
+			continue
+		}
+		t.GatewayName = g.Name()
+		g.mu.Lock()
+		if apply(g.mirror.ticks, vt, *t, gen0) {
+			out = append(out, engine.Event{Type: engine.EventTick, Data: t})
+		}
+		g.mu.Unlock()
+	}
+	flush()
+
+	if reason == "connect" {
+		g.WriteLog(fmt.Sprintf("initial queries done in %v", time.Since(start).Round(time.Millisecond)))
+	} else {
+		g.state(State{State: "resynced", Transport: g.Transport(),
+			Reason: fmt.Sprintf("%s; %d objects changed, %v", reason, changed, time.Since(start).Round(time.Millisecond))})
+	}
+}
+
+// apply records v under key unless what is recorded is newer than the
+// snapshot (pushed after gen0) or equal; true: emit v.
+func apply[T comparable](m map[string]entry[T], key string, v T, gen0 uint64) bool {
+	old, ok := m[key]
+	if ok && (old.gen > gen0 || old.v == v) {
+		return false
+	}
+	m[key] = entry[T]{v, gen0}
+	return true
+}
+
+// query calls a get_all_* method.
+func query[T any](g *Gateway, method string) ([]*T, error) {
+	args, _ := wire.EncodeArgs()
+	res, err := g.call(method, args)
+	if err != nil {
+		return nil, err
+	}
+	return wire.DecodeList[T](res)
+}
+
+// resubscribe renews the subscriptions on a (possibly restarted) server.
+func (g *Gateway) resubscribe() {
+	g.mu.Lock()
+	reqs := slices.Collect(maps.Values(g.subs))
+	g.mu.Unlock()
+	for _, req := range reqs {
+		if err := g.Subscribe(req); err != nil {
+			g.WriteLogLevel(engine.LogWarning, fmt.Sprintf("subscribe %s again: %v", req.VtSymbol(), err))
+		}
+	}
+}
