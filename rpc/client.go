@@ -149,6 +149,7 @@ type Client struct {
 	wg        sync.WaitGroup
 
 	next       atomic.Uint64 // next event sequence number expected
+	serverNext atomic.Uint64 // the server's next sequence number at the last pong
 	laps, lost atomic.Uint64
 	stateMu    sync.Mutex // serializes OnState
 }
@@ -484,7 +485,27 @@ func (c *Client) ping(cn *conn) error {
 	if p.Epoch != cn.welcome.Epoch {
 		return fmt.Errorf("%w: the server restarted (epoch %016x)", ErrDisconnected, p.Epoch)
 	}
+	c.serverNext.Store(p.NextSeq)
 	return nil
+}
+
+// Status is a client's view of its connection.
+type Status struct {
+	Transport string // "local", "tcp", or "" while disconnected
+	Epoch     uint64
+	NextSeq   uint64 // the next event sequence number expected
+	Lag       uint64 // events the server had published that this client had not read, at the last heartbeat
+	Laps      uint64 // times the local reader was lapped
+	Lost      uint64 // events known lost (laps and gaps)
+}
+
+// Status reports the connection and event stream.
+func (c *Client) Status() Status {
+	s := Status{Transport: c.Transport(), Epoch: c.Epoch(), NextSeq: c.next.Load(), Laps: c.laps.Load(), Lost: c.lost.Load()}
+	if sn := c.serverNext.Load(); sn > s.NextSeq {
+		s.Lag = sn - s.NextSeq
+	}
+	return s
 }
 
 func (c *Client) lose(cn *conn, err error) {

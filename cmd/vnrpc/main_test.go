@@ -35,7 +35,9 @@ func vnrpc(t *testing.T, args ...string) *exec.Cmd {
 // The server process shows live ticks and the demo order flow, then stops
 // cleanly on SIGTERM with exit status 0.
 func TestServerProcessLiveTicksAndSIGTERM(t *testing.T) {
-	cmd := vnrpc(t, "server", "--tick-rate", "100", "--summary-interval", "200ms", "--demo")
+	dir := t.TempDir()
+	cmd := vnrpc(t, "server", "--tick-rate", "100", "--summary-interval", "200ms", "--demo",
+		"--data-dir", dir, "--socket", dir+"/s/rpc.sock", "--no-lan")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -90,5 +92,96 @@ func TestBadFlagExitStatus(t *testing.T) {
 	ee, ok := err.(*exec.ExitError)
 	if !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "tick-rate") {
 		t.Fatalf("exit %v, output %q", err, out)
+	}
+}
+
+// lineWatcher collects a process's stderr lines and waits for patterns.
+type lineWatcher struct {
+	cmd   *exec.Cmd
+	lines chan string
+	seen  []string
+}
+
+func watch(t *testing.T, cmd *exec.Cmd) *lineWatcher {
+	t.Helper()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	w := &lineWatcher{cmd: cmd, lines: make(chan string, 1024)}
+	go func() {
+		defer close(w.lines)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			w.lines <- sc.Text()
+		}
+	}()
+	return w
+}
+
+// until reads lines until one satisfies ok (returned) or 30 s pass.
+func (w *lineWatcher) until(t *testing.T, what string, ok func(string) bool) string {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case l, open := <-w.lines:
+			if !open {
+				t.Fatalf("%s: the process exited; its output:\n%s", what, strings.Join(w.seen, "\n"))
+			}
+			w.seen = append(w.seen, l)
+			if ok(l) {
+				return l
+			}
+		case <-deadline:
+			t.Fatalf("%s: not within 30 s; output:\n%s", what, strings.Join(w.seen, "\n"))
+		}
+	}
+}
+
+// A server process and two client processes, one on the same host through
+// shared memory (chosen automatically from the tcp address) and one forced
+// to tcp: both trade through the RPC gateway and see their fills.
+func TestServerAndClientsTrade(t *testing.T) {
+	dir := t.TempDir()
+	srv := watch(t, vnrpc(t, "server", "--tick-rate", "50", "--summary-interval", "200ms",
+		"--data-dir", dir, "--socket", dir+"/s/rpc.sock", "--rep", "tcp://127.0.0.1:*", "--pub", "tcp://127.0.0.1:*"))
+	started := srv.until(t, "the RPC service start", func(l string) bool { return strings.Contains(l, "RPC service started") })
+	i := strings.Index(started, "calls tcp://")
+	if i < 0 {
+		t.Fatalf("no call address in %q", started)
+	}
+	addr := strings.Fields(started[i+len("calls "):])[0]
+	addr = strings.TrimRight(addr, ",")
+	for _, tr := range []string{"auto", "tcp"} {
+		want := map[string]string{"auto": "local", "tcp": "tcp"}[tr]
+		cli := watch(t, vnrpc(t, "client", addr, "--transport", tr, "--demo", "--summary-interval", "200ms"))
+		cli.until(t, tr+" client trading over "+want, func(l string) bool {
+			return strings.Contains(l, "msg=summary") && strings.Contains(l, "transport="+want) &&
+				!strings.Contains(l, "trades=0 ") && !strings.Contains(l, "ticks/s=0 ")
+		})
+		cli.stop(t, "client stopped")
+	}
+}
+
+// stop sends SIGTERM and expects exit status 0 and a last line containing bye.
+func (w *lineWatcher) stop(t *testing.T, bye string) {
+	t.Helper()
+	if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	w.until(t, "the stop", func(l string) bool { return strings.Contains(l, bye) })
+	for l := range w.lines {
+		w.seen = append(w.seen, l)
+	}
+	if err := w.cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, strings.Join(w.seen, "\n"))
 	}
 }

@@ -35,6 +35,9 @@ import (
 // DefaultName is the gateway's default name (vn.py's default_name).
 const DefaultName = "RPC"
 
+// EventRpcLog is the server's RPC service log, forwarded as is.
+const EventRpcLog = wire.EventRpcLog
+
 // EventState is the connection state event; its data is *State.
 const EventState = "eRpcState"
 
@@ -255,7 +258,6 @@ func (g *Gateway) onState(sc vrpc.StateChange) {
 	case vrpc.StateConnected:
 		g.state(State{State: "connected", Transport: sc.Transport, Epoch: sc.Epoch})
 	case vrpc.StateDisconnected:
-		g.WriteLogLevel(engine.LogWarning, fmt.Sprintf("disconnected from the server: %v", sc.Err))
 		reason := ""
 		if sc.Err != nil {
 			reason = sc.Err.Error()

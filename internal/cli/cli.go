@@ -21,7 +21,8 @@ Usage:
   vnrpc <command> [flags]
 
 Commands:
-  server   run a trading engine on the simulated exchange, headless
+  server   run a trading engine on the simulated exchange and serve it (RPC service)
+  client   connect a main engine to a server through the RPC gateway
   keys     generate a CURVE key pair for the LAN transport
   help     show this help
 
@@ -42,6 +43,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "server":
 		err = serverCmd(ctx, args[1:], stdout, stderr)
+	case "client":
+		err = clientCmd(ctx, args[1:], stdout, stderr)
 	case "keys":
 		err = keysCmd(args[1:], stdout, stderr)
 	default:

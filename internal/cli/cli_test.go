@@ -114,6 +114,8 @@ func TestRunServerShowsTicksAndStops(t *testing.T) {
 	c := DefaultServerConfig()
 	c.Sim.TickRate = 200
 	c.SummaryInterval.Duration = 50 * time.Millisecond
+	dir := t.TempDir()
+	c.RPC = RPCConfig{Enabled: true, DataDir: dir, SocketPath: filepath.Join(dir, "s", "rpc.sock"), NoLAN: true}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- RunServer(ctx, c, slog.New(slog.NewTextHandler(&logs, nil))) }()
@@ -134,7 +136,8 @@ func TestRunServerShowsTicksAndStops(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("server did not stop within 10 s of cancel")
 	}
-	for _, want := range []string{"connected to the simulated exchange", "msg=summary", "ticks/s=", "server stopped"} {
+	for _, want := range []string{"connected to the simulated exchange", "RPC service started", "msg=summary", "ticks/s=",
+		"RPC service stopped", "server stopped"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("log lacks %q", want)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/vnrpc/vnrpc/engine"
+	"github.com/vnrpc/vnrpc/engine/rpcservice"
 	"github.com/vnrpc/vnrpc/gateway/sim"
 )
 
@@ -29,6 +30,21 @@ type ServerConfig struct {
 	LogLevel        string    `json:"log_level" toml:"log_level"`
 	SummaryInterval Duration  `json:"summary_interval" toml:"summary_interval"`
 	Demo            bool      `json:"demo" toml:"demo"`
+	RPC             RPCConfig `json:"rpc" toml:"rpc"`
+}
+
+// RPCConfig configures the RPC service (engine/rpcservice). Addresses and
+// keys given here win over the service's settings file.
+type RPCConfig struct {
+	Enabled            bool   `json:"enabled" toml:"enabled"`
+	DataDir            string `json:"data_dir" toml:"data_dir"`
+	RepAddress         string `json:"rep_address" toml:"rep_address"`
+	PubAddress         string `json:"pub_address" toml:"pub_address"`
+	SocketPath         string `json:"socket_path" toml:"socket_path"`
+	ServerKeyFile      string `json:"server_key_file" toml:"server_key_file"`
+	AuthorizedKeysFile string `json:"authorized_keys_file" toml:"authorized_keys_file"`
+	Insecure           bool   `json:"insecure" toml:"insecure"`
+	NoLAN              bool   `json:"no_lan" toml:"no_lan"`
 }
 
 // SimConfig holds the simulated exchange's connect settings.
@@ -62,6 +78,7 @@ func DefaultServerConfig() ServerConfig {
 		Symbols:         []string{"rb2601.SHFE", "IF2512.CFFEX", "600519.SSE"},
 		LogLevel:        "info",
 		SummaryInterval: Duration{time.Second},
+		RPC:             RPCConfig{Enabled: true},
 	}
 }
 
@@ -95,6 +112,39 @@ func (c *ServerConfig) Validate() error {
 		return usageErr("demo: needs at least one symbol to trade")
 	}
 	return nil
+}
+
+// startService adds the RPC service to me and starts it: the settings file
+// in the data directory, overridden by what the config gives.
+func startService(me *engine.MainEngine, c RPCConfig, log *slog.Logger) error {
+	dir := c.DataDir
+	if dir == "" {
+		dir = rpcservice.TraderDir()
+	}
+	st, err := rpcservice.LoadSetting(dir)
+	if err != nil {
+		return err
+	}
+	for _, o := range []struct {
+		dst *string
+		v   string
+	}{{&st.RepAddress, c.RepAddress}, {&st.PubAddress, c.PubAddress},
+		{&st.SocketPath, c.SocketPath}, {&st.ServerKeyFile, c.ServerKeyFile}, {&st.AuthorizedKeysFile, c.AuthorizedKeysFile}} {
+		if o.v != "" {
+			*o.dst = o.v
+		}
+	}
+	if c.Insecure {
+		st.Insecure = true
+	}
+	if c.NoLAN {
+		st.RepAddress, st.PubAddress = "", ""
+	}
+	app, err := me.AddApp(rpcservice.Factory(rpcservice.Options{DataDir: dir, Setting: &st, Logger: log}))
+	if err != nil {
+		return err
+	}
+	return app.(*rpcservice.Engine).Start()
 }
 
 func (c *ServerConfig) setting() engine.Setting {
@@ -147,12 +197,23 @@ func serverFlags(c *ServerConfig, stderr io.Writer) (*flag.FlagSet, *string, *st
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.DurationVar(&c.SummaryInterval.Duration, "summary-interval", c.SummaryInterval.Duration, "how often to log the one-line summary")
 	fs.BoolVar(&c.Demo, "demo", c.Demo, "trade a sample order flow (1 lot in and out every 2s on the first symbol)")
+	fs.BoolVar(&c.RPC.Enabled, "rpc", c.RPC.Enabled, "serve the engine with the RPC service (--rpc=false: no service)")
+	fs.StringVar(&c.RPC.DataDir, "data-dir", c.RPC.DataDir, "trader directory holding rpc_service_setting.json (default ./.vntrader if it exists, else ~/.vntrader)")
+	fs.StringVar(&c.RPC.RepAddress, "rep", c.RPC.RepAddress, "LAN call address (default from the settings file, else tcp://127.0.0.1:2014)")
+	fs.StringVar(&c.RPC.PubAddress, "pub", c.RPC.PubAddress, "LAN event address (default from the settings file, else tcp://127.0.0.1:4102)")
+	fs.BoolVar(&c.RPC.NoLAN, "no-lan", c.RPC.NoLAN, "serve local clients only (no ZeroMQ ports)")
+	fs.StringVar(&c.RPC.SocketPath, "socket", c.RPC.SocketPath, "unix socket for local calls (default $XDG_RUNTIME_DIR/vnrpc/rpc.sock or /tmp/vnrpc-UID/rpc.sock)")
+	fs.StringVar(&c.RPC.ServerKeyFile, "server-key", c.RPC.ServerKeyFile, "CURVE: the server's key file (vnrpc keys)")
+	fs.StringVar(&c.RPC.AuthorizedKeysFile, "authorized-keys", c.RPC.AuthorizedKeysFile, "CURVE: file of the client public keys admitted")
+	fs.BoolVar(&c.RPC.Insecure, "insecure", c.RPC.Insecure, "allow plaintext calls on a non-loopback address (logs a warning)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: vnrpc server [flags]
 
 Runs a main engine with the simulated exchange (gateway SIM), subscribes the
-symbols, logs every gateway log and a one-line summary, and stops cleanly on
-SIGINT or SIGTERM.
+symbols and serves the engine with the RPC service: local clients through
+shared memory and a unix socket, LAN clients over ZeroMQ TCP. Logs every
+gateway and service log and a one-line summary, and stops cleanly on SIGINT
+or SIGTERM.
 
 Flags:
 `)
@@ -246,6 +307,11 @@ func RunServer(ctx context.Context, c ServerConfig, log *slog.Logger) error {
 			return err
 		}
 	}
+	if c.RPC.Enabled {
+		if err := startService(me, c.RPC, log); err != nil {
+			return err
+		}
+	}
 	log.Info("server running", "gateway", gw.Name(), "symbols", strings.Join(c.Symbols, ","),
 		"tick_rate", c.Sim.TickRate, "seed", c.Sim.Seed)
 
@@ -255,7 +321,7 @@ func RunServer(ctx context.Context, c ServerConfig, log *slog.Logger) error {
 	defer cancel()
 	if c.Demo {
 		wg.Add(1)
-		go func() { defer wg.Done(); demoFlow(ctx, me, gw, c.Symbols[0], log) }()
+		go func() { defer wg.Done(); demoFlow(ctx, me, gw.Name(), c.Symbols[0], log) }()
 	}
 	t := time.NewTicker(c.SummaryInterval.Duration)
 	defer t.Stop()
@@ -273,7 +339,7 @@ func RunServer(ctx context.Context, c ServerConfig, log *slog.Logger) error {
 	}
 }
 
-func summary(log *slog.Logger, me *engine.MainEngine, rate float64, symbols []string) {
+func summary(log *slog.Logger, me *engine.MainEngine, rate float64, symbols []string, first ...any) {
 	cnt := me.Counts()
 	var open int
 	for _, p := range me.AllPositions() {
@@ -281,8 +347,8 @@ func summary(log *slog.Logger, me *engine.MainEngine, rate float64, symbols []st
 			open++
 		}
 	}
-	attrs := []any{"ticks/s", fmt.Sprintf("%.0f", rate), "orders", cnt.Orders, "active", cnt.ActiveOrders,
-		"trades", cnt.Trades, "positions", open}
+	attrs := append(first, "ticks/s", fmt.Sprintf("%.0f", rate), "orders", cnt.Orders, "active", cnt.ActiveOrders,
+		"trades", cnt.Trades, "positions", open)
 	for _, a := range me.AllAccounts() {
 		attrs = append(attrs, "balance", fmt.Sprintf("%.2f", a.Balance), "available", fmt.Sprintf("%.2f", a.Available()))
 	}
@@ -294,12 +360,12 @@ func summary(log *slog.Logger, me *engine.MainEngine, rate float64, symbols []st
 	log.Info("summary", attrs...)
 }
 
-// demoFlow trades one lot in and out every two seconds at the touch.
-func demoFlow(ctx context.Context, me *engine.MainEngine, gw *sim.Gateway, vt string, log *slog.Logger) {
+// demoFlow trades one lot in and out every two seconds at the touch of
+// the latest tick, through gateway gw.
+func demoFlow(ctx context.Context, me *engine.MainEngine, gw, vt string, log *slog.Logger) {
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
 	sym, ex, _ := engine.ParseVtSymbol(vt)
-	ct, _ := me.Contract(vt)
 	long := false
 	for {
 		select {
@@ -307,28 +373,23 @@ func demoFlow(ctx context.Context, me *engine.MainEngine, gw *sim.Gateway, vt st
 			return
 		case <-t.C:
 		}
-		bk, err := gw.Snapshot(vt)
-		if err != nil {
-			return
+		tk, ok := me.Tick(vt)
+		ct, _ := me.Contract(vt)
+		if !ok || ct == nil {
+			continue // not yet: no tick or contract
 		}
 		long = !long
-		req := engine.OrderRequest{Symbol: sym, Exchange: ex, Type: engine.OrderTypeLimit, Volume: 1}
-		if ct != nil {
-			req.Volume = ct.MinVolume
-		}
-		stock := ct != nil && ct.Product == engine.ProductEquity
+		req := engine.OrderRequest{Symbol: sym, Exchange: ex, Type: engine.OrderTypeLimit, Volume: ct.MinVolume}
+		stock := ct.Product == engine.ProductEquity
 		if long {
-			req.Direction, req.Price, req.Offset = engine.DirectionLong, bk.AskPrice[0], engine.OffsetOpen
+			req.Direction, req.Price, req.Offset = engine.DirectionLong, tk.AskPrice[0], engine.OffsetOpen
 		} else {
-			req.Direction, req.Price, req.Offset = engine.DirectionShort, bk.BidPrice[0], engine.OffsetCloseToday
-			if stock {
-				req.Offset = engine.OffsetNone
-			}
+			req.Direction, req.Price, req.Offset = engine.DirectionShort, tk.BidPrice[0], engine.OffsetCloseToday
 		}
-		if stock && long {
+		if stock {
 			req.Offset = engine.OffsetNone
 		}
-		if _, err := me.SendOrder(req, gw.Name()); err != nil {
+		if _, err := me.SendOrder(req, gw); err != nil {
 			log.Warn("demo order", "err", err)
 		}
 	}

@@ -1,0 +1,122 @@
+// Package examples_test runs each example as written: it builds the
+// commands and runs each server with its client.
+package examples_test
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// build compiles the example packages into dir.
+func build(t *testing.T, dir string, pkgs ...string) {
+	t.Helper()
+	for _, p := range pkgs {
+		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, filepath.Base(p)), "./"+p).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go build %s: %v\n%s", p, err, out)
+		}
+	}
+}
+
+type proc struct {
+	cmd   *exec.Cmd
+	lines chan string
+	seen  []string
+}
+
+// start runs bin with a private HOME and runtime dir, reading its stdout and stderr.
+func start(t *testing.T, home, bin string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_RUNTIME_DIR="+filepath.Join(home, "run"))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, lines: make(chan string, 1024)}
+	go func() {
+		defer close(p.lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	return p
+}
+
+// until waits up to 30 s for a line containing s.
+func (p *proc) until(t *testing.T, s string) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case l, ok := <-p.lines:
+			if !ok {
+				t.Fatalf("exited before printing %q:\n%s", s, strings.Join(p.seen, "\n"))
+			}
+			p.seen = append(p.seen, l)
+			if strings.Contains(l, s) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no %q within 30 s:\n%s", s, strings.Join(p.seen, "\n"))
+		}
+	}
+}
+
+// stop sends SIGTERM and expects a clean exit.
+func (p *proc) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for l := range p.lines {
+		p.seen = append(p.seen, l)
+	}
+	if err := p.cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, strings.Join(p.seen, "\n"))
+	}
+}
+
+func TestServerClient(t *testing.T) {
+	bin, home := t.TempDir(), t.TempDir()
+	build(t, bin, "server_client/run_server", "server_client/run_client")
+	srv := start(t, home, filepath.Join(bin, "run_server"))
+	srv.until(t, "RPC service started")
+	if _, err := os.Stat(filepath.Join(home, ".vntrader", "rpc_service_setting.json")); err != nil {
+		t.Errorf("the service's settings were not saved: %v", err)
+	}
+	cli := start(t, home, filepath.Join(bin, "run_client"))
+	cli.until(t, "state\tconnected local")
+	cli.until(t, "tick\trb2601.SHFE")
+	cli.stop(t)
+	srv.stop(t)
+}
+
+func TestSimpleRPC(t *testing.T) {
+	bin, home := t.TempDir(), t.TempDir()
+	build(t, bin, "simple_rpc/server", "simple_rpc/client")
+	srv := start(t, home, filepath.Join(bin, "server"))
+	srv.until(t, "server started")
+	cli := start(t, home, filepath.Join(bin, "client"))
+	cli.until(t, "connected over local")
+	cli.until(t, "4")
+	cli.until(t, "client received topic:1, data:current server time is")
+	srv.until(t, "receiving: 1, 3")
+	cli.stop(t)
+	srv.stop(t)
+}

@@ -1,0 +1,197 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vnrpc/vnrpc/engine"
+	rpcgw "github.com/vnrpc/vnrpc/gateway/rpc"
+	"github.com/vnrpc/vnrpc/rpc"
+)
+
+// ClientConfig is the configuration of "vnrpc client".
+type ClientConfig struct {
+	Address         string
+	Transport       string
+	ClientKeyFile   string
+	ServerKeyFile   string
+	Timeout         time.Duration
+	Wait            string
+	Symbols         []string
+	LogLevel        string
+	SummaryInterval time.Duration
+	Demo            bool
+}
+
+func parseClient(args []string, stderr io.Writer) (ClientConfig, error) {
+	c := ClientConfig{Address: "tcp://127.0.0.1:2014", Transport: "auto", Timeout: 30 * time.Second, Wait: "block",
+		LogLevel: "info", SummaryInterval: time.Second}
+	fs := flag.NewFlagSet("client", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.Transport, "transport", c.Transport, "auto (local on the same host, else tcp), local or tcp")
+	fs.StringVar(&c.ClientKeyFile, "client-key", "", "CURVE: this client's key file (vnrpc keys)")
+	fs.StringVar(&c.ServerKeyFile, "server-key", "", "CURVE: the server's public key file")
+	fs.DurationVar(&c.Timeout, "timeout", c.Timeout, "call timeout")
+	fs.StringVar(&c.Wait, "wait", c.Wait, "how local events are awaited: block or spin (spin takes a core)")
+	syms := fs.String("symbols", "rb2601.SHFE", "comma-separated vt_symbols to subscribe once contracts arrive")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.DurationVar(&c.SummaryInterval, "summary-interval", c.SummaryInterval, "how often to log the one-line summary")
+	fs.BoolVar(&c.Demo, "demo", false, "trade a sample order flow through the RPC gateway (1 lot in and out every 2s on the first symbol)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), `Usage: vnrpc client [flags] [ADDRESS]
+
+Runs a main engine with the RPC gateway connected to the server at ADDRESS
+(tcp://HOST:PORT, default tcp://127.0.0.1:2014, or a unix socket path), and
+logs a live summary (transport, lag, ticks/s, orders, trades) and the logs.
+On the server's host the gateway switches to shared memory by itself.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	// Flags may come before or after the address.
+	var rest []string
+	for len(args) > 0 {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return c, err
+			}
+			return c, usageErr("%v", err)
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		rest = append(rest, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(rest) > 1 {
+		return c, usageErr("want one address, got %q", rest)
+	}
+	if len(rest) == 1 {
+		c.Address = rest[0]
+	}
+	c.Symbols = splitList(*syms)
+	if _, err := rpc.ParseTransport(c.Transport); err != nil {
+		return c, usageErr("transport %q: accepted values are auto, local, tcp", c.Transport)
+	}
+	if c.Wait != "block" && c.Wait != "spin" {
+		return c, usageErr("wait %q: accepted values are block, spin", c.Wait)
+	}
+	if _, ok := logLevels[c.LogLevel]; !ok {
+		return c, usageErr("log-level %q: accepted values are debug, info, warn, error", c.LogLevel)
+	}
+	if c.Timeout <= 0 || c.SummaryInterval < 10*time.Millisecond {
+		return c, usageErr("timeout must be positive and summary-interval at least 10ms")
+	}
+	for _, s := range c.Symbols {
+		if _, _, err := engine.ParseVtSymbol(s); err != nil {
+			return c, usageErr("symbols: %q is not symbol.EXCHANGE (e.g. rb2601.SHFE)", s)
+		}
+	}
+	if c.Demo && len(c.Symbols) == 0 {
+		return c, usageErr("demo: needs at least one symbol to trade")
+	}
+	return c, nil
+}
+
+func clientCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c, err := parseClient(args, stderr)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevels[c.LogLevel]}))
+	return RunClient(ctx, c, log)
+}
+
+// RunClient runs a main engine with the RPC gateway until ctx is done.
+func RunClient(ctx context.Context, c ClientConfig, log *slog.Logger) error {
+	me := engine.NewMainEngine(nil, log)
+	defer func() {
+		if err := me.Close(); err != nil {
+			log.Error("close", "err", err)
+		}
+		log.Info("client stopped")
+	}()
+	ev := me.EventEngine()
+	for _, typ := range []string{engine.EventLog, rpcgw.EventRpcLog} {
+		ev.Register(typ, func(e engine.Event) {
+			l := e.Data.(*engine.Log)
+			log.Log(context.Background(), pyLevel(l.Level), l.Msg, "source", l.GatewayName)
+		})
+	}
+	var ticks atomic.Uint64
+	ev.Register(engine.EventTick, func(engine.Event) { ticks.Add(1) })
+	subscribed := map[string]bool{}
+	var subMu sync.Mutex
+	subscribe := func(vt string) { // once the contract is known
+		subMu.Lock()
+		defer subMu.Unlock()
+		if subscribed[vt] {
+			return
+		}
+		subscribed[vt] = true
+		sym, ex, _ := engine.ParseVtSymbol(vt)
+		go func() {
+			if err := me.Subscribe(engine.SubscribeRequest{Symbol: sym, Exchange: ex}, rpcgw.DefaultName); err != nil {
+				log.Warn("subscribe", "symbol", vt, "err", err)
+			}
+		}()
+	}
+	want := map[string]bool{}
+	for _, s := range c.Symbols {
+		want[s] = true
+	}
+	ev.Register(engine.EventContract, func(e engine.Event) {
+		if vt := e.Data.(*engine.Contract).VtSymbol(); want[vt] {
+			subscribe(vt)
+		}
+	})
+	gwi, err := me.AddGateway(rpcgw.Factory(rpcgw.Options{Logger: log}), rpcgw.DefaultName)
+	if err != nil {
+		return err
+	}
+	gw := gwi.(*rpcgw.Gateway)
+	setting := engine.Setting{rpcgw.KeyAddress: c.Address, rpcgw.KeyTransport: c.Transport,
+		rpcgw.KeyClientKey: c.ClientKeyFile, rpcgw.KeyServerKey: c.ServerKeyFile,
+		rpcgw.KeyTimeout: c.Timeout.Seconds(), rpcgw.KeyWait: c.Wait}
+	if err := me.Connect(setting, gw.Name()); err != nil {
+		return usageErr("%v", err)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if c.Demo {
+		wg.Add(1)
+		go func() { defer wg.Done(); demoFlow(ctx, me, gw.Name(), c.Symbols[0], log) }()
+	}
+	t := time.NewTicker(c.SummaryInterval)
+	defer t.Stop()
+	last, lastAt := uint64(0), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case now := <-t.C:
+			n := ticks.Load()
+			rate := float64(n-last) / now.Sub(lastAt).Seconds()
+			last, lastAt = n, now
+			transport, lag, lapped := "none", "-", uint64(0)
+			if cl := gw.Client(); cl != nil {
+				st := cl.Status()
+				if st.Transport != "" {
+					transport = st.Transport
+				}
+				lag, lapped = fmt.Sprint(st.Lag), st.Laps
+			}
+			summary(log, me, rate, c.Symbols, "transport", transport, "lag", lag, "laps", lapped)
+		}
+	}
+}
