@@ -297,6 +297,17 @@ func TestServerRestart(t *testing.T) {
 			if r, err := Call[addResp](within(t), c, "add", addReq{1, 1}); err != nil || r.Sum != 2 {
 				t.Fatalf("after reconnect: %+v %v", r, err)
 			}
+			// The resync is reported just after the connection is installed.
+			waitFor(t, "the resync report", func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				for _, s := range states {
+					if s.State == StateResync {
+						return true
+					}
+				}
+				return false
+			}, wake)
 			mu.Lock()
 			defer mu.Unlock()
 			var seen []string
