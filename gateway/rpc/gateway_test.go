@@ -63,12 +63,32 @@ type client struct {
 
 func startClient(t *testing.T, addr, transport string) *client {
 	t.Helper()
+	return startClientWith(t, addr, transport, rpcgw.Options{Logger: quiet()})
+}
+
+func startClientWith(t *testing.T, addr, transport string, o rpcgw.Options) *client {
+	t.Helper()
+	return start(t, engine.Setting{rpcgw.KeyAddress: addr, rpcgw.KeyTransport: transport, rpcgw.KeyTimeout: 10}, o)
+}
+
+// startClientSetting starts a local client with extra settings.
+func startClientSetting(t *testing.T, addr string, extra engine.Setting) *client {
+	t.Helper()
+	s := engine.Setting{rpcgw.KeyAddress: addr, rpcgw.KeyTransport: "local", rpcgw.KeyTimeout: 10}
+	for k, v := range extra {
+		s[k] = v
+	}
+	return start(t, s, rpcgw.Options{Logger: quiet()})
+}
+
+func start(t *testing.T, s engine.Setting, o rpcgw.Options) *client {
+	t.Helper()
 	me := engine.NewMainEngine(nil, quiet())
-	gwi, err := me.AddGateway(rpcgw.Factory(rpcgw.Options{Logger: quiet()}), "")
+	gwi, err := me.AddGateway(rpcgw.Factory(o), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := me.Connect(engine.Setting{rpcgw.KeyAddress: addr, rpcgw.KeyTransport: transport, rpcgw.KeyTimeout: 10}, rpcgw.DefaultName); err != nil {
+	if err := me.Connect(s, rpcgw.DefaultName); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = me.Close() })

@@ -1,5 +1,193 @@
 package rpc_test
 
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vnrpc/vnrpc/engine"
+	"github.com/vnrpc/vnrpc/engine/rpcservice"
+	rpcgw "github.com/vnrpc/vnrpc/gateway/rpc"
+	"github.com/vnrpc/vnrpc/gateway/sim"
+)
+
+// The test binary re-execs itself as a server or client process.
 const helperEnv = "VNRPC_GWRPC_HELPER"
 
-func helperMain() int { return 2 }
+// methodStep makes the helper server's sim exchange step n times
+// (n: 4 bytes, little endian) so tests publish ticks at will.
+const methodStep = "test.step"
+
+func helperMain() int {
+	var err error
+	switch os.Getenv(helperEnv) {
+	case "server":
+		err = helperServer()
+	case "client":
+		err = helperClient()
+	default:
+		err = fmt.Errorf("unknown helper %q", os.Getenv(helperEnv))
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// helperServer: the sim gateway (manual ticks) and the RPC service on the
+// socket, segment directory and LAN addresses in its environment; it
+// prints "ready SOCKET CALLS" and runs until stdin closes.
+func helperServer() error {
+	dir := os.Getenv("VNRPC_DIR")
+	me := engine.NewMainEngine(nil, quiet())
+	defer me.Close()
+	gwi, err := me.AddGateway(sim.New, sim.DefaultName)
+	if err != nil {
+		return err
+	}
+	gw := gwi.(*sim.Gateway)
+	if err := me.Connect(engine.Setting{"user_id": "demo", "password": "demo", "seed": 7.0, "tick_rate": 0.0,
+		"capital": 1e6}, gw.Name()); err != nil {
+		return err
+	}
+	ringMB := 4
+	if os.Getenv("VNRPC_SMALL_RING") == "1" {
+		ringMB = 1
+	}
+	st := rpcservice.Setting{SocketPath: filepath.Join(dir, "sock", "rpc.sock"), SegmentDir: dir, RingMB: ringMB,
+		HeartbeatMs: 200, RepAddress: os.Getenv("VNRPC_REP"), PubAddress: os.Getenv("VNRPC_PUB")}
+	app, err := me.AddApp(rpcservice.Factory(rpcservice.Options{DataDir: dir, Setting: &st, Logger: quiet()}))
+	if err != nil {
+		return err
+	}
+	svc := app.(*rpcservice.Engine)
+	if err := svc.Start(); err != nil {
+		return err
+	}
+	svc.Server().HandleRaw(methodStep, func(_ context.Context, args []byte) ([]byte, error) {
+		if len(args) != 4 {
+			return nil, fmt.Errorf("want 4 bytes")
+		}
+		for range binary.LittleEndian.Uint32(args) {
+			if err := gw.Step(); err != nil {
+				return nil, err
+			}
+		}
+		return nil, nil
+	})
+	sock, calls, events := svc.Server().Addrs()
+	dash := func(s string) string {
+		if s == "" {
+			return "-"
+		}
+		return s
+	}
+	fmt.Println("ready", sock, dash(calls), dash(events))
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return nil
+}
+
+// helperClient: a main engine with the RPC gateway at VNRPC_ADDR; it
+// subscribes rb2601.SHFE, prints "ready" once a tick arrived, then
+// "tick" for each later tick, until killed.
+func helperClient() error {
+	me := engine.NewMainEngine(nil, quiet())
+	defer me.Close()
+	ticks := make(chan struct{}, 1)
+	me.EventEngine().Register(engine.EventTick, func(engine.Event) {
+		select {
+		case ticks <- struct{}{}:
+		default:
+		}
+	})
+	if _, err := me.AddGateway(rpcgw.Factory(rpcgw.Options{Logger: quiet()}), ""); err != nil {
+		return err
+	}
+	if err := me.Connect(engine.Setting{rpcgw.KeyAddress: os.Getenv("VNRPC_ADDR")}, rpcgw.DefaultName); err != nil {
+		return err
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if err := me.Subscribe(engine.SubscribeRequest{Symbol: "rb2601", Exchange: engine.ExchangeSHFE}, rpcgw.DefaultName); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("could not subscribe in 20 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	fmt.Println("subscribed")
+	for range ticks {
+		fmt.Println("tick")
+	}
+	return nil
+}
+
+// proc is a helper process.
+type proc struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	lines chan string
+}
+
+func spawn(t *testing.T, role string, env ...string) *proc {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(append(os.Environ(), helperEnv+"="+role), env...)
+	cmd.Stderr = os.Stderr
+	in, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, stdin: in, lines: make(chan string, 4096)}
+	go func() {
+		defer close(p.lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			select {
+			case p.lines <- sc.Text():
+			default: // nobody reads "tick" lines; drop them
+			}
+		}
+	}()
+	t.Cleanup(p.kill)
+	return p
+}
+
+// expect waits up to 30 s for a line starting with prefix and returns it.
+func (p *proc) expect(t *testing.T, prefix string) string {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case l, ok := <-p.lines:
+			if !ok {
+				t.Fatalf("helper exited before %q", prefix)
+			}
+			if strings.HasPrefix(l, prefix) {
+				return l
+			}
+		case <-deadline:
+			t.Fatalf("no %q from the helper in 30 s", prefix)
+		}
+	}
+}
+
+func (p *proc) kill() {
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	_ = p.cmd.Wait()
+}
