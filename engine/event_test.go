@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -221,4 +222,36 @@ func TestPutFromHandlerAndManyProducers(t *testing.T) {
 	if got.Load() != 8101 {
 		t.Fatalf("handled %d events, want 8101", got.Load())
 	}
+}
+
+// Taps see each event synchronously inside Put, on the putting goroutine,
+// before queued handlers; a panicking tap is isolated; removal works.
+func TestTaps(t *testing.T) {
+	e := NewEventEngine(WithTimerInterval(0), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	e.Start()
+	defer e.Stop()
+	var tapped []string
+	handled := make(chan string, 10)
+	unTyped := e.RegisterTap("a", func(ev Event) { tapped = append(tapped, "typed:"+ev.Type) })
+	e.RegisterTap("", func(ev Event) { tapped = append(tapped, "all:"+ev.Type) })
+	e.RegisterTap("a", func(Event) { panic("boom") })
+	e.Register("a", func(ev Event) { handled <- ev.Type })
+	e.Put(Event{Type: "a"})
+	// Put has returned: the taps ran on this goroutine already.
+	if got := strings.Join(tapped, ","); got != "typed:a,all:a" {
+		t.Fatalf("taps after Put: %q", got)
+	}
+	if e.Panics() != 1 {
+		t.Errorf("panics %d, want 1", e.Panics())
+	}
+	if got := <-handled; got != "a" {
+		t.Fatalf("handler got %q", got)
+	}
+	unTyped()
+	tapped = nil
+	e.Put(Event{Type: "a"})
+	if got := strings.Join(tapped, ","); got != "all:a" {
+		t.Fatalf("taps after removal: %q", got)
+	}
+	<-handled
 }

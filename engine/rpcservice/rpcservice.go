@@ -219,7 +219,9 @@ func (s *Engine) StartWith(st Setting) error {
 	}
 	s.srv.Store(srv)
 	s.setting = st
-	s.unreg = s.ev.RegisterGeneral(s.publish)
+	// A tap: events are published on the producing gateway's goroutine,
+	// without waiting for the event engine's dispatcher to wake up.
+	s.unreg = s.ev.RegisterTap("", s.publish)
 	if err := SaveSetting(s.opts.DataDir, st); err != nil {
 		s.log.Warn("rpcservice: settings not saved", "err", err)
 	}
@@ -299,8 +301,9 @@ func (s *Engine) writeLog(msg string) {
 		Time: time.Now()}})
 }
 
-// publish is the general event handler: it encodes each publishable
-// event once and writes it to the ring and the LAN. An event that cannot
+// publish is a tap on every event (it runs inside EventEngine.Put): it
+// encodes each publishable event once and writes it to the ring and the
+// LAN; neither waits for readers. An event that cannot
 // be encoded is logged (once per event type) and skipped.
 func (s *Engine) publish(ev engine.Event) {
 	if !wire.Publishable(ev.Type) {

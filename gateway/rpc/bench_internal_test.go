@@ -1,0 +1,36 @@
+package rpc
+
+import (
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/vnrpc/vnrpc/engine"
+	"github.com/vnrpc/vnrpc/engine/wire"
+	vrpc "github.com/vnrpc/vnrpc/rpc"
+)
+
+// BenchmarkOnEventTick: the client's share of a tick's latency: decode,
+// rename, record, and put into the engine with a tap that sees it.
+func BenchmarkOnEventTick(b *testing.B) {
+	ev := engine.NewEventEngine(engine.WithTimerInterval(0), engine.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	ev.Start()
+	defer ev.Stop()
+	var seen int
+	ev.RegisterTap(engine.EventTick, func(engine.Event) { seen++ })
+	g := New(ev, "", Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	tk := &engine.Tick{GatewayName: "SIM", Symbol: "rb2601", Exchange: engine.ExchangeSHFE, Name: "rebar",
+		LastPrice: 3200, Datetime: time.Now()}
+	payload, err := wire.AppendTick(nil, tk)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		g.onEvent(vrpc.Event{Type: wire.TypeTick, Payload: payload})
+	}
+	if seen != b.N {
+		b.Fatalf("tap saw %d of %d", seen, b.N)
+	}
+}
