@@ -1,0 +1,195 @@
+package rpcservice_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/vnrpc/vnrpc/engine"
+	"github.com/vnrpc/vnrpc/engine/rpcservice"
+	"github.com/vnrpc/vnrpc/engine/wire"
+	"github.com/vnrpc/vnrpc/rpc"
+)
+
+// A missing settings file is created with the defaults; a successful start
+// saves the settings it ran with; a broken file is an error naming it.
+func TestSettingsFile(t *testing.T) {
+	dir := t.TempDir()
+	st, err := rpcservice.LoadSetting(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st != rpcservice.DefaultSetting() {
+		t.Fatalf("defaults: %+v", st)
+	}
+	path := filepath.Join(dir, rpcservice.SettingFile)
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("settings file not created 0600: %v %v", fi, err)
+	}
+	me := engine.NewMainEngine(nil, quiet())
+	defer me.Close()
+	app, err := me.AddApp(rpcservice.Factory(rpcservice.Options{DataDir: dir, Logger: quiet()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := app.(*rpcservice.Engine)
+	run := rpcservice.Setting{SocketPath: filepath.Join(dir, "s", "rpc.sock"), SegmentDir: dir, RingMB: 1}
+	if err := svc.StartWith(run); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := rpcservice.LoadSetting(dir); err != nil || got != run {
+		t.Fatalf("saved settings %+v (%v), want %+v", got, err, run)
+	}
+	if err := os.WriteFile(path, []byte("{nope"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rpcservice.LoadSetting(dir); err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("broken file: %v", err)
+	}
+}
+
+// logs collects eRpcLog messages.
+type logs struct {
+	mu   sync.Mutex
+	msgs []string
+	ch   chan struct{}
+}
+
+func (l *logs) has(t *testing.T, sub string) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		l.mu.Lock()
+		all := strings.Join(l.msgs, "\n")
+		l.mu.Unlock()
+		if strings.Contains(all, sub) {
+			return
+		}
+		select {
+		case <-l.ch:
+		case <-deadline:
+			t.Fatalf("no eRpcLog %q in:\n%s", sub, all)
+		}
+	}
+}
+
+func newService(t *testing.T) (*engine.MainEngine, *rpcservice.Engine, *logs, rpcservice.Setting) {
+	t.Helper()
+	dir := t.TempDir()
+	me := engine.NewMainEngine(nil, quiet())
+	t.Cleanup(func() { _ = me.Close() })
+	l := &logs{ch: make(chan struct{}, 1)}
+	me.EventEngine().Register(rpcservice.EventRpcLog, func(e engine.Event) {
+		l.mu.Lock()
+		l.msgs = append(l.msgs, e.Data.(*engine.Log).Msg)
+		l.mu.Unlock()
+		select {
+		case l.ch <- struct{}{}:
+		default:
+		}
+	})
+	st := rpcservice.Setting{SocketPath: filepath.Join(dir, "s", "rpc.sock"), SegmentDir: dir, RingMB: 1}
+	app, err := me.AddApp(rpcservice.Factory(rpcservice.Options{DataDir: dir, Setting: &st, Logger: quiet()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return me, app.(*rpcservice.Engine), l, st
+}
+
+// Start, stop and start again in one process, with vn.py's log messages
+// (in English) for each step and for the refused ones.
+func TestStartStopStart(t *testing.T) {
+	_, svc, l, st := newService(t)
+	if err := svc.Stop(); err == nil {
+		t.Fatal("stopping a service that never started succeeded")
+	}
+	l.has(t, "RPC service is not running")
+	var epochs []uint64
+	for range 2 {
+		if err := svc.Start(); err != nil {
+			t.Fatal(err)
+		}
+		l.has(t, "RPC service started")
+		if err := svc.Start(); err == nil {
+			t.Fatal("a second start succeeded")
+		}
+		l.has(t, "RPC service is already running")
+		c, err := rpc.Dial(context.Background(), rpc.ClientOptions{Addr: st.SocketPath, Logger: quiet()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		args, _ := wire.EncodeArgs()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		res, err := c.CallRaw(ctx, wire.MethodStatus, args)
+		cancel()
+		var status wire.Status
+		if err == nil {
+			err = msgpack.Unmarshal(res, &status)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		epochs = append(epochs, status.Epoch)
+		_ = c.Close()
+		if err := svc.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		l.has(t, "RPC service stopped")
+	}
+	if epochs[0] == epochs[1] || epochs[0] == 0 {
+		t.Errorf("epochs %x: want two different ones", epochs)
+	}
+}
+
+// An event whose data cannot be encoded is logged and skipped: the next
+// event is published, and the engine's dispatch goes on.
+func TestUnencodableEventIsSkipped(t *testing.T) {
+	me, svc, _, st := newService(t)
+	if err := svc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan engine.Event, 16)
+	c, err := rpc.Dial(context.Background(), rpc.ClientOptions{Addr: st.SocketPath, Logger: quiet(),
+		OnEvent: func(e rpc.Event) {
+			if e.Type == wire.TypeOther {
+				if ev, err := wire.DecodeEvent(e.Type, e.Payload); err == nil {
+					got <- ev
+				}
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	handled := make(chan string, 16)
+	me.EventEngine().Register("eCustom", func(e engine.Event) { handled <- e.Type })
+	me.EventEngine().Put(engine.Event{Type: "eCustom", Data: make(chan int)}) // msgpack cannot encode a channel
+	me.EventEngine().Put(engine.Event{Type: "eCustom", Data: map[string]int{"ok": 1}})
+	for range 2 {
+		select {
+		case <-handled:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the engine stopped dispatching")
+		}
+	}
+	select {
+	case ev := <-got:
+		m, ok := ev.Data.(map[string]any)
+		if ev.Type != "eCustom" || !ok || m["ok"] == nil {
+			t.Fatalf("published %+v", ev)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the encodable event was not published")
+	}
+	select {
+	case ev := <-got:
+		t.Fatalf("a second event was published: %+v", ev)
+	default:
+	}
+}
