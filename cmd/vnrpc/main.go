@@ -8,10 +8,14 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/vnrpc/vnrpc/bench"
 	"github.com/vnrpc/vnrpc/internal/cli"
 )
 
 func main() {
+	if bench.IsHelper() { // a process the benchmark suite started
+		os.Exit(bench.HelperMain())
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := cli.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

@@ -2,8 +2,10 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -183,5 +185,67 @@ func (w *lineWatcher) stop(t *testing.T, bye string) {
 	}
 	if err := w.cmd.Wait(); err != nil {
 		t.Fatalf("exit after SIGTERM: %v\n%s", err, strings.Join(w.seen, "\n"))
+	}
+}
+
+// "vnrpc bench --quick" runs every scenario (each starting its own helper
+// processes) and writes every output file; "compare" of a run with itself
+// finds no change. A smoke test: no timing is asserted.
+func TestBenchQuickWritesEverything(t *testing.T) {
+	out := t.TempDir()
+	cmd := vnrpc(t, "bench", "--quick", "--no-progress", "--out", out)
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("bench --quick: %v\n%s", err, b)
+	}
+	raw, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var results []struct {
+		Scenario string  `json:"scenario"`
+		Subject  string  `json:"subject"`
+		Baseline bool    `json:"baseline"`
+		P50      int64   `json:"p50_ns"`
+		P99      int64   `json:"p99_ns"`
+		Max      int64   `json:"max_ns"`
+		Rate     float64 `json:"rate_per_s"`
+	}
+	if err := json.Unmarshal(raw, &results); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	baselines := 0
+	for _, r := range results {
+		seen[r.Scenario] = true
+		if r.Baseline {
+			baselines++
+		}
+		if r.P50 <= 0 || r.P99 < r.P50 || r.Max < r.P99 || r.Rate <= 0 {
+			t.Errorf("implausible result %+v", r)
+		}
+	}
+	for _, sc := range []string{"ring", "calls", "ticks", "lossless", "fanout"} {
+		if !seen[sc] {
+			t.Errorf("no results for scenario %s", sc)
+		}
+		for _, ext := range []string{".svg", ".png"} {
+			if fi, err := os.Stat(filepath.Join(out, "latency-"+sc+ext)); err != nil || fi.Size() == 0 {
+				t.Errorf("chart latency-%s%s: %v", sc, ext, err)
+			}
+		}
+	}
+	if baselines < 5 {
+		t.Errorf("%d baselines, want the channel, unix stream, unix echo, REQ/REP and PUB/SUB ones", baselines)
+	}
+	for _, f := range []string{"report.md", "machine.json", "throughput.svg", "throughput.png"} {
+		if fi, err := os.Stat(filepath.Join(out, f)); err != nil || fi.Size() == 0 {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	res := filepath.Join(out, "results.json")
+	b, err = vnrpc(t, "bench", "compare", res, res).CombinedOutput()
+	if err != nil || !strings.Contains(string(b), "no change") {
+		t.Errorf("compare with itself: %v\n%s", err, b)
 	}
 }

@@ -23,6 +23,7 @@ Usage:
 Commands:
   server   run a trading engine on the simulated exchange and serve it (RPC service)
   client   connect a main engine to a server through the RPC gateway
+  bench    run the latency benchmark suite (or compare two runs)
   keys     generate a CURVE key pair for the LAN transport
   help     show this help
 
@@ -45,6 +46,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = serverCmd(ctx, args[1:], stdout, stderr)
 	case "client":
 		err = clientCmd(ctx, args[1:], stdout, stderr)
+	case "bench":
+		err = benchCmd(ctx, args[1:], stdout, stderr)
 	case "keys":
 		err = keysCmd(args[1:], stdout, stderr)
 	default:

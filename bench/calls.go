@@ -1,0 +1,320 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
+
+	"github.com/vnrpc/vnrpc/rpc"
+)
+
+func init() {
+	register(Scenario{Name: "calls", Desc: "call round trips to a server process (uds, uds-poll, tcp; 64 and 1024 B; 1 and 8 callers; closed loop and open loop at 10 k/s) beside a unix-socket echo and ZeroMQ REQ/REP",
+		Units: func(quick bool) int { return len(callCases(quick)) + 2 }, Run: runCalls})
+	helpers["rpc-server"] = rpcServer
+	helpers["unix-echo"] = unixEcho
+	helpers["zmq-rep"] = zmqRep
+}
+
+type callCase struct {
+	transport string
+	size      int
+	callers   int
+	openRate  float64 // 0: closed loop
+}
+
+func callCases(quick bool) []callCase {
+	var out []callCase
+	sizes, callers := []int{64, 1024}, []int{1, 8}
+	if quick {
+		sizes, callers = []int{64}, []int{1}
+	}
+	for _, tr := range []string{"uds", "uds-poll", "tcp"} {
+		for _, s := range sizes {
+			for _, c := range callers {
+				out = append(out, callCase{tr, s, c, 0})
+			}
+			if !quick {
+				out = append(out, callCase{tr, s, 1, 10_000})
+			}
+		}
+	}
+	return out
+}
+
+func callCount(quick bool) (n, warm int) {
+	if quick {
+		return 2000, 200
+	}
+	return 20000, 2000
+}
+
+func runCalls(ctx context.Context, e *Env) ([]Result, error) {
+	n, warm := callCount(e.Quick)
+	var out []Result
+	var ps procs
+	defer ps.stop()
+	srv, err := ps.spawn("rpc-server", "VNRPC_SOCK="+filepath.Join(e.Dir, "rpc", "rpc.sock"), "VNRPC_SEGDIR="+e.Dir)
+	if err != nil {
+		return nil, err
+	}
+	ready, err := srv.expect("ready", 30*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	sock, calls := ready[1], ready[2]
+	pollSrv, err := ps.spawn("rpc-server", "VNRPC_SOCK="+filepath.Join(e.Dir, "rpcpoll", "rpc.sock"),
+		"VNRPC_SEGDIR="+e.Dir, "VNRPC_POLL=1")
+	if err != nil {
+		return nil, err
+	}
+	pready, err := pollSrv.expect("ready", 30*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range callCases(e.Quick) {
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+		o := rpc.ClientOptions{Addr: sock, Heartbeat: time.Hour, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		switch c.transport {
+		case "uds-poll":
+			o.Addr, o.Poll = pready[1], 50*time.Microsecond
+		case "tcp":
+			o.Addr, o.Transport = calls, rpc.TransportTCP
+		}
+		cl, err := rpc.Dial(ctx, o)
+		if err != nil {
+			return out, err
+		}
+		payload := make([]byte, c.size)
+		call := func() error {
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			_, err := cl.CallRaw(cctx, "echo", payload)
+			return err
+		}
+		r, err := measureCalls(c.callers, n, warm, c.openRate, call)
+		_ = cl.Close()
+		if err != nil {
+			return out, fmt.Errorf("calls %s: %w", c.transport, err)
+		}
+		r.Scenario, r.Subject, r.Size, r.Peers = "calls", "rpc-"+c.transport, c.size, c.callers
+		out = append(out, r)
+		e.Step()
+	}
+	// Baselines: a plain unix-socket echo and ZeroMQ REQ/REP over tcp.
+	path := filepath.Join(e.Dir, "echo.sock")
+	echo, err := ps.spawn("unix-echo", "VNRPC_SOCK="+path)
+	if err != nil {
+		return out, err
+	}
+	if _, err := echo.expect("ready", 30*time.Second); err != nil {
+		return out, err
+	}
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		return out, err
+	}
+	msg := make([]byte, 4+64)
+	msg[0] = 64
+	in := make([]byte, len(msg))
+	r, err := measureCalls(1, n, warm, 0, func() error {
+		if _, err := conn.Write(msg); err != nil {
+			return err
+		}
+		_, err := io.ReadFull(conn, in)
+		return err
+	})
+	_ = conn.Close()
+	if err != nil {
+		return out, err
+	}
+	r.Scenario, r.Subject, r.Baseline, r.Size, r.Peers = "calls", "unix-echo", true, 64, 1
+	out = append(out, r)
+	e.Step()
+	rep, err := ps.spawn("zmq-rep")
+	if err != nil {
+		return out, err
+	}
+	zr, err := rep.expect("ready", 30*time.Second)
+	if err != nil {
+		return out, err
+	}
+	req, err := zmq.NewSocket(zmq.REQ)
+	if err != nil {
+		return out, err
+	}
+	defer req.Close()
+	_ = req.SetLinger(0)
+	if err := req.Connect(zr[1]); err != nil {
+		return out, err
+	}
+	zmsg := make([]byte, 64)
+	r, err = measureCalls(1, n, warm, 0, func() error {
+		if _, err := req.SendBytes(zmsg, 0); err != nil {
+			return err
+		}
+		_, err := req.RecvBytes(0)
+		return err
+	})
+	if err != nil {
+		return out, err
+	}
+	r.Scenario, r.Subject, r.Baseline, r.Size, r.Peers = "calls", "zmq-reqrep-tcp", true, 64, 1
+	out = append(out, r)
+	e.Step()
+	return out, nil
+}
+
+// measureCalls makes n calls from `callers` goroutines, closed loop; or,
+// with openRate > 0 and one caller, open loop at that rate, each latency
+// measured from the call's intended start (so a stall counts for every
+// call it delays). The first warm calls per caller are not recorded.
+func measureCalls(callers, n, warm int, openRate float64, call func() error) (Result, error) {
+	per := max(n/callers, 1)
+	hists := make([]*Hist, callers)
+	errs := make(chan error, callers)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range callers {
+		hists[i] = NewHist()
+		wg.Add(1)
+		go func(h *Hist) {
+			defer wg.Done()
+			if openRate > 0 {
+				var err error
+				pace(per+warm, openRate, func(j int, due int64) {
+					if err != nil {
+						return
+					}
+					err = call()
+					if j >= warm {
+						h.Record(nanotime() - due)
+					}
+				})
+				if err != nil {
+					errs <- err
+				}
+				return
+			}
+			for j := range per + warm {
+				t0 := nanotime()
+				if err := call(); err != nil {
+					errs <- err
+					return
+				}
+				if j >= warm {
+					h.Record(nanotime() - t0)
+				}
+			}
+		}(hists[i])
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(errs)
+	if err := <-errs; err != nil {
+		return Result{}, err
+	}
+	all := NewHist()
+	for _, h := range hists {
+		all.Merge(h)
+	}
+	r := Result{Mode: "closed", Rate: float64(callers*(per+warm)) / elapsed.Seconds()}
+	if openRate > 0 {
+		r.Mode = fmt.Sprintf("open@%.0f/s", openRate)
+	}
+	all.Fill(&r)
+	return r, nil
+}
+
+// rpcServer serves an inline "echo" over uds and tcp (poll with VNRPC_POLL=1).
+func rpcServer() error {
+	var poll time.Duration
+	if os.Getenv("VNRPC_POLL") == "1" {
+		poll = 50 * time.Microsecond
+	}
+	s := rpc.NewServer(rpc.ServerOptions{SocketPath: os.Getenv("VNRPC_SOCK"), SegmentDir: os.Getenv("VNRPC_SEGDIR"),
+		SegmentPrefix: "vnrpc-bench-rpc", RingCapacity: 1 << 20, CallAddr: "tcp://127.0.0.1:*", EventAddr: "tcp://127.0.0.1:*",
+		Poll: poll, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	s.HandleRaw("echo", func(_ context.Context, a []byte) ([]byte, error) { return a, nil }, rpc.Inline())
+	if err := s.Start(); err != nil {
+		return err
+	}
+	defer s.Stop()
+	sock, calls, _ := s.Addrs()
+	fmt.Println("ready", sock, calls)
+	waitStdin()
+	return nil
+}
+
+// unixEcho echoes 4-byte-length-prefixed messages on a unix socket.
+func unixEcho() error {
+	ln, err := net.Listen("unix", os.Getenv("VNRPC_SOCK"))
+	if err != nil {
+		return err
+	}
+	go func() {
+		waitStdin()
+		_ = ln.Close()
+	}()
+	fmt.Println("ready")
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return nil
+		}
+		go func() {
+			defer c.Close()
+			r := bufio.NewReader(c)
+			buf := make([]byte, 1<<16)
+			for {
+				if _, err := io.ReadFull(r, buf[:4]); err != nil {
+					return
+				}
+				n := int(buf[0]) | int(buf[1])<<8
+				if _, err := io.ReadFull(r, buf[4:4+n]); err != nil {
+					return
+				}
+				if _, err := c.Write(buf[:4+n]); err != nil {
+					return
+				}
+			}
+		}()
+	}
+}
+
+// zmqRep answers every REQ with its own message until stdin closes.
+func zmqRep() error {
+	rep, err := zmq.NewSocket(zmq.REP)
+	if err != nil {
+		return err
+	}
+	if err := rep.Bind("tcp://127.0.0.1:*"); err != nil {
+		return err
+	}
+	ep, _ := rep.GetLastEndpoint()
+	fmt.Println("ready", ep)
+	go func() {
+		waitStdin()
+		os.Exit(0) // a REP blocked in recv cannot be woken otherwise
+	}()
+	for {
+		msg, err := rep.RecvBytes(0)
+		if err != nil {
+			return nil
+		}
+		if _, err := rep.SendBytes(msg, 0); err != nil {
+			return nil
+		}
+	}
+}

@@ -1,0 +1,587 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
+
+	"github.com/vnrpc/vnrpc/engine"
+	"github.com/vnrpc/vnrpc/engine/rpcservice"
+	"github.com/vnrpc/vnrpc/engine/wire"
+	rpcgw "github.com/vnrpc/vnrpc/gateway/rpc"
+	"github.com/vnrpc/vnrpc/gateway/sim"
+	"github.com/vnrpc/vnrpc/ring"
+	"github.com/vnrpc/vnrpc/shm"
+)
+
+func init() {
+	register(Scenario{Name: "ticks", Desc: "ticks end to end, from the sim gateway's step on the server to a tick handler in client processes (local spin, local block, tcp; 1 and 4 clients) beside ZeroMQ PUB/SUB over ipc and tcp",
+		Units: func(quick bool) int { return len(tickCases(quick)) + 2 }, Run: runTicks})
+	register(Scenario{Name: "lossless", Desc: "the highest tick rate 4 client processes receive with no gap (a short sweep)",
+		Units: func(quick bool) int { return len(losslessRates(quick)) }, Run: runLossless})
+	register(Scenario{Name: "fanout", Desc: "the server's publish cost per event with 1, 16 and 64 blocking ring readers attached",
+		Units: func(quick bool) int { return len(fanoutReaders(quick)) }, Run: runFanout})
+	helpers["tick-server"] = tickServer
+	helpers["tick-client"] = tickClient
+	helpers["zmq-pub"] = zmqPub
+	helpers["zmq-sub"] = zmqSub
+	helpers["ring-readers"] = ringReaders
+}
+
+type tickCase struct {
+	transport, wait string
+	clients         int
+}
+
+func tickCases(quick bool) []tickCase {
+	clients := []int{1, 4}
+	if quick {
+		clients = []int{1}
+	}
+	var out []tickCase
+	for _, c := range []tickCase{{"local", "spin", 0}, {"local", "block", 0}, {"tcp", "block", 0}} {
+		for _, n := range clients {
+			c.clients = n
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+const tickRate = 1000 // ticks per second in the latency runs
+
+func tickCount(quick bool) (n, warm int) {
+	if quick {
+		return 600, 100
+	}
+	return 6000, 500
+}
+
+// monotonic is the sim's clock here: ticks carry CLOCK_MONOTONIC.
+func monotonic() time.Time { return time.Unix(0, ring.Nanotime()) }
+
+// paceCoarse calls f n times at rate per second, catching up on each tick
+// of a 1 ms ticker (no spinning: the pacer must not take a core the
+// readers need).
+func paceCoarse(n int, rate float64, f func()) {
+	t := time.NewTicker(time.Millisecond)
+	defer t.Stop()
+	start := time.Now()
+	for i := 0; i < n; {
+		<-t.C
+		due := min(n, int(time.Since(start).Seconds()*rate))
+		for ; i < due; i++ {
+			f()
+		}
+	}
+}
+
+// tickRun is one server with its clients.
+type tickRun struct {
+	ps      procs
+	srv     *proc
+	clients []*proc
+	hists   []string
+}
+
+func startTicks(e *Env, transport, wait string, clients, n, warm int) (*tickRun, error) {
+	t := &tickRun{}
+	dir, err := os.MkdirTemp(e.Dir, "ticks")
+	if err != nil {
+		return nil, err
+	}
+	if t.srv, err = t.ps.spawn("tick-server", "VNRPC_DIR="+dir); err != nil {
+		return t, err
+	}
+	ready, err := t.srv.expect("ready", 30*time.Second)
+	if err != nil {
+		return t, err
+	}
+	addr := ready[1]
+	if transport == "tcp" {
+		addr = ready[2]
+	}
+	for i := range clients {
+		out := filepath.Join(dir, fmt.Sprintf("client-%d.hist", i))
+		c, err := t.ps.spawn("tick-client", "VNRPC_ADDR="+addr, "VNRPC_TRANSPORT="+transport, "VNRPC_WAIT="+wait,
+			"VNRPC_N="+strconv.Itoa(n), "VNRPC_WARM="+strconv.Itoa(warm), "VNRPC_OUT="+out)
+		if err != nil {
+			return t, err
+		}
+		f, err := c.expect("ready", 30*time.Second)
+		if err != nil {
+			return t, err
+		}
+		if f[1] != transport {
+			return t, fmt.Errorf("client connected over %s, want %s", f[1], transport)
+		}
+		t.clients = append(t.clients, c)
+		t.hists = append(t.hists, out)
+	}
+	return t, nil
+}
+
+// run sends n ticks at rate and collects the clients' histograms.
+func (t *tickRun) run(n int, rate float64) (h *Hist, received int64, lost uint64, elapsed time.Duration, err error) {
+	start := time.Now()
+	if err := t.srv.send("run %d %g", n, rate); err != nil {
+		return nil, 0, 0, 0, err
+	}
+	if _, err := t.srv.expect("sent", 10*time.Minute); err != nil {
+		return nil, 0, 0, 0, err
+	}
+	elapsed = time.Since(start)
+	h = NewHist()
+	for i, c := range t.clients {
+		_ = c.stdin.Close()
+		f, err := c.expect("done", 60*time.Second)
+		if err != nil {
+			return nil, 0, 0, 0, err
+		}
+		r, _ := strconv.ParseInt(f[1], 10, 64)
+		l, _ := strconv.ParseUint(f[2], 10, 64)
+		received += r
+		lost += l
+		ch, err := LoadHist(t.hists[i])
+		if err != nil {
+			return nil, 0, 0, 0, err
+		}
+		h.Merge(ch)
+	}
+	return h, received, lost, elapsed, nil
+}
+
+func runTicks(ctx context.Context, e *Env) ([]Result, error) {
+	n, warm := tickCount(e.Quick)
+	var out []Result
+	mode := fmt.Sprintf("paced@%d/s", tickRate)
+	for _, c := range tickCases(e.Quick) {
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+		t, err := startTicks(e, c.transport, c.wait, c.clients, n, warm)
+		if err != nil {
+			t.ps.stop()
+			return out, err
+		}
+		h, _, lost, elapsed, err := t.run(n, tickRate)
+		t.ps.stop()
+		if err != nil {
+			return out, fmt.Errorf("ticks %s/%s: %w", c.transport, c.wait, err)
+		}
+		r := Result{Scenario: "ticks", Subject: fmt.Sprintf("tick-%s-%s", c.transport, c.wait), Size: 0,
+			Peers: c.clients, Mode: mode, Rate: float64(n) / elapsed.Seconds(), Lost: lost,
+			Note: "sim step on the server to a tap handler in each client's engine"}
+		h.Fill(&r)
+		out = append(out, r)
+		e.Step()
+	}
+	for _, tr := range []string{"ipc", "tcp"} {
+		r, err := zmqTicks(e, tr, n, warm)
+		if err != nil {
+			return out, fmt.Errorf("zmq baseline: %w", err)
+		}
+		r.Mode = mode
+		out = append(out, r)
+		e.Step()
+	}
+	return out, nil
+}
+
+func losslessRates(quick bool) []float64 {
+	if quick {
+		return []float64{20_000}
+	}
+	return []float64{25_000, 50_000, 100_000, 200_000, 400_000, 1_000_000}
+}
+
+func runLossless(ctx context.Context, e *Env) ([]Result, error) {
+	best := Result{Scenario: "lossless", Subject: "tick-local-block", Peers: 4, Mode: "sweep", Note: "no rate was lossless"}
+	for _, rate := range losslessRates(e.Quick) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		n := int(rate / 2) // half a second
+		t, err := startTicks(e, "local", "block", 4, n, 0)
+		if err != nil {
+			t.ps.stop()
+			return nil, err
+		}
+		h, received, lost, elapsed, err := t.run(n, rate)
+		t.ps.stop()
+		e.Step()
+		if err != nil {
+			return nil, err
+		}
+		achieved := float64(n) / elapsed.Seconds()
+		e.Logf("lossless: asked %.0f/s, achieved %.0f/s, received %d of %d, lost %d", rate, achieved, received, 4*n, lost)
+		if lost > 0 || received < int64(4*n) {
+			break
+		}
+		best = Result{Scenario: "lossless", Subject: "tick-local-block", Peers: 4, Mode: "sweep", Rate: achieved,
+			Note: fmt.Sprintf("asked %.0f/s", rate)}
+		h.Fill(&best)
+		if achieved < 0.8*rate {
+			best.Note += "; the server saturated"
+			break
+		}
+	}
+	return []Result{best}, nil
+}
+
+// tickServer: the sim gateway with manual steps and the RPC service;
+// "run N RATE" steps N times at RATE per second and prints "sent".
+func tickServer() error {
+	dir := os.Getenv("VNRPC_DIR")
+	q := slog.New(slog.NewTextHandler(io.Discard, nil))
+	me := engine.NewMainEngine(nil, q)
+	defer me.Close()
+	gwi, err := me.AddGateway(sim.Factory(sim.Options{Clock: monotonic}), sim.DefaultName)
+	if err != nil {
+		return err
+	}
+	gw := gwi.(*sim.Gateway)
+	if err := me.Connect(engine.Setting{"user_id": "demo", "password": "demo", "seed": 1.0, "tick_rate": 0.0,
+		"capital": 1e6}, gw.Name()); err != nil {
+		return err
+	}
+	if err := me.Subscribe(engine.SubscribeRequest{Symbol: "rb2601", Exchange: engine.ExchangeSHFE}, gw.Name()); err != nil {
+		return err
+	}
+	st := rpcservice.Setting{SocketPath: filepath.Join(dir, "sock", "rpc.sock"), SegmentDir: dir, RingMB: 64,
+		RepAddress: "tcp://127.0.0.1:*", PubAddress: "tcp://127.0.0.1:*"}
+	app, err := me.AddApp(rpcservice.Factory(rpcservice.Options{DataDir: dir, Setting: &st, Logger: q}))
+	if err != nil {
+		return err
+	}
+	svc := app.(*rpcservice.Engine)
+	if err := svc.Start(); err != nil {
+		return err
+	}
+	sock, calls, _ := svc.Server().Addrs()
+	fmt.Println("ready", sock, calls)
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 3 || f[0] != "run" {
+			continue
+		}
+		n, _ := strconv.Atoi(f[1])
+		rate, _ := strconv.ParseFloat(f[2], 64)
+		paceCoarse(n, rate, func() { _ = gw.Step() })
+		fmt.Println("sent")
+	}
+	return nil
+}
+
+// tickClient: a main engine with the RPC gateway; a tap on ticks records
+// their latency after VNRPC_WARM; when stdin closes it waits for VNRPC_N
+// ticks (up to 10 s), saves the histogram and prints "done RECEIVED LOST".
+func tickClient() error {
+	q := slog.New(slog.NewTextHandler(io.Discard, nil))
+	me := engine.NewMainEngine(nil, q)
+	defer me.Close()
+	warm, _ := strconv.ParseInt(os.Getenv("VNRPC_WARM"), 10, 64)
+	want, _ := strconv.ParseInt(os.Getenv("VNRPC_N"), 10, 64)
+	h := NewHist()
+	var received atomic.Int64
+	me.EventEngine().RegisterTap(engine.EventTick, func(ev engine.Event) {
+		d := ring.Nanotime() - ev.Data.(*engine.Tick).Datetime.UnixNano()
+		if received.Add(1) > warm {
+			h.Record(d) // one tap goroutine: the gateway's event reader
+		}
+	})
+	gwi, err := me.AddGateway(rpcgw.Factory(rpcgw.Options{Logger: q}), "")
+	if err != nil {
+		return err
+	}
+	gw := gwi.(*rpcgw.Gateway)
+	if err := me.Connect(engine.Setting{rpcgw.KeyAddress: os.Getenv("VNRPC_ADDR"),
+		rpcgw.KeyTransport: os.Getenv("VNRPC_TRANSPORT"), rpcgw.KeyWait: os.Getenv("VNRPC_WAIT")}, rpcgw.DefaultName); err != nil {
+		return err
+	}
+	for deadline := time.Now().Add(20 * time.Second); gw.Client() == nil || len(me.AllContracts()) == 0; {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not connected in 20 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	fmt.Println("ready", gw.Transport())
+	waitStdin()
+	for deadline := time.Now().Add(10 * time.Second); received.Load() < want && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if err := h.Save(os.Getenv("VNRPC_OUT")); err != nil {
+		return err
+	}
+	fmt.Println("done", received.Load(), gw.Client().Status().Lost)
+	return nil
+}
+
+// zmqTicks: the same tick, encoded the same way, through ZeroMQ PUB/SUB.
+func zmqTicks(e *Env, transport string, n, warm int) (Result, error) {
+	var ps procs
+	defer ps.stop()
+	dir, err := os.MkdirTemp(e.Dir, "zmq")
+	if err != nil {
+		return Result{}, err
+	}
+	pub, err := ps.spawn("zmq-pub", "VNRPC_DIR="+dir, "VNRPC_TRANSPORT="+transport)
+	if err != nil {
+		return Result{}, err
+	}
+	f, err := pub.expect("ready", 30*time.Second)
+	if err != nil {
+		return Result{}, err
+	}
+	out := filepath.Join(dir, "sub.hist")
+	sub, err := ps.spawn("zmq-sub", "VNRPC_ADDR="+f[1], "VNRPC_N="+strconv.Itoa(n), "VNRPC_WARM="+strconv.Itoa(warm),
+		"VNRPC_OUT="+out)
+	if err != nil {
+		return Result{}, err
+	}
+	if _, err := sub.expect("ready", 30*time.Second); err != nil {
+		return Result{}, err
+	}
+	// ZeroMQ's slow joiner: publish until the subscriber has seen one.
+	for i := 0; ; i++ {
+		if err := pub.send("hello"); err != nil {
+			return Result{}, err
+		}
+		if _, err := sub.expect("joined", 200*time.Millisecond); err == nil {
+			break
+		}
+		if i > 100 {
+			return Result{}, fmt.Errorf("the subscriber never joined")
+		}
+	}
+	start := time.Now()
+	if err := pub.send("run %d", n); err != nil {
+		return Result{}, err
+	}
+	if _, err := pub.expect("sent", 10*time.Minute); err != nil {
+		return Result{}, err
+	}
+	elapsed := time.Since(start)
+	if _, err := sub.expect("done", 60*time.Second); err != nil {
+		return Result{}, err
+	}
+	h, err := LoadHist(out)
+	if err != nil {
+		return Result{}, err
+	}
+	r := Result{Scenario: "ticks", Subject: "zmq-pubsub-" + transport, Baseline: true, Peers: 1,
+		Rate: float64(n) / elapsed.Seconds(), Note: "the same encoded tick, decoded the same way"}
+	h.Fill(&r)
+	return r, nil
+}
+
+func zmqPub() error {
+	pub, err := zmq.NewSocket(zmq.PUB)
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+	_ = pub.SetSndhwm(0)
+	addr := "tcp://127.0.0.1:*"
+	if os.Getenv("VNRPC_TRANSPORT") == "ipc" {
+		addr = "ipc://" + filepath.Join(os.Getenv("VNRPC_DIR"), "pub.ipc")
+	}
+	if err := pub.Bind(addr); err != nil {
+		return err
+	}
+	ep, _ := pub.GetLastEndpoint()
+	fmt.Println("ready", ep)
+	tk := engine.Tick{GatewayName: "SIM", Symbol: "rb2601", Exchange: engine.ExchangeSHFE, Name: "rebar", LastPrice: 3200}
+	var buf []byte
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		switch {
+		case len(f) == 1 && f[0] == "hello":
+			_, _ = pub.SendBytes([]byte("hello"), 0)
+		case len(f) == 2 && f[0] == "run":
+			n, _ := strconv.Atoi(f[1])
+			paceCoarse(n, tickRate, func() {
+				tk.Datetime = monotonic()
+				buf, _ = wire.AppendTick(buf[:0], &tk)
+				_, _ = pub.SendBytes(buf, 0)
+			})
+			fmt.Println("sent")
+		}
+	}
+	return nil
+}
+
+func zmqSub() error {
+	sub, err := zmq.NewSocket(zmq.SUB)
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	_ = sub.SetRcvhwm(0)
+	_ = sub.SetSubscribe("")
+	if err := sub.Connect(os.Getenv("VNRPC_ADDR")); err != nil {
+		return err
+	}
+	fmt.Println("ready")
+	n, _ := strconv.Atoi(os.Getenv("VNRPC_N"))
+	warm, _ := strconv.Atoi(os.Getenv("VNRPC_WARM"))
+	h := NewHist()
+	var tk engine.Tick
+	joined := false
+	for i := 0; i < n; {
+		msg, err := sub.RecvBytes(0)
+		if err != nil {
+			return err
+		}
+		if string(msg) == "hello" {
+			if !joined {
+				joined = true
+				fmt.Println("joined")
+			}
+			continue
+		}
+		if err := wire.DecodeTickFast(msg, &tk); err != nil {
+			return err
+		}
+		out := new(engine.Tick) // as the gateway does: a fresh tick per event
+		*out = tk
+		if i >= warm {
+			h.Record(ring.Nanotime() - out.Datetime.UnixNano())
+		}
+		i++
+	}
+	if err := h.Save(os.Getenv("VNRPC_OUT")); err != nil {
+		return err
+	}
+	fmt.Println("done", n, 0)
+	waitStdin()
+	return nil
+}
+
+func fanoutReaders(quick bool) []int {
+	if quick {
+		return []int{1, 16}
+	}
+	return []int{1, 16, 64}
+}
+
+// runFanout measures what one publish costs the server (ring write and
+// reader wake-up) with k blocking readers in 4 reader processes.
+func runFanout(ctx context.Context, e *Env) ([]Result, error) {
+	var out []Result
+	n := 20000
+	if e.Quick {
+		n = 5000
+	}
+	for _, k := range fanoutReaders(e.Quick) {
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+		r, err := fanoutOnce(e, k, n)
+		if err != nil {
+			return out, fmt.Errorf("fanout %d: %w", k, err)
+		}
+		out = append(out, r)
+		e.Step()
+	}
+	return out, nil
+}
+
+func fanoutOnce(e *Env, k, n int) (Result, error) {
+	name := shm.Name("vnrpc-bench-fan", shm.NewEpoch())
+	seg, err := shm.Create(name, ring.Size(16<<20), shm.Options{Dir: e.Dir})
+	if err != nil {
+		return Result{}, err
+	}
+	defer func() { _ = seg.Unlink(); _ = seg.Close() }()
+	w, err := ring.NewWriter(seg.Bytes())
+	if err != nil {
+		return Result{}, err
+	}
+	prefault(seg.Bytes(), true)
+	var ps procs
+	defer ps.stop()
+	procsN := min(k, 4)
+	for i := range procsN {
+		per := k / procsN
+		if i < k%procsN {
+			per++
+		}
+		p, err := ps.spawn("ring-readers", "VNRPC_SEG="+name, "VNRPC_DIR="+e.Dir, "VNRPC_K="+strconv.Itoa(per))
+		if err != nil {
+			return Result{}, err
+		}
+		if _, err := p.expect("ready", 30*time.Second); err != nil {
+			return Result{}, err
+		}
+	}
+	payload := make([]byte, 64-ring.RecordHeader)
+	h := NewHist()
+	start := time.Now()
+	paceCoarse(n, 10_000, func() {
+		t0 := nanotime()
+		_, _ = w.Write(1, payload)
+		h.Record(nanotime() - t0)
+	})
+	elapsed := time.Since(start)
+	r := Result{Scenario: "fanout", Subject: "ring-publish", Size: 64, Peers: k, Mode: "paced@10000/s",
+		Rate: float64(n) / elapsed.Seconds(), Note: "cost of one Write on the server, blocking readers"}
+	h.Fill(&r)
+	return r, nil
+}
+
+// ringReaders runs VNRPC_K blocking readers until stdin closes.
+func ringReaders() error {
+	seg, err := shm.Open(os.Getenv("VNRPC_SEG"), shm.Options{Dir: os.Getenv("VNRPC_DIR")})
+	if err != nil {
+		return err
+	}
+	defer seg.Close()
+	k, _ := strconv.Atoi(os.Getenv("VNRPC_K"))
+	var rds []*ring.Reader
+	var wg sync.WaitGroup
+	defer wg.Wait() // before the segment is unmapped
+	for range k {
+		rd, err := ring.NewReader(seg.Bytes(), ring.ReaderOptions{Wait: ring.WaitBlock})
+		if err != nil {
+			return err
+		}
+		rds = append(rds, rd)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 0, 256)
+			for {
+				if _, err := rd.Next(buf); err != nil && !isLap(err) {
+					return
+				}
+			}
+		}()
+	}
+	fmt.Println("ready")
+	waitStdin()
+	for _, rd := range rds {
+		_ = rd.Close()
+	}
+	wg.Wait()
+	return nil
+}
+
+func isLap(err error) bool {
+	var lap *ring.LapError
+	return errors.As(err, &lap)
+}
