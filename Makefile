@@ -1,7 +1,7 @@
 # vnrpc: the two commands of the README, plus benchmarks.
 GO ?= go
 
-.PHONY: demo test deps bench fmt
+.PHONY: demo test deps bench bench-suite fmt
 
 deps:
 	@./scripts/deps.sh
@@ -18,6 +18,13 @@ test: deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
 
+# The user-facing suite: every path beside its baselines, report and charts in bench-out/.
+bench-suite: deps
+	../shared/tools/quiet || true
+	$(GO) build -o bin/vnrpc ./cmd/vnrpc
+	./bin/vnrpc bench --out bench-out
+
+# The developers' go-test benchmarks of the core.
 bench: deps
 	../shared/tools/quiet || true
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./engine ./gateway/sim

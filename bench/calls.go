@@ -18,7 +18,7 @@ import (
 )
 
 func init() {
-	register(Scenario{Name: "calls", Desc: "call round trips to a server process (uds, uds-poll, tcp; 64 and 1024 B; 1 and 8 callers; closed loop and open loop at 10 k/s) beside a unix-socket echo and ZeroMQ REQ/REP",
+	register(Scenario{Name: "calls", Desc: "call round trips to a server process (uds, uds-poll, tcp; 64 and 1024 B; 1 and 8 callers; closed loop, and open loop at 10 k/s over uds and 2 k/s over tcp) beside a unix-socket echo and ZeroMQ REQ/REP",
 		Units: func(quick bool) int { return len(callCases(quick)) + 2 }, Run: runCalls})
 	helpers["rpc-server"] = rpcServer
 	helpers["unix-echo"] = unixEcho
@@ -43,8 +43,10 @@ func callCases(quick bool) []callCase {
 			for _, c := range callers {
 				out = append(out, callCase{tr, s, c, 0})
 			}
-			if !quick {
-				out = append(out, callCase{tr, s, 1, 10_000})
+			// Open loop, below what one caller can sustain: the pacer spins
+			// a core, so uds-poll (two more spinners) is left out.
+			if !quick && tr != "uds-poll" {
+				out = append(out, callCase{tr, s, 1, map[string]float64{"uds": 10_000, "tcp": 2_000}[tr]})
 			}
 		}
 	}

@@ -323,8 +323,12 @@ func Compare(w io.Writer, old, cur []Result, noise float64) int {
 		d50, d99 := ratio(n.P50, o.P50), ratio(n.P99, o.P99)
 		if math.Abs(d50-1) > noise || math.Abs(d99-1) > 2*noise {
 			changed++
+			d := d99 // the metric that moved past the noise decides
+			if math.Abs(d50-1) > noise {
+				d = d50
+			}
 			verdict := "slower"
-			if d50 < 1 {
+			if d < 1 {
 				verdict = "faster"
 			}
 			fmt.Fprintf(w, "%-8s %s: p50 %s -> %s (%.2f×), p99 %s -> %s (%.2f×)\n", verdict, k, us(o.P50), us(n.P50), d50,
