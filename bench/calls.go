@@ -18,8 +18,8 @@ import (
 )
 
 func init() {
-	register(Scenario{Name: "calls", Desc: "call round trips to a server process (uds, uds-poll, tcp; 64 and 1024 B; 1 and 8 callers; closed loop, and open loop at 10 k/s over uds and 2 k/s over tcp) beside a unix-socket echo and ZeroMQ REQ/REP",
-		Units: func(quick bool) int { return len(callCases(quick)) + 2 }, Run: runCalls})
+	register(Scenario{Name: "calls", Desc: "call round trips to a server process (uds, uds-poll, tcp; 64 and 1024 B; 1 and 8 callers; closed loop, and open loop at 10 k/s over uds and 2 k/s over tcp) beside a unix-socket echo, ZeroMQ REQ/REP and gRPC unary over a unix socket",
+		Units: func(quick bool) int { return len(callCases(quick)) + 3 }, Run: runCalls})
 	helpers["rpc-server"] = rpcServer
 	helpers["unix-echo"] = unixEcho
 	helpers["zmq-rep"] = zmqRep
@@ -173,6 +173,32 @@ func runCalls(ctx context.Context, e *Env) ([]Result, error) {
 		return out, err
 	}
 	r.Scenario, r.Subject, r.Baseline, r.Size, r.Peers = "calls", "zmq-reqrep-tcp", true, 64, 1
+	out = append(out, r)
+	e.Step()
+	// gRPC unary over a unix socket.
+	gpath := filepath.Join(e.Dir, "grpc.sock")
+	gs, err := ps.spawn("grpc-echo", "VNRPC_SOCK="+gpath)
+	if err != nil {
+		return out, err
+	}
+	if _, err := gs.expect("ready", 30*time.Second); err != nil {
+		return out, err
+	}
+	gcall, gclose, err := grpcClient(gpath)
+	if err != nil {
+		return out, err
+	}
+	defer gclose()
+	gin, gout := make([]byte, 64), []byte(nil)
+	r, err = measureCalls(1, n, warm, 0, func() error {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return gcall(cctx, &gin, &gout)
+	})
+	if err != nil {
+		return out, fmt.Errorf("grpc baseline: %w", err)
+	}
+	r.Scenario, r.Subject, r.Baseline, r.Size, r.Peers = "calls", "grpc-unary-uds", true, 64, 1
 	out = append(out, r)
 	e.Step()
 	return out, nil
