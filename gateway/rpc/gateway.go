@@ -217,7 +217,7 @@ func (g *Gateway) run(o vrpc.ClientOptions) {
 	backoff := 100 * time.Millisecond
 	var c *vrpc.Client
 	for c == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(g.ctx, 5*time.Second) // Close cancels a dial in progress
 		var err error
 		c, err = vrpc.Dial(ctx, o)
 		cancel()

@@ -250,3 +250,33 @@ func TestTradeThroughGateway(t *testing.T) {
 		})
 	}
 }
+
+// Connect returns at once with no server there, and Close stops the
+// background dial at once rather than after its timeout.
+func TestCloseWhileConnecting(t *testing.T) {
+	me := engine.NewMainEngine(nil, quiet())
+	gwi, err := me.AddGateway(rpcgw.Factory(rpcgw.Options{Logger: quiet()}), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	connected := make(chan error, 1)
+	go func() {
+		connected <- me.Connect(engine.Setting{rpcgw.KeyAddress: "tcp://127.0.0.1:1"}, rpcgw.DefaultName)
+	}()
+	select {
+	case err := <-connected:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Connect blocked with no server")
+	}
+	closed := make(chan struct{})
+	go func() { _ = gwi.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(2 * time.Second): // the dial's own timeout is 5 s
+		t.Fatal("Close waited for the dial to time out")
+	}
+	_ = me.Close()
+}
