@@ -206,3 +206,38 @@ func BenchmarkOrderFast(b *testing.B) {
 		}
 	}
 }
+
+// FuzzSchemaDecoders: published records of every type, call arguments and
+// result lists decode or fail with ErrMalformed; nothing panics.
+func FuzzSchemaDecoders(f *testing.F) {
+	for _, v := range samples() {
+		if b, err := Marshal(v); err == nil {
+			f.Add(uint8(0), b)
+		}
+	}
+	args, _ := EncodeArgs(&engine.OrderRequest{Symbol: "rb2601", Exchange: engine.ExchangeSHFE}, "SIM")
+	f.Add(uint8(1), args)
+	list, _ := EncodeList([]*engine.Order{{OrderID: "1"}, {OrderID: "2"}})
+	f.Add(uint8(2), list)
+	f.Fuzz(func(t *testing.T, which uint8, b []byte) {
+		check := func(what string, err error) {
+			if err != nil && !errors.Is(err, ErrMalformed) {
+				t.Fatalf("%s: %v", what, err)
+			}
+		}
+		for _, typ := range []uint32{TypeTick, TypeOrder, TypeTrade, TypePosition, TypeAccount, TypeContract, TypeQuote,
+			TypeLog, TypeRpcLog} {
+			_, err := DecodeEvent(typ, b)
+			check("event", err)
+		}
+		_, _ = DecodeEvent(TypeOther, b) // generic msgpack: any error will do, but no panic
+		var req engine.OrderRequest
+		var gw string
+		check("args", DecodeArgs(b, &req, &gw))
+		_, err := DecodeList[engine.Order](b)
+		check("list", err)
+		_, err = DecodeOne[engine.Trade](b)
+		check("one", err)
+		_ = which
+	})
+}

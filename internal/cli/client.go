@@ -112,6 +112,8 @@ func clientCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 // RunClient runs a main engine with the RPC gateway until ctx is done.
 func RunClient(ctx context.Context, c ClientConfig, log *slog.Logger) error {
+	var subs sync.WaitGroup // subscribe calls in flight: closing the engine cancels them, then they are waited for
+	defer subs.Wait()
 	me := engine.NewMainEngine(nil, log)
 	defer func() {
 		if err := me.Close(); err != nil {
@@ -130,7 +132,7 @@ func RunClient(ctx context.Context, c ClientConfig, log *slog.Logger) error {
 	ev.Register(engine.EventTick, func(engine.Event) { ticks.Add(1) })
 	subscribed := map[string]bool{}
 	var subMu sync.Mutex
-	subscribe := func(vt string) { // once the contract is known
+	subscribe := func(vt string) { // once the contract is known, off the event goroutine
 		subMu.Lock()
 		defer subMu.Unlock()
 		if subscribed[vt] {
@@ -138,7 +140,9 @@ func RunClient(ctx context.Context, c ClientConfig, log *slog.Logger) error {
 		}
 		subscribed[vt] = true
 		sym, ex, _ := engine.ParseVtSymbol(vt)
+		subs.Add(1)
 		go func() {
+			defer subs.Done()
 			if err := me.Subscribe(engine.SubscribeRequest{Symbol: sym, Exchange: ex}, rpcgw.DefaultName); err != nil {
 				log.Warn("subscribe", "symbol", vt, "err", err)
 			}
