@@ -51,12 +51,11 @@ type ClientOptions struct {
 type Client struct {
 	opts ClientOptions
 
-	dmu    sync.Mutex // the DEALER role: its holder owns dealer, pull and poller
+	role   frame.Role // the DEALER role: its holder owns dealer, pull and poller
 	dealer *zmq.Socket
 	pull   *zmq.Socket // requests from followers, and Close's wake-up
 	poller *zmq.Poller
 	push   *pusher // to pull
-	kick   chan struct{}
 	ctl    *pusher // stops the event goroutine
 
 	events sync.WaitGroup
@@ -93,7 +92,7 @@ func Dial(ctx context.Context, o ClientOptions) (*Client, error) {
 			return nil, fmt.Errorf("lan: client CURVE: need the server's public key and a client key pair")
 		}
 	}
-	c := &Client{opts: o, hs: make(chan error, 1), kick: make(chan struct{}, 1)}
+	c := &Client{opts: o, hs: make(chan error, 1)}
 	if err := c.start(); err != nil {
 		return nil, err
 	}
@@ -325,47 +324,16 @@ func (c *Client) send(id uint64, body []byte) {
 	}
 }
 
-// wait waits for call's reply, holding the DEALER role whenever it is free.
+// wait waits for call's reply, holding the DEALER role whenever it is
+// free (frame.Role).
 func (c *Client) wait(ctx context.Context, call *Call) (res []byte, err error, gaveUp bool) {
-	defer c.handOff()
-	for {
-		select {
-		case <-call.Done:
-			return call.Result, call.Err, false
-		default:
-		}
-		if c.dmu.TryLock() {
-			if c.dealer == nil { // closed; the call has failed
-				c.dmu.Unlock()
-				<-call.Done
-				return call.Result, call.Err, false
-			}
-			res, err, gaveUp = c.lead(ctx, call)
-			c.dmu.Unlock()
-			return res, err, gaveUp
-		}
-		select {
-		case <-call.Done:
-			return call.Result, call.Err, false
-		case <-c.kick:
-		case <-ctx.Done():
-			if c.pending.Forget(call.ID) {
-				return nil, ctx.Err(), true
-			}
-			<-call.Done // the reply won the race
+	return c.role.Wait(ctx, &c.pending, call, func(ctx context.Context, call *Call) ([]byte, error, bool) {
+		if c.dealer == nil { // closed: the call has failed
+			<-call.Done
 			return call.Result, call.Err, false
 		}
-	}
-}
-
-// handOff passes the DEALER role to a waiting caller, if any.
-func (c *Client) handOff() {
-	if c.pending.Len() > 0 {
-		select {
-		case c.kick <- struct{}{}:
-		default:
-		}
-	}
+		return c.lead(ctx, call)
+	})
 }
 
 func (c *Client) reply(body []byte) {
@@ -426,13 +394,13 @@ func (c *Client) begin(ctx context.Context, method string, args []byte) *Call {
 		c.pending.Complete(call.ID, nil, err)
 		return call
 	}
-	if c.dmu.TryLock() {
+	if c.role.TryLock() {
 		if c.dealer == nil {
 			c.pending.Complete(call.ID, nil, ErrClosed)
 		} else {
 			c.send(call.ID, b[frame.LenPrefix:])
 		}
-		c.dmu.Unlock()
+		c.role.Unlock()
 		return call
 	}
 	if !c.push.send([][]byte{binary.LittleEndian.AppendUint64(nil, call.ID), b[frame.LenPrefix:]}) {
@@ -465,11 +433,11 @@ func (c *Client) Close() error {
 		c.ctl.close()
 		c.events.Wait()
 		c.async.Wait()
-		c.dmu.Lock()
+		c.role.Lock()
 		_ = c.dealer.Close()
 		_ = c.pull.Close()
 		c.dealer, c.pull = nil, nil
-		c.dmu.Unlock()
+		c.role.Unlock()
 	})
 	return nil
 }

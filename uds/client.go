@@ -45,9 +45,8 @@ type Client struct {
 
 	pending frame.Pending
 
-	rmu  sync.Mutex    // the reader role; its holder owns fr
-	fr   *frameReader  // replies
-	kick chan struct{} // cap 1: the reader role is free while calls wait
+	role frame.Role   // the reader role; its holder owns fr
+	fr   *frameReader // replies
 
 	wake      int // eventfd: stops the watcher
 	watchDone chan struct{}
@@ -72,7 +71,7 @@ func Dial(ctx context.Context, path string, o Options) (*Client, error) {
 		return nil, fmt.Errorf("uds: dial %s: %w", path, err)
 	}
 	uc := conn.(*net.UnixConn)
-	c := &Client{c: uc, opts: o, kick: make(chan struct{}, 1), watchDone: make(chan struct{}), done: make(chan struct{})}
+	c := &Client{c: uc, opts: o, watchDone: make(chan struct{}), done: make(chan struct{})}
 	c.enc = msgpack.NewEncoder(&c.wbuf)
 	c.fr = newFrameReader(reader(uc, o.Poll), o.MaxFrame)
 	// The watcher polls its own duplicate of the socket, so its fd stays
@@ -116,13 +115,13 @@ func (c *Client) watch(fd int) {
 			return
 		}
 		if fds[0].Revents&(unix.POLLRDHUP|unix.POLLHUP|unix.POLLERR) != 0 {
-			c.rmu.Lock()
+			c.role.Lock()
 			for c.pending.Err() == nil {
 				if err := c.readOne(); err != nil {
 					c.end(err)
 				}
 			}
-			c.rmu.Unlock()
+			c.role.Unlock()
 			return
 		}
 	}
@@ -209,42 +208,10 @@ func (c *Client) Call(ctx context.Context, method string, args []byte) ([]byte, 
 }
 
 // wait waits for call's reply, reading replies itself whenever the reader
-// role is free. If ctx ends first the call is forgotten and gaveUp is true.
+// role is free (frame.Role). If ctx ends first the call is forgotten and
+// gaveUp is true.
 func (c *Client) wait(ctx context.Context, call *Call) (res []byte, err error, gaveUp bool) {
-	defer c.handOff()
-	for {
-		select {
-		case <-call.Done:
-			return call.Result, call.Err, false
-		default:
-		}
-		if c.rmu.TryLock() {
-			res, err, gaveUp = c.lead(ctx, call)
-			c.rmu.Unlock()
-			return res, err, gaveUp
-		}
-		select {
-		case <-call.Done:
-			return call.Result, call.Err, false
-		case <-c.kick:
-		case <-ctx.Done():
-			if c.pending.Forget(call.ID) {
-				return nil, ctx.Err(), true
-			}
-			<-call.Done // the reply won the race
-			return call.Result, call.Err, false
-		}
-	}
-}
-
-// handOff passes the reader role to a waiting caller, if any.
-func (c *Client) handOff() {
-	if c.pending.Len() > 0 {
-		select {
-		case c.kick <- struct{}{}:
-		default: // a kick is already waiting to be taken
-		}
-	}
+	return c.role.Wait(ctx, &c.pending, call, c.lead)
 }
 
 // lead reads replies, holding the reader role, until call completes or
@@ -278,7 +245,7 @@ func (c *Client) lead(ctx context.Context, call *Call) ([]byte, error, bool) {
 	}
 }
 
-// readOne reads one reply and completes its call; the caller holds rmu.
+// readOne reads one reply and completes its call; the caller holds the role.
 func (c *Client) readOne() error {
 	body, err := c.fr.next()
 	if err != nil {
