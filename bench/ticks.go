@@ -43,6 +43,7 @@ func init() {
 type tickCase struct {
 	transport, wait string
 	clients         int
+	queued          bool // the client's handler is queued (Register), not a tap
 }
 
 func tickCases(quick bool) []tickCase {
@@ -51,11 +52,14 @@ func tickCases(quick bool) []tickCase {
 		clients = []int{1}
 	}
 	var out []tickCase
-	for _, c := range []tickCase{{"local", "spin", 0}, {"local", "block", 0}, {"tcp", "block", 0}} {
+	for _, c := range []tickCase{{"local", "spin", 0, false}, {"local", "block", 0, false}, {"tcp", "block", 0, false}} {
 		for _, n := range clients {
 			c.clients = n
 			out = append(out, c)
 		}
+	}
+	if !quick { // what the event engine's dispatcher adds: a queued handler
+		out = append(out, tickCase{"local", "block", 1, true})
 	}
 	return out
 }
@@ -96,7 +100,7 @@ type tickRun struct {
 	hists   []string
 }
 
-func startTicks(e *Env, transport, wait string, clients, n, warm int) (*tickRun, error) {
+func startTicks(e *Env, transport, wait string, queued bool, clients, n, warm int) (*tickRun, error) {
 	t := &tickRun{}
 	dir, err := os.MkdirTemp(e.Dir, "ticks")
 	if err != nil {
@@ -116,7 +120,8 @@ func startTicks(e *Env, transport, wait string, clients, n, warm int) (*tickRun,
 	for i := range clients {
 		out := filepath.Join(dir, fmt.Sprintf("client-%d.hist", i))
 		c, err := t.ps.spawn("tick-client", "VNRPC_ADDR="+addr, "VNRPC_TRANSPORT="+transport, "VNRPC_WAIT="+wait,
-			"VNRPC_N="+strconv.Itoa(n), "VNRPC_WARM="+strconv.Itoa(warm), "VNRPC_OUT="+out)
+			"VNRPC_N="+strconv.Itoa(n), "VNRPC_WARM="+strconv.Itoa(warm), "VNRPC_OUT="+out,
+			"VNRPC_QUEUED="+strconv.FormatBool(queued))
 		if err != nil {
 			return t, err
 		}
@@ -171,7 +176,7 @@ func runTicks(ctx context.Context, e *Env) ([]Result, error) {
 		if err := ctx.Err(); err != nil {
 			return out, err
 		}
-		t, err := startTicks(e, c.transport, c.wait, c.clients, n, warm)
+		t, err := startTicks(e, c.transport, c.wait, c.queued, c.clients, n, warm)
 		if err != nil {
 			t.ps.stop()
 			return out, err
@@ -184,6 +189,10 @@ func runTicks(ctx context.Context, e *Env) ([]Result, error) {
 		r := Result{Scenario: "ticks", Subject: fmt.Sprintf("tick-%s-%s", c.transport, c.wait), Size: 0,
 			Peers: c.clients, Mode: mode, Rate: float64(n) / elapsed.Seconds(), Lost: lost,
 			Note: "sim step on the server to a tap handler in each client's engine"}
+		if c.queued {
+			r.Subject += "-queued"
+			r.Note = "sim step on the server to a queued handler (after the dispatcher's wake-up)"
+		}
 		h.Fill(&r)
 		out = append(out, r)
 		e.Step()
@@ -214,7 +223,7 @@ func runLossless(ctx context.Context, e *Env) ([]Result, error) {
 			return nil, err
 		}
 		n := int(rate / 2) // half a second
-		t, err := startTicks(e, "local", "block", 4, n, 0)
+		t, err := startTicks(e, "local", "block", false, 4, n, 0)
 		if err != nil {
 			t.ps.stop()
 			return nil, err
@@ -299,12 +308,17 @@ func tickClient() error {
 	want, _ := strconv.ParseInt(os.Getenv("VNRPC_N"), 10, 64)
 	h := NewHist()
 	var received atomic.Int64
-	me.EventEngine().RegisterTap(engine.EventTick, func(ev engine.Event) {
+	onTick := func(ev engine.Event) {
 		d := ring.Nanotime() - ev.Data.(*engine.Tick).Datetime.UnixNano()
 		if received.Add(1) > warm {
-			h.Record(d) // one tap goroutine: the gateway's event reader
+			h.Record(d) // one goroutine calls it: the gateway's event reader, or the dispatcher
 		}
-	})
+	}
+	if os.Getenv("VNRPC_QUEUED") == "true" {
+		me.EventEngine().Register(engine.EventTick, onTick)
+	} else {
+		me.EventEngine().RegisterTap(engine.EventTick, onTick)
+	}
 	gwi, err := me.AddGateway(rpcgw.Factory(rpcgw.Options{Logger: q}), "")
 	if err != nil {
 		return err
