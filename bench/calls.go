@@ -18,8 +18,8 @@ import (
 )
 
 func init() {
-	register(Scenario{Name: "calls", Desc: "call round trips to a server process (uds, uds-poll, tcp; 64 and 1024 B; 1 and 8 callers; closed loop, and open loop at 10 k/s over uds and 2 k/s over tcp) beside a unix-socket echo, ZeroMQ REQ/REP and gRPC unary over a unix socket",
-		Units: func(quick bool) int { return len(callCases(quick)) + 3 }, Run: runCalls})
+	register(Scenario{Name: "calls", Desc: "call round trips to a server process (uds, uds-poll, tcp; 64 and 1024 B; 1 and 8 callers; closed loop, and open loop at 10 k/s over uds and 2 k/s over tcp) beside a unix-socket echo, ZeroMQ REQ/REP over ipc and tcp, and gRPC unary over a unix socket",
+		Units: func(quick bool) int { return len(callCases(quick)) + 4 }, Run: runCalls})
 	helpers["rpc-server"] = rpcServer
 	helpers["unix-echo"] = unixEcho
 	helpers["zmq-rep"] = zmqRep
@@ -144,37 +144,14 @@ func runCalls(ctx context.Context, e *Env) ([]Result, error) {
 	r.Scenario, r.Subject, r.Baseline, r.Size, r.Peers = "calls", "unix-echo", true, 64, 1
 	out = append(out, r)
 	e.Step()
-	rep, err := ps.spawn("zmq-rep")
-	if err != nil {
-		return out, err
-	}
-	zr, err := rep.expect("ready", 30*time.Second)
-	if err != nil {
-		return out, err
-	}
-	req, err := zmq.NewSocket(zmq.REQ)
-	if err != nil {
-		return out, err
-	}
-	defer req.Close()
-	_ = req.SetLinger(0)
-	if err := req.Connect(zr[1]); err != nil {
-		return out, err
-	}
-	zmsg := make([]byte, 64)
-	r, err = measureCalls(1, n, warm, 0, func() error {
-		if _, err := req.SendBytes(zmsg, 0); err != nil {
-			return err
+	for _, tr := range []string{"ipc", "tcp"} {
+		r, err := zmqReqRep(&ps, e, tr, n, warm)
+		if err != nil {
+			return out, fmt.Errorf("zmq REQ/REP %s: %w", tr, err)
 		}
-		_, err := req.RecvBytes(0)
-		return err
-	})
-	if err != nil {
-		return out, err
+		out = append(out, r)
+		e.Step()
 	}
-	r.Scenario, r.Subject, r.Baseline, r.Size, r.Peers = "calls", "zmq-reqrep-tcp", true, 64, 1
-	out = append(out, r)
-	e.Step()
 	// gRPC unary over a unix socket.
 	gpath := filepath.Join(e.Dir, "grpc.sock")
 	gs, err := ps.spawn("grpc-echo", "VNRPC_SOCK="+gpath)
@@ -321,13 +298,51 @@ func unixEcho() error {
 	}
 }
 
+// zmqReqRep measures 64-byte REQ/REP round trips to a helper over ipc or tcp.
+func zmqReqRep(ps *procs, e *Env, transport string, n, warm int) (Result, error) {
+	rep, err := ps.spawn("zmq-rep", "VNRPC_TRANSPORT="+transport, "VNRPC_DIR="+e.Dir)
+	if err != nil {
+		return Result{}, err
+	}
+	zr, err := rep.expect("ready", 30*time.Second)
+	if err != nil {
+		return Result{}, err
+	}
+	req, err := zmq.NewSocket(zmq.REQ)
+	if err != nil {
+		return Result{}, err
+	}
+	defer req.Close()
+	_ = req.SetLinger(0)
+	if err := req.Connect(zr[1]); err != nil {
+		return Result{}, err
+	}
+	zmsg := make([]byte, 64)
+	r, err := measureCalls(1, n, warm, 0, func() error {
+		if _, err := req.SendBytes(zmsg, 0); err != nil {
+			return err
+		}
+		_, err := req.RecvBytes(0)
+		return err
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	r.Scenario, r.Subject, r.Baseline, r.Size, r.Peers = "calls", "zmq-reqrep-"+transport, true, 64, 1
+	return r, nil
+}
+
 // zmqRep answers every REQ with its own message until stdin closes.
 func zmqRep() error {
 	rep, err := zmq.NewSocket(zmq.REP)
 	if err != nil {
 		return err
 	}
-	if err := rep.Bind("tcp://127.0.0.1:*"); err != nil {
+	addr := "tcp://127.0.0.1:*"
+	if os.Getenv("VNRPC_TRANSPORT") == "ipc" {
+		addr = "ipc://" + filepath.Join(os.Getenv("VNRPC_DIR"), "rep.ipc")
+	}
+	if err := rep.Bind(addr); err != nil {
 		return err
 	}
 	ep, _ := rep.GetLastEndpoint()

@@ -235,8 +235,8 @@ func TestBenchQuickWritesEverything(t *testing.T) {
 			}
 		}
 	}
-	if baselines < 7 {
-		t.Errorf("%d baselines, want the channel, unix stream, unix echo, REQ/REP, gRPC and PUB/SUB ipc and tcp ones", baselines)
+	if baselines < 8 {
+		t.Errorf("%d baselines, want the channel, unix stream, unix echo, REQ/REP and PUB/SUB over ipc and tcp, and gRPC ones", baselines)
 	}
 	for _, f := range []string{"report.md", "machine.json", "throughput.svg", "throughput.png"} {
 		if fi, err := os.Stat(filepath.Join(out, f)); err != nil || fi.Size() == 0 {
