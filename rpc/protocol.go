@@ -105,11 +105,14 @@ type (
 	RemoteError = frame.RemoteError
 )
 
-// Reply codes a handler may choose with Errorf.
+// Reply codes (a handler may choose CodeBadRequest, CodeApp or
+// CodeInternal with Errorf).
 const (
-	CodeBadRequest = frame.CodeBadRequest
-	CodeApp        = frame.CodeApp
-	CodeInternal   = frame.CodeInternal
+	CodeUnknownMethod    = frame.CodeUnknownMethod
+	CodeDeadlineExceeded = frame.CodeDeadlineExceeded
+	CodeBadRequest       = frame.CodeBadRequest
+	CodeApp              = frame.CodeApp
+	CodeInternal         = frame.CodeInternal
 )
 
 // Errorf returns an error a handler returns to choose the code its caller

@@ -2,6 +2,7 @@ package rpcservice_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -191,5 +192,56 @@ func TestUnencodableEventIsSkipped(t *testing.T) {
 	case ev := <-got:
 		t.Fatalf("a second event was published: %+v", ev)
 	default:
+	}
+}
+
+// Hostile or wrong calls get clear errors and change nothing: arguments
+// that do not decode are bad requests, an unknown gateway is named, an
+// unknown id is nil, an unknown method is reported as such.
+func TestBadCalls(t *testing.T) {
+	me, svc, _, st := newService(t)
+	if err := svc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := rpc.Dial(context.Background(), rpc.ClientOptions{Addr: st.SocketPath, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	call := func(method string, args []byte) ([]byte, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return c.CallRaw(ctx, method, args)
+	}
+	code := func(err error) rpc.Code {
+		var re *rpc.RemoteError
+		if errors.As(err, &re) {
+			return re.Code
+		}
+		return -1
+	}
+	for _, garbage := range [][]byte{nil, {0xc1}, {0x92, 0xa1, 'x'}, []byte("not msgpack at all")} {
+		if _, err := call(wire.MethodSendOrder, garbage); code(err) != rpc.CodeBadRequest {
+			t.Errorf("send_order(%x): %v, want a bad request", garbage, err)
+		}
+	}
+	args, _ := wire.EncodeArgs(&engine.OrderRequest{Symbol: "rb2601", Exchange: engine.ExchangeSHFE,
+		Direction: engine.DirectionLong, Type: engine.OrderTypeLimit, Price: 1, Volume: 1}, "NOPE")
+	if _, err := call(wire.MethodSendOrder, args); code(err) != rpc.CodeApp || !strings.Contains(err.Error(), "NOPE") {
+		t.Errorf("send_order to an unknown gateway: %v", err)
+	}
+	idArgs, _ := wire.EncodeArgs("NOPE.1")
+	res, err := call(wire.MethodGetOrder, idArgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, err := wire.DecodeOne[engine.Order](res); err != nil || o != nil {
+		t.Errorf("get_order of an unknown id: %+v %v", o, err)
+	}
+	if _, err := call("no_such_method", nil); code(err) != rpc.CodeUnknownMethod {
+		t.Errorf("unknown method: %v", err)
+	}
+	if n := len(me.AllOrders()); n != 0 {
+		t.Errorf("%d orders after bad calls", n)
 	}
 }
