@@ -1,0 +1,288 @@
+// Package strategy runs trading strategies on a main engine, through
+// whatever gateway it has: the RPC gateway in a client process, the sim
+// gateway in one process. Each strategy gets its own goroutine, so its
+// callbacks never run concurrently with each other; it sees the ticks of
+// its symbols and only its own orders and trades (orders carry the
+// strategy's name as their reference). A strategy that panics is stopped
+// and logged; the others go on.
+package strategy
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"slices"
+	"sync"
+
+	"github.com/vnrpc/vnrpc/engine"
+)
+
+// Strategy is what a strategy implements; embed Base for no-op defaults.
+type Strategy interface {
+	// OnStart runs once on the strategy's goroutine before any other callback.
+	OnStart(c *Context)
+	OnTick(c *Context, t *engine.Tick)
+	// OnOrder receives every update of this strategy's orders.
+	OnOrder(c *Context, o *engine.Order)
+	// OnTrade receives every fill of this strategy's orders.
+	OnTrade(c *Context, t *engine.Trade)
+	// OnStop runs once when the strategy stops (not after a panic).
+	OnStop(c *Context)
+}
+
+// Base implements every callback as a no-op.
+type Base struct{}
+
+func (Base) OnStart(*Context)                {}
+func (Base) OnTick(*Context, *engine.Tick)   {}
+func (Base) OnOrder(*Context, *engine.Order) {}
+func (Base) OnTrade(*Context, *engine.Trade) {}
+func (Base) OnStop(*Context)                 {}
+
+// Config places a strategy.
+type Config struct {
+	// Name identifies the strategy; it is the reference of its orders, so
+	// it must be unique among the strategies sharing a server.
+	Name string
+	// Symbols are the vt_symbols whose ticks it receives (subscribed on Add).
+	Symbols []string
+	// Gateway routes its orders (the main engine's gateway name).
+	Gateway string
+}
+
+// ErrStopped: the strategy has stopped.
+var ErrStopped = errors.New("strategy: stopped")
+
+// Runner runs one strategy. Its methods are safe for concurrent use.
+type Runner struct {
+	cfg  Config
+	s    Strategy
+	me   *engine.MainEngine
+	log  *slog.Logger
+	ctx  *Context
+	done chan struct{}
+
+	mu      sync.Mutex
+	inbox   []engine.Event
+	wake    chan struct{}
+	stopped bool
+	err     error // why it stopped, for a panic
+	unreg   []func()
+	orders  map[string]bool // vt_orderids of its orders
+}
+
+// Add starts s on its own goroutine: it subscribes the symbols, then calls
+// OnStart and delivers events. Stop (or the engine's close) stops it.
+func Add(me *engine.MainEngine, cfg Config, s Strategy, log *slog.Logger) (*Runner, error) {
+	if cfg.Name == "" || cfg.Gateway == "" {
+		return nil, fmt.Errorf("strategy: a name and a gateway are required")
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	r := &Runner{cfg: cfg, s: s, me: me, log: log.With("strategy", cfg.Name), done: make(chan struct{}),
+		wake: make(chan struct{}, 1), orders: map[string]bool{}}
+	r.ctx = &Context{r: r, pos: map[string]float64{}}
+	for _, vt := range cfg.Symbols {
+		sym, ex, err := engine.ParseVtSymbol(vt)
+		if err != nil {
+			return nil, err
+		}
+		if err := me.Subscribe(engine.SubscribeRequest{Symbol: sym, Exchange: ex}, cfg.Gateway); err != nil {
+			return nil, fmt.Errorf("strategy %s: subscribe %s: %w", cfg.Name, vt, err)
+		}
+	}
+	ev := me.EventEngine()
+	// Taps: events reach the strategy's goroutine without waiting for the
+	// event engine's dispatcher.
+	r.unreg = append(r.unreg,
+		ev.RegisterTap(engine.EventTick, func(e engine.Event) {
+			if slices.Contains(r.cfg.Symbols, e.Data.(*engine.Tick).VtSymbol()) {
+				r.post(e)
+			}
+		}),
+		ev.RegisterTap(engine.EventOrder, func(e engine.Event) {
+			if o := e.Data.(*engine.Order); o.Reference == r.cfg.Name {
+				r.post(e)
+			}
+		}),
+		ev.RegisterTap(engine.EventTrade, func(e engine.Event) {
+			r.mu.Lock()
+			mine := r.orders[e.Data.(*engine.Trade).VtOrderID()]
+			r.mu.Unlock()
+			if mine {
+				r.post(e)
+			}
+		}))
+	go r.run()
+	return r, nil
+}
+
+// Name is the strategy's name.
+func (r *Runner) Name() string { return r.cfg.Name }
+
+func (r *Runner) post(e engine.Event) {
+	r.mu.Lock()
+	if r.stopped {
+		r.mu.Unlock()
+		return
+	}
+	if o, ok := e.Data.(*engine.Order); ok {
+		r.orders[o.VtOrderID()] = true // before its trades can arrive
+	}
+	r.inbox = append(r.inbox, e)
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (r *Runner) run() {
+	defer close(r.done)
+	defer r.unregister()
+	if !r.call(func() { r.s.OnStart(r.ctx) }) {
+		return
+	}
+	var batch []engine.Event
+	for {
+		<-r.wake
+		r.mu.Lock()
+		batch, r.inbox = r.inbox, batch[:0]
+		stopped := r.stopped
+		r.mu.Unlock()
+		for _, e := range batch {
+			ok := true
+			switch d := e.Data.(type) {
+			case *engine.Tick:
+				ok = r.call(func() { r.s.OnTick(r.ctx, d) })
+			case *engine.Order:
+				ok = r.call(func() { r.s.OnOrder(r.ctx, d) })
+			case *engine.Trade:
+				r.ctx.fill(d)
+				ok = r.call(func() { r.s.OnTrade(r.ctx, d) })
+			}
+			if !ok {
+				return
+			}
+		}
+		clear(batch)
+		if stopped {
+			r.call(func() { r.s.OnStop(r.ctx) })
+			return
+		}
+	}
+}
+
+// call runs f, stopping the strategy if it panics.
+func (r *Runner) call(f func()) (ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.mu.Lock()
+			r.stopped = true
+			r.err = fmt.Errorf("strategy %s panicked: %v", r.cfg.Name, p)
+			r.mu.Unlock()
+			r.log.Error("strategy: panicked; stopped", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			ok = false
+		}
+	}()
+	f()
+	return true
+}
+
+func (r *Runner) unregister() {
+	for _, u := range r.unreg {
+		u()
+	}
+}
+
+// Stop delivers what is queued, calls OnStop and waits for the strategy's
+// goroutine. It is idempotent; it returns the panic that stopped the
+// strategy, if one did.
+func (r *Runner) Stop() error {
+	r.mu.Lock()
+	r.stopped = true
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+	<-r.done
+	return r.Err()
+}
+
+// Done is closed when the strategy has stopped.
+func (r *Runner) Done() <-chan struct{} { return r.done }
+
+// Err is the panic that stopped the strategy, or nil.
+func (r *Runner) Err() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
+}
+
+// Context is what callbacks use to trade; use it on the strategy's
+// goroutine only.
+type Context struct {
+	r   *Runner
+	pos map[string]float64 // net position by vt_symbol, from this strategy's fills
+}
+
+func (c *Context) fill(t *engine.Trade) {
+	v := t.Volume
+	if t.Direction == engine.DirectionShort {
+		v = -v
+	}
+	c.pos[t.VtSymbol()] += v
+}
+
+// Name is the strategy's name.
+func (c *Context) Name() string { return c.r.cfg.Name }
+
+// Pos is the strategy's net position in vtSymbol (long positive), from its
+// own fills since it started.
+func (c *Context) Pos(vtSymbol string) float64 { return c.pos[vtSymbol] }
+
+// Send sends a limit order with the strategy's reference and returns its
+// vt_orderid.
+func (c *Context) Send(vtSymbol string, dir engine.Direction, offset engine.Offset, price, volume float64) (string, error) {
+	sym, ex, err := engine.ParseVtSymbol(vtSymbol)
+	if err != nil {
+		return "", err
+	}
+	id, err := c.r.me.SendOrder(engine.OrderRequest{Symbol: sym, Exchange: ex, Direction: dir, Offset: offset,
+		Type: engine.OrderTypeLimit, Price: price, Volume: volume, Reference: c.r.cfg.Name}, c.r.cfg.Gateway)
+	if err == nil && id != "" {
+		c.r.mu.Lock()
+		c.r.orders[id] = true
+		c.r.mu.Unlock()
+	}
+	return id, err
+}
+
+// Cancel cancels one of the strategy's orders by vt_orderid.
+func (c *Context) Cancel(vtOrderID string) error {
+	o, ok := c.r.me.Order(vtOrderID)
+	if !ok {
+		return fmt.Errorf("strategy: %w: %s", engine.ErrUnknownOrder, vtOrderID)
+	}
+	if o.Reference != c.r.cfg.Name {
+		return fmt.Errorf("strategy %s: order %s belongs to %q", c.r.cfg.Name, vtOrderID, o.Reference)
+	}
+	return c.r.me.CancelOrder(o.CancelRequest(), c.r.cfg.Gateway)
+}
+
+// ActiveOrders lists the strategy's orders that may still trade.
+func (c *Context) ActiveOrders() []*engine.Order {
+	var out []*engine.Order
+	for _, o := range c.r.me.AllActiveOrders() {
+		if o.Reference == c.r.cfg.Name {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// Logf logs a line for the strategy.
+func (c *Context) Logf(format string, a ...any) { c.r.log.Info(fmt.Sprintf(format, a...)) }
