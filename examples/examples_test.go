@@ -120,3 +120,30 @@ func TestSimpleRPC(t *testing.T) {
 	cli.stop(t)
 	srv.stop(t)
 }
+
+// Two copies of the strategy example trade through one vnrpc server.
+func TestStrategyCopies(t *testing.T) {
+	bin, home := t.TempDir(), t.TempDir()
+	build(t, bin, "strategy")
+	out, err := exec.Command("go", "build", "-o", filepath.Join(bin, "vnrpc"), "../cmd/vnrpc").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build vnrpc: %v\n%s", err, out)
+	}
+	sock := filepath.Join(home, "s", "rpc.sock")
+	srv := start(t, home, filepath.Join(bin, "vnrpc"), "server", "--tick-rate", "50", "--data-dir", home,
+		"--socket", sock, "--no-lan", "--summary-interval", "1h")
+	srv.until(t, "RPC service started")
+	var copies []*proc
+	for _, name := range []string{"ma1", "ma2"} {
+		p := start(t, home, filepath.Join(bin, "strategy"), "-name", name, "-addr", sock)
+		p.until(t, "strategy running")
+		copies = append(copies, p)
+	}
+	for _, p := range copies {
+		p.until(t, "filled")
+	}
+	for _, p := range copies {
+		p.stop(t)
+	}
+	srv.stop(t)
+}
