@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,13 +26,14 @@ type remote struct {
 	dir, rep, pub, small string
 }
 
-func startRemote(t *testing.T, dir, rep, pub string, small bool) *remote {
+func startRemote(t *testing.T, dir, rep, pub string, small bool, env ...string) *remote {
 	t.Helper()
 	r := &remote{dir: dir, rep: rep, pub: pub}
 	if small {
 		r.small = "1"
 	}
-	r.p = spawn(t, "server", "VNRPC_DIR="+dir, "VNRPC_REP="+rep, "VNRPC_PUB="+pub, "VNRPC_SMALL_RING="+r.small)
+	r.p = spawn(t, "server", append([]string{"VNRPC_DIR=" + dir, "VNRPC_REP=" + rep, "VNRPC_PUB=" + pub,
+		"VNRPC_SMALL_RING=" + r.small}, env...)...)
 	f := strings.Fields(r.p.expect(t, "ready"))
 	r.sock, r.calls, r.events = f[1], strings.Trim(f[2], "-"), strings.Trim(f[3], "-")
 	obs, err := vrpc.Dial(context.Background(), vrpc.ClientOptions{Addr: r.sock, Logger: quiet()})
@@ -114,10 +116,10 @@ func (r *remote) equal(t *testing.T, cli *engine.MainEngine) error {
 	}
 	name := rpcgw.DefaultName
 	known := map[string]bool{}
-	for _, o := range s.orders {
-		o.GatewayName = name
+	for _, so := range s.orders {
+		o := localOrder(*so, name)
 		known[o.OrderID] = true
-		if got, ok := cli.Order(o.VtOrderID()); !ok || *got != *o {
+		if got, ok := cli.Order(o.VtOrderID()); !ok || *got != o {
 			return fmt.Errorf("order %s: client %+v, server %+v", o.VtOrderID(), got, o)
 		}
 	}
@@ -126,9 +128,9 @@ func (r *remote) equal(t *testing.T, cli *engine.MainEngine) error {
 			return fmt.Errorf("client has active order %s the server does not know", o.VtOrderID())
 		}
 	}
-	for _, tr := range s.trades {
-		tr.GatewayName = name
-		if got, ok := cli.Trade(tr.VtTradeID()); !ok || *got != *tr {
+	for _, st := range s.trades {
+		tr := localTrade(*st, name)
+		if got, ok := cli.Trade(tr.VtTradeID()); !ok || *got != tr {
 			return fmt.Errorf("trade %s: client %+v, server %+v", tr.VtTradeID(), got, tr)
 		}
 	}
@@ -145,9 +147,9 @@ func (r *remote) equal(t *testing.T, cli *engine.MainEngine) error {
 			return fmt.Errorf("client has position %s (%g) the server does not", p.VtPositionID(), p.Volume)
 		}
 	}
-	for _, a := range s.accounts {
-		a.GatewayName = name
-		if got, ok := cli.Account(a.VtAccountID()); !ok || *got != *a {
+	for _, sa := range s.accounts {
+		a := localAccount(*sa, name)
+		if got, ok := cli.Account(a.VtAccountID()); !ok || *got != a {
 			return fmt.Errorf("account %s: client %+v, server %+v", a.VtAccountID(), got, a)
 		}
 	}
@@ -328,6 +330,18 @@ func TestE2EExpiredOrderNeverExecutes(t *testing.T) {
 	if err := r.p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	// The signal is delivered asynchronously: wait until the kernel shows
+	// the process stopped.
+	eventually(t, "the server process stopped", func() error {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", r.p.cmd.Process.Pid))
+		if err != nil {
+			return err
+		}
+		if i := strings.LastIndexByte(string(b), ')'); i < 0 || len(b) < i+3 || b[i+2] != 'T' {
+			return fmt.Errorf("state: %.40s", b[max(0, i):])
+		}
+		return nil
+	})
 	_, err = short.me.SendOrder(engine.OrderRequest{Symbol: "rb2601", Exchange: engine.ExchangeSHFE,
 		Direction: engine.DirectionLong, Type: engine.OrderTypeLimit, Offset: engine.OffsetOpen, Price: 1, Volume: 1},
 		rpcgw.DefaultName)
@@ -357,5 +371,85 @@ func TestE2EExpiredOrderNeverExecutes(t *testing.T) {
 		if o.Price == 1 {
 			t.Fatalf("the late order ran: %+v", o)
 		}
+	}
+}
+
+// Two gateways behind one server, with disjoint contracts, the second
+// connected after the client: subscribe, send and cancel route to the
+// right one by the symbol map (which follows the contracts pushed later),
+// and their order ids, both starting at 1, do not collide on the client.
+func TestE2ETwoGatewaysBehindOneServer(t *testing.T) {
+	r := startRemote(t, t.TempDir(), "", "", false, "VNRPC_TWO=1")
+	c := startClient(t, r.sock, "local")
+	subscribe(t, c) // rb2601.SHFE, on SIM1
+	fut := buy(t, r, c, true)
+	if want := "RPC.SIM1."; !strings.HasPrefix(fut, want) {
+		t.Fatalf("future order id %q, want %s…", fut, want)
+	}
+	const stock = "600519.SSE"
+	if _, ok := c.me.Contract(stock); ok {
+		t.Fatal("the stock is listed before its gateway connected")
+	}
+	noArgs, _ := wire.EncodeArgs()
+	r.call(t, methodConnect2, noArgs)
+	eventually(t, "the second gateway's contract on the client", func() error {
+		if _, ok := c.me.Contract(stock); !ok {
+			return fmt.Errorf("no %s", stock)
+		}
+		return nil
+	})
+	if err := c.me.Subscribe(engine.SubscribeRequest{Symbol: "600519", Exchange: engine.ExchangeSSE}, rpcgw.DefaultName); err != nil {
+		t.Fatal(err)
+	}
+	var tk *engine.Tick
+	eventually(t, "a stock tick", func() error {
+		var ok bool
+		if tk, ok = c.me.Tick(stock); !ok {
+			r.step(t, 1)
+			return fmt.Errorf("no tick")
+		}
+		return nil
+	})
+	id, err := c.me.SendOrder(engine.OrderRequest{Symbol: "600519", Exchange: engine.ExchangeSSE,
+		Direction: engine.DirectionLong, Type: engine.OrderTypeLimit, Offset: engine.OffsetNone,
+		Price: tk.BidPrice[4], Volume: 100}, rpcgw.DefaultName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "RPC.SIM2."; !strings.HasPrefix(id, want) || id == fut {
+		t.Fatalf("stock order id %q, want %s… and not the future's %s", id, want, fut)
+	}
+	eventually(t, "both orders resting on the client", func() error {
+		for _, vt := range []string{fut, id} {
+			if o, ok := c.me.Order(vt); !ok || !o.IsActive() {
+				return fmt.Errorf("order %s: %+v", vt, o)
+			}
+		}
+		return nil
+	})
+	for _, vt := range []string{id, fut} {
+		o, _ := c.me.Order(vt)
+		if err := c.me.CancelOrder(o.CancelRequest(), rpcgw.DefaultName); err != nil {
+			t.Fatalf("cancel %s: %v", vt, err)
+		}
+	}
+	eventually(t, "both cancels, and the client equal to the server", func() error {
+		for _, vt := range []string{fut, id} {
+			if o, ok := c.me.Order(vt); !ok || o.Status != engine.StatusCancelled {
+				return fmt.Errorf("order %s: %+v", vt, o)
+			}
+		}
+		return r.equal(t, c.me)
+	})
+	s, err := r.state(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gws := map[string]int{}
+	for _, o := range s.orders {
+		gws[o.GatewayName]++
+	}
+	if gws["SIM1"] != 1 || gws["SIM2"] != 1 {
+		t.Errorf("orders by server gateway: %v, want one on each", gws)
 	}
 }

@@ -362,11 +362,10 @@ func (g *Gateway) send(method, vtSymbol string, req any) (string, error) {
 	if vt == "" {
 		return "", nil
 	}
-	id, ok := strings.CutPrefix(vt, gw+".")
-	if !ok {
+	if !strings.HasPrefix(vt, gw+".") {
 		return "", fmt.Errorf("gateway %s: %s: the server answered %q, not an id of gateway %s", g.Name(), method, vt, gw)
 	}
-	return g.Name() + "." + id, nil
+	return g.Name() + "." + vt, nil // the server's SIM.7 is RPC.SIM.7 here (see localize)
 }
 
 // CancelOrder cancels through the server gateway that has the contract.
@@ -384,6 +383,12 @@ func (g *Gateway) cancel(method string, req engine.CancelRequest) error {
 	if err != nil {
 		return err
 	}
+	id, ok := strings.CutPrefix(req.OrderID, gw+".")
+	if !ok {
+		return fmt.Errorf("gateway %s: %s: id %q is not one of server gateway %s's (want %s.<id>)", g.Name(), method,
+			req.OrderID, gw, gw)
+	}
+	req.OrderID = id
 	args, err := wire.EncodeArgs(&req, gw)
 	if err != nil {
 		return err

@@ -111,28 +111,43 @@ func eventually(t *testing.T, what string, cond func() error) {
 	}
 }
 
+// The client names server objects as the gateway documents: its own
+// gateway name, and server-assigned ids prefixed with the server gateway.
+func localOrder(o engine.Order, name string) engine.Order {
+	o.OrderID, o.GatewayName = o.GatewayName+"."+o.OrderID, name
+	o.Datetime = o.Datetime.Round(0).UTC()
+	return o
+}
+
+func localTrade(t engine.Trade, name string) engine.Trade {
+	t.OrderID, t.TradeID, t.GatewayName = t.GatewayName+"."+t.OrderID, t.GatewayName+"."+t.TradeID, name
+	t.Datetime = t.Datetime.Round(0).UTC()
+	return t
+}
+
+func localAccount(a engine.Account, name string) engine.Account {
+	a.AccountID, a.GatewayName = a.GatewayName+"."+a.AccountID, name
+	return a
+}
+
 // sameState compares the client's view with the server's: every order,
 // trade, position and account (renamed to the client's gateway), and no
 // active order on the client the server does not have.
 func sameState(srv *engine.MainEngine, cli *engine.MainEngine, name string) error {
 	for _, o := range srv.AllOrders() {
-		want := *o
-		want.GatewayName = name
-		want.Datetime = want.Datetime.Round(0).UTC()
+		want := localOrder(*o, name)
 		got, ok := cli.Order(want.VtOrderID())
 		if !ok || *got != want {
 			return fmt.Errorf("order %s: client has %+v, server %+v", want.VtOrderID(), got, want)
 		}
 	}
 	for _, o := range cli.AllActiveOrders() {
-		if _, ok := srv.Order(sim.DefaultName + "." + o.OrderID); !ok {
+		if _, ok := srv.Order(o.OrderID); !ok { // the client's OrderID is the server's vt_orderid
 			return fmt.Errorf("client has active order %s the server does not know", o.VtOrderID())
 		}
 	}
 	for _, tr := range srv.AllTrades() {
-		want := *tr
-		want.GatewayName = name
-		want.Datetime = want.Datetime.Round(0).UTC()
+		want := localTrade(*tr, name)
 		got, ok := cli.Trade(want.VtTradeID())
 		if !ok || *got != want {
 			return fmt.Errorf("trade %s: client has %+v, server %+v", want.VtTradeID(), got, want)
@@ -147,8 +162,7 @@ func sameState(srv *engine.MainEngine, cli *engine.MainEngine, name string) erro
 		}
 	}
 	for _, a := range srv.AllAccounts() {
-		want := *a
-		want.GatewayName = name
+		want := localAccount(*a, name)
 		got, ok := cli.Account(want.VtAccountID())
 		if !ok || *got != want {
 			return fmt.Errorf("account %s: client has %+v, server %+v", want.VtAccountID(), got, want)
@@ -209,8 +223,8 @@ func TestTradeThroughGateway(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := rpcgw.DefaultName + "."; len(id) <= len(want) || id[:len(want)] != want {
-				t.Fatalf("vt_orderid %q does not carry the client gateway's name", id)
+			if want := rpcgw.DefaultName + "." + sim.DefaultName + "."; len(id) <= len(want) || id[:len(want)] != want {
+				t.Fatalf("vt_orderid %q is not the client gateway's name and the server's vt_orderid", id)
 			}
 			eventually(t, "the fill on the client", func() error {
 				o, ok := cli.me.Order(id)

@@ -27,6 +27,9 @@ const helperEnv = "VNRPC_GWRPC_HELPER"
 // (n: 4 bytes, little endian) so tests publish ticks at will.
 const methodStep = "test.step"
 
+// methodConnect2 connects the helper server's second gateway (VNRPC_TWO=1).
+const methodConnect2 = "test.connect2"
+
 func helperMain() int {
 	var err error
 	switch os.Getenv(helperEnv) {
@@ -51,13 +54,38 @@ func helperServer() error {
 	dir := os.Getenv("VNRPC_DIR")
 	me := engine.NewMainEngine(nil, quiet())
 	defer me.Close()
-	gwi, err := me.AddGateway(sim.New, sim.DefaultName)
-	if err != nil {
-		return err
+	setting := engine.Setting{"user_id": "demo", "password": "demo", "seed": 7.0, "tick_rate": 0.0, "capital": 1e6}
+	var gws []*sim.Gateway
+	if os.Getenv("VNRPC_TWO") == "1" {
+		// Two gateways with disjoint contracts: SIM1 the futures, SIM2 the
+		// stocks; SIM2 connects only when asked (methodConnect2).
+		var futures, stocks []sim.Spec
+		for _, sp := range sim.DefaultContracts() {
+			if sp.Product == engine.ProductEquity {
+				stocks = append(stocks, sp)
+			} else {
+				futures = append(futures, sp)
+			}
+		}
+		for _, g := range []struct {
+			name  string
+			specs []sim.Spec
+		}{{"SIM1", futures}, {"SIM2", stocks}} {
+			gwi, err := me.AddGateway(sim.Factory(sim.Options{Contracts: g.specs}), g.name)
+			if err != nil {
+				return err
+			}
+			gws = append(gws, gwi.(*sim.Gateway))
+		}
+	} else {
+		gwi, err := me.AddGateway(sim.New, sim.DefaultName)
+		if err != nil {
+			return err
+		}
+		gws = append(gws, gwi.(*sim.Gateway))
 	}
-	gw := gwi.(*sim.Gateway)
-	if err := me.Connect(engine.Setting{"user_id": "demo", "password": "demo", "seed": 7.0, "tick_rate": 0.0,
-		"capital": 1e6}, gw.Name()); err != nil {
+	gw := gws[0]
+	if err := me.Connect(setting, gw.Name()); err != nil {
 		return err
 	}
 	ringMB := 4
@@ -79,11 +107,19 @@ func helperServer() error {
 			return nil, fmt.Errorf("want 4 bytes")
 		}
 		for range binary.LittleEndian.Uint32(args) {
-			if err := gw.Step(); err != nil {
-				return nil, err
+			for _, g := range gws {
+				if err := g.Step(); err != nil && g == gw {
+					return nil, err
+				}
 			}
 		}
 		return nil, nil
+	})
+	svc.Server().HandleRaw(methodConnect2, func(context.Context, []byte) ([]byte, error) {
+		if len(gws) < 2 {
+			return nil, fmt.Errorf("one gateway only")
+		}
+		return nil, me.Connect(setting, gws[1].Name())
 	})
 	sock, calls, events := svc.Server().Addrs()
 	dash := func(s string) string {

@@ -66,31 +66,58 @@ func (g *Gateway) onEvent(ev vrpc.Event) {
 		return
 	}
 	g.mu.Lock()
+	if c, ok := e.Data.(*engine.Contract); ok {
+		g.symbols[c.VtSymbol()] = c.GatewayName // the map follows pushed contracts
+	}
+	localize(e.Data, name)
 	switch d := e.Data.(type) {
 	case *engine.Order:
-		d.GatewayName = name
 		g.mirror.orders[d.VtOrderID()] = entry[engine.Order]{*d, gen}
 	case *engine.Trade:
-		d.GatewayName = name
 		g.mirror.trades[d.VtTradeID()] = entry[engine.Trade]{*d, gen}
 	case *engine.Position:
-		d.GatewayName = name
 		g.mirror.positions[d.VtPositionID()] = entry[engine.Position]{*d, gen}
 	case *engine.Account:
-		d.GatewayName = name
 		g.mirror.accounts[d.VtAccountID()] = entry[engine.Account]{*d, gen}
 	case *engine.Quote:
-		d.GatewayName = name
 		g.mirror.quotes[d.VtQuoteID()] = entry[engine.Quote]{*d, gen}
 	case *engine.Contract:
-		g.symbols[d.VtSymbol()] = d.GatewayName // the map follows pushed contracts
-		d.GatewayName = name
 		g.mirror.contracts[d.VtSymbol()] = entry[engine.Contract]{*d, gen}
-	case *engine.Log:
-		d.GatewayName = name // as vn.py: the server's logs appear from this gateway
 	}
 	g.mu.Unlock()
 	g.emit(e)
+}
+
+// localize renames a server object to this gateway. The ids that a
+// server's gateways assign on their own (order, trade, quote and account
+// ids) get the server gateway's name in front, so that objects of two
+// server gateways never collide under this one name: the server's order
+// SIM.7 is RPC.SIM.7 here (its OrderID is "SIM.7"). Logs appear from this
+// gateway, as in vn.py.
+func localize(v any, name string) {
+	switch d := v.(type) {
+	case *engine.Order:
+		d.OrderID = d.GatewayName + "." + d.OrderID
+		d.GatewayName = name
+	case *engine.Trade:
+		d.OrderID = d.GatewayName + "." + d.OrderID
+		d.TradeID = d.GatewayName + "." + d.TradeID
+		d.GatewayName = name
+	case *engine.Quote:
+		d.QuoteID = d.GatewayName + "." + d.QuoteID
+		d.GatewayName = name
+	case *engine.Account:
+		d.AccountID = d.GatewayName + "." + d.AccountID
+		d.GatewayName = name
+	case *engine.Position:
+		d.GatewayName = name
+	case *engine.Contract:
+		d.GatewayName = name
+	case *engine.Tick:
+		d.GatewayName = name
+	case *engine.Log:
+		d.GatewayName = name
+	}
 }
 
 // emit puts an object's events as a local gateway would.
@@ -161,7 +188,7 @@ func (g *Gateway) sync(reason string) {
 	g.mu.Lock()
 	for _, c := range contracts {
 		g.symbols[c.VtSymbol()] = c.GatewayName
-		c.GatewayName = g.Name()
+		localize(c, g.Name())
 		if apply(g.mirror.contracts, c.VtSymbol(), *c, gen0) {
 			out = append(out, engine.Event{Type: engine.EventContract, Data: c})
 		}
@@ -175,7 +202,7 @@ func (g *Gateway) sync(reason string) {
 	}
 	g.mu.Lock()
 	for _, a := range accounts {
-		a.GatewayName = g.Name()
+		localize(a, g.Name())
 		if apply(g.mirror.accounts, a.VtAccountID(), *a, gen0) {
 			out = append(out, engine.Event{Type: engine.EventAccount, Data: a})
 		}
@@ -190,7 +217,7 @@ func (g *Gateway) sync(reason string) {
 	g.mu.Lock()
 	seen := map[string]bool{}
 	for _, p := range positions {
-		p.GatewayName = g.Name()
+		localize(p, g.Name())
 		seen[p.VtPositionID()] = true
 		if apply(g.mirror.positions, p.VtPositionID(), *p, gen0) {
 			out = append(out, engine.Event{Type: engine.EventPosition, Data: p})
@@ -214,7 +241,7 @@ func (g *Gateway) sync(reason string) {
 	g.mu.Lock()
 	seen = map[string]bool{}
 	for _, o := range orders {
-		o.GatewayName = g.Name()
+		localize(o, g.Name())
 		seen[o.VtOrderID()] = true
 		if apply(g.mirror.orders, o.VtOrderID(), *o, gen0) {
 			out = append(out, engine.Event{Type: engine.EventOrder, Data: o})
@@ -239,7 +266,7 @@ func (g *Gateway) sync(reason string) {
 	}
 	g.mu.Lock()
 	for _, t := range trades {
-		t.GatewayName = g.Name()
+		localize(t, g.Name())
 		if apply(g.mirror.trades, t.VtTradeID(), *t, gen0) {
 			out = append(out, engine.Event{Type: engine.EventTrade, Data: t})
 		}
@@ -253,7 +280,7 @@ func (g *Gateway) sync(reason string) {
 	}
 	g.mu.Lock()
 	for _, o := range active {
-		o.GatewayName = g.Name()
+		localize(o, g.Name())
 		if apply(g.mirror.orders, o.VtOrderID(), *o, gen0) {
 			out = append(out, engine.Event{Type: engine.EventOrder, Data: o})
 		}
@@ -276,7 +303,7 @@ func (g *Gateway) sync(reason string) {
 		if err != nil || t == nil {
 			continue
 		}
-		t.GatewayName = g.Name()
+		localize(t, g.Name())
 		g.mu.Lock()
 		if apply(g.mirror.ticks, vt, *t, gen0) {
 			out = append(out, engine.Event{Type: engine.EventTick, Data: t})
