@@ -81,7 +81,7 @@ func register(s Scenario) { registry = append(registry, s) }
 // Scenarios lists the scenarios in their run order.
 func Scenarios() []Scenario {
 	out := append([]Scenario(nil), registry...)
-	order := map[string]int{"ring": 0, "calls": 1, "ticks": 2, "lossless": 3, "fanout": 4}
+	order := map[string]int{"ring": 0, "calls": 1, "ticks": 2, "lossless": 3, "fanout": 4, "tick-to-order": 5}
 	sort.SliceStable(out, func(i, j int) bool { return order[out[i].Name] < order[out[j].Name] })
 	return out
 }

@@ -35,6 +35,14 @@ type Gateway interface {
 	QueryHistory(req HistoryRequest) ([]Bar, error)
 }
 
+// QuickGateway is implemented by gateways whose calls (SendOrder,
+// CancelOrder, Subscribe …) return quickly and never wait on the network,
+// such as a simulated exchange: a service may run those calls inline,
+// without a goroutine hand-off per call.
+type QuickGateway interface {
+	Quick() bool
+}
+
 // GatewayFactory builds a gateway that reports to ev under name; an empty
 // name means the gateway's default name.
 type GatewayFactory func(ev *EventEngine, name string) Gateway

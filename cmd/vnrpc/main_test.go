@@ -225,7 +225,7 @@ func TestBenchQuickWritesEverything(t *testing.T) {
 			t.Errorf("implausible result %+v", r)
 		}
 	}
-	for _, sc := range []string{"ring", "calls", "ticks", "lossless", "fanout"} {
+	for _, sc := range []string{"ring", "calls", "ticks", "lossless", "fanout", "tick-to-order"} {
 		if !seen[sc] {
 			t.Errorf("no results for scenario %s", sc)
 		}
@@ -235,7 +235,7 @@ func TestBenchQuickWritesEverything(t *testing.T) {
 			}
 		}
 	}
-	if baselines < 8 {
+	if baselines < 9 {
 		t.Errorf("%d baselines, want the channel, unix stream, unix echo, REQ/REP and PUB/SUB over ipc and tcp, and gRPC ones", baselines)
 	}
 	for _, f := range []string{"report.md", "machine.json", "throughput.svg", "throughput.png"} {

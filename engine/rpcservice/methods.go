@@ -11,44 +11,50 @@ import (
 )
 
 // register exposes the main engine's functions on srv (see wire.Method*).
-// Lookups are Inline (quick, never blocking); calls into gateways are not,
-// since a gateway may wait on its exchange.
+// Lookups are Inline (quick, never blocking); calls into gateways are too
+// when every gateway says it is quick (engine.QuickGateway), since a
+// gateway may otherwise wait on its exchange.
 func (s *Engine) register(srv *rpc.Server) {
 	me := s.me
-	routed(srv, wire.MethodSubscribe, func(req engine.SubscribeRequest, gw string) ([]byte, error) {
+	var gwOpts []rpc.HandleOption
+	if allQuick(me) {
+		gwOpts = append(gwOpts, rpc.Inline())
+	}
+	routed(srv, gwOpts, wire.MethodSubscribe, func(req engine.SubscribeRequest, gw string) ([]byte, error) {
 		return nil, me.Subscribe(req, gw)
 	})
-	routed(srv, wire.MethodSendOrder, func(req engine.OrderRequest, gw string) ([]byte, error) {
+	routed(srv, gwOpts, wire.MethodSendOrder, func(req engine.OrderRequest, gw string) ([]byte, error) {
 		id, err := me.SendOrder(req, gw)
 		if err != nil {
 			return nil, err
 		}
 		return msgpack.Marshal(id)
 	})
-	routed(srv, wire.MethodCancelOrder, func(req engine.CancelRequest, gw string) ([]byte, error) {
+	routed(srv, gwOpts, wire.MethodCancelOrder, func(req engine.CancelRequest, gw string) ([]byte, error) {
 		return nil, me.CancelOrder(req, gw)
 	})
-	routed(srv, wire.MethodSendQuote, func(req engine.QuoteRequest, gw string) ([]byte, error) {
+	routed(srv, gwOpts, wire.MethodSendQuote, func(req engine.QuoteRequest, gw string) ([]byte, error) {
 		id, err := me.SendQuote(req, gw)
 		if err != nil {
 			return nil, err
 		}
 		return msgpack.Marshal(id)
 	})
-	routed(srv, wire.MethodCancelQuote, func(req engine.CancelRequest, gw string) ([]byte, error) {
+	routed(srv, gwOpts, wire.MethodCancelQuote, func(req engine.CancelRequest, gw string) ([]byte, error) {
 		return nil, me.CancelQuote(req, gw)
 	})
-	routed(srv, wire.MethodQueryHistory, func(req engine.HistoryRequest, gw string) ([]byte, error) {
-		bars, err := me.QueryHistory(req, gw)
-		if err != nil {
-			return nil, err
-		}
-		ptrs := make([]*engine.Bar, len(bars))
-		for i := range bars {
-			ptrs[i] = &bars[i]
-		}
-		return wire.EncodeList(ptrs)
-	})
+	routed(srv, nil, wire.MethodQueryHistory, // may be long: never inline
+		func(req engine.HistoryRequest, gw string) ([]byte, error) {
+			bars, err := me.QueryHistory(req, gw)
+			if err != nil {
+				return nil, err
+			}
+			ptrs := make([]*engine.Bar, len(bars))
+			for i := range bars {
+				ptrs[i] = &bars[i]
+			}
+			return wire.EncodeList(ptrs)
+		})
 
 	one(srv, wire.MethodGetTick, me.Tick)
 	one(srv, wire.MethodGetOrder, me.Order)
@@ -86,7 +92,7 @@ func (s *Engine) register(srv *rpc.Server) {
 }
 
 // routed registers a call that goes to a gateway: [request, gateway_name].
-func routed[Req any](srv *rpc.Server, method string, f func(req Req, gw string) ([]byte, error)) {
+func routed[Req any](srv *rpc.Server, opts []rpc.HandleOption, method string, f func(req Req, gw string) ([]byte, error)) {
 	srv.HandleRaw(method, func(_ context.Context, args []byte) ([]byte, error) {
 		var req Req
 		var gw string
@@ -94,7 +100,7 @@ func routed[Req any](srv *rpc.Server, method string, f func(req Req, gw string) 
 			return nil, rpc.Errorf(rpc.CodeBadRequest, "%s: %v", method, err)
 		}
 		return f(req, gw)
-	})
+	}, opts...)
 }
 
 // one registers a lookup by id: [id] -> object or nil.
@@ -114,4 +120,21 @@ func list[T any](srv *rpc.Server, method string, all func() []*T) {
 	srv.HandleRaw(method, func(context.Context, []byte) ([]byte, error) {
 		return wire.EncodeList(all())
 	}, rpc.Inline())
+}
+
+// allQuick reports whether every gateway of me is an engine.QuickGateway
+// that says so (and there is at least one).
+func allQuick(me *engine.MainEngine) bool {
+	names := me.GatewayNames()
+	for _, n := range names {
+		g, err := me.Gateway(n)
+		if err != nil {
+			return false
+		}
+		q, ok := g.(engine.QuickGateway)
+		if !ok || !q.Quick() {
+			return false
+		}
+	}
+	return len(names) > 0
 }

@@ -261,6 +261,19 @@ func (c *Context) Send(vtSymbol string, dir engine.Direction, offset engine.Offs
 	return id, err
 }
 
+// SendRequest sends any order request (FAK, FOK, market …) with the
+// strategy's reference and returns its vt_orderid.
+func (c *Context) SendRequest(req engine.OrderRequest) (string, error) {
+	req.Reference = c.r.cfg.Name
+	id, err := c.r.me.SendOrder(req, c.r.cfg.Gateway)
+	if err == nil && id != "" {
+		c.r.mu.Lock()
+		c.r.orders[id] = true
+		c.r.mu.Unlock()
+	}
+	return id, err
+}
+
 // Cancel cancels one of the strategy's orders by vt_orderid.
 func (c *Context) Cancel(vtOrderID string) error {
 	o, ok := c.r.me.Order(vtOrderID)

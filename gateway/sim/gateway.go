@@ -50,6 +50,10 @@ func New(ev *engine.EventEngine, name string) engine.Gateway { return NewGateway
 
 var _ engine.Gateway = (*Gateway)(nil)
 
+// Quick reports that the simulated exchange answers every call at once
+// (engine.QuickGateway): a service may run its calls inline.
+func (g *Gateway) Quick() bool { return true }
+
 // Gateway is a simulated exchange behind the engine.Gateway contract: a
 // contract set, ticks from a seeded random walk with a 5-level book, order
 // matching against that book (LIMIT, MARKET, FAK, FOK, partial fills),

@@ -1,0 +1,491 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
+
+	"github.com/vnrpc/vnrpc/engine"
+	"github.com/vnrpc/vnrpc/engine/rpcservice"
+	"github.com/vnrpc/vnrpc/engine/strategy"
+	"github.com/vnrpc/vnrpc/engine/wire"
+	rpcgw "github.com/vnrpc/vnrpc/gateway/rpc"
+	"github.com/vnrpc/vnrpc/gateway/sim"
+)
+
+// tick-to-order: a strategy process answers every tick of one symbol with
+// an order; the server measures from the tick's step at its gateway to the
+// order's arrival at its gateway. Ticks come one per millisecond, so each
+// order answers the latest tick.
+
+func init() {
+	register(Scenario{Name: "tick-to-order", Desc: "from a tick at the server's gateway to the order a strategy process sends in reaction, arriving at the server's gateway (local spin with polling calls, local block, tcp; 1 and 4 strategies) beside the same round trip over ZeroMQ PUB/SUB + REQ/REP with msgpack",
+		Units: func(quick bool) int { return len(t2oCases(quick)) + 1 }, Run: runT2O})
+	helpers["t2o-server"] = t2oServer
+	helpers["t2o-client"] = t2oClient
+	helpers["t2o-zmq-server"] = t2oZmqServer
+	helpers["t2o-zmq-client"] = t2oZmqClient
+}
+
+type t2oCase struct {
+	transport, wait string
+	poll            bool
+	clients         int
+}
+
+func t2oCases(quick bool) []t2oCase {
+	clients := []int{1, 4}
+	if quick {
+		clients = []int{1}
+	}
+	var out []t2oCase
+	for _, c := range []t2oCase{{"local", "spin", true, 0}, {"local", "block", false, 0}, {"tcp", "block", false, 0}} {
+		for _, n := range clients {
+			c.clients = n
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (c t2oCase) subject() string {
+	s := fmt.Sprintf("t2o-%s-%s", c.transport, c.wait)
+	if c.poll {
+		s += "-poll"
+	}
+	return s
+}
+
+func runT2O(ctx context.Context, e *Env) ([]Result, error) {
+	n, warm := tickCount(e.Quick)
+	mode := fmt.Sprintf("paced@%d/s", tickRate)
+	var out []Result
+	for _, c := range t2oCases(e.Quick) {
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+		r, err := t2oOnce(e, c, n, warm)
+		if err != nil {
+			return out, fmt.Errorf("tick-to-order %s: %w", c.subject(), err)
+		}
+		r.Mode = mode
+		out = append(out, r)
+		e.Step()
+	}
+	r, err := t2oZmq(e, n, warm)
+	if err != nil {
+		return out, fmt.Errorf("tick-to-order zmq baseline: %w", err)
+	}
+	r.Mode = mode
+	out = append(out, r)
+	e.Step()
+	return out, nil
+}
+
+func t2oOnce(e *Env, c t2oCase, n, warm int) (Result, error) {
+	var ps procs
+	defer ps.stop()
+	dir, err := os.MkdirTemp(e.Dir, "t2o")
+	if err != nil {
+		return Result{}, err
+	}
+	hist := filepath.Join(dir, "server.hist")
+	srv, err := ps.spawn("t2o-server", "VNRPC_DIR="+dir, "VNRPC_WARM="+strconv.Itoa(warm), "VNRPC_OUT="+hist)
+	if err != nil {
+		return Result{}, err
+	}
+	ready, err := srv.expect("ready", 30*time.Second)
+	if err != nil {
+		return Result{}, err
+	}
+	addr := ready[1]
+	if c.transport == "tcp" {
+		addr = ready[2]
+	}
+	poll := "0"
+	if c.poll {
+		poll = "50"
+	}
+	for i := range c.clients {
+		p, err := ps.spawn("t2o-client", "VNRPC_ADDR="+addr, "VNRPC_TRANSPORT="+c.transport, "VNRPC_WAIT="+c.wait,
+			"VNRPC_POLL_US="+poll, "VNRPC_NAME="+fmt.Sprintf("s%d", i))
+		if err != nil {
+			return Result{}, err
+		}
+		if f, err := p.expect("ready", 30*time.Second); err != nil {
+			return Result{}, err
+		} else if f[1] != c.transport {
+			return Result{}, fmt.Errorf("strategy connected over %s, want %s", f[1], c.transport)
+		}
+	}
+	start := time.Now()
+	if err := srv.send("run %d %d", n, c.clients); err != nil {
+		return Result{}, err
+	}
+	f, err := srv.expect("done", 10*time.Minute)
+	if err != nil {
+		return Result{}, err
+	}
+	elapsed := time.Since(start)
+	h, err := LoadHist(hist)
+	if err != nil {
+		return Result{}, err
+	}
+	missing, _ := strconv.Atoi(f[1])
+	r := Result{Scenario: "tick-to-order", Subject: c.subject(), Peers: c.clients, Rate: float64(n) / elapsed.Seconds(),
+		Lost: uint64(missing), Note: "tick step at the server's gateway to the strategy's order at the server's gateway"}
+	h.Fill(&r)
+	return r, nil
+}
+
+// t2oGateway is the sim gateway, timing each order's arrival against the
+// latest tick's step.
+type t2oGateway struct {
+	*sim.Gateway
+	lastTick atomic.Int64
+	warm     int64
+	seen     atomic.Int64
+	mu       sync.Mutex
+	h        *Hist
+}
+
+func (g *t2oGateway) SendOrder(req engine.OrderRequest) (string, error) {
+	d := nanotime() - g.lastTick.Load()
+	if g.seen.Add(1) > g.warm {
+		g.mu.Lock()
+		g.h.Record(d)
+		g.mu.Unlock()
+	}
+	return g.Gateway.SendOrder(req)
+}
+
+// t2oServer: the RPC service over a timed sim gateway. "run N CLIENTS"
+// steps N times, one per millisecond, waits for the orders (N per client,
+// up to 10 s after the last tick), saves the histogram and prints
+// "done MISSING".
+func t2oServer() error {
+	dir := os.Getenv("VNRPC_DIR")
+	q := slog.New(slog.NewTextHandler(io.Discard, nil))
+	me := engine.NewMainEngine(nil, q)
+	defer me.Close()
+	warm, _ := strconv.ParseInt(os.Getenv("VNRPC_WARM"), 10, 64)
+	var gw *t2oGateway
+	_, err := me.AddGateway(func(ev *engine.EventEngine, name string) engine.Gateway {
+		gw = &t2oGateway{Gateway: sim.NewGateway(ev, name, sim.Options{Clock: monotonic}), h: NewHist(), warm: warm}
+		return gw
+	}, sim.DefaultName)
+	if err != nil {
+		return err
+	}
+	if err := me.Connect(engine.Setting{"user_id": "demo", "password": "demo", "seed": 1.0, "tick_rate": 0.0,
+		"capital": 1e12}, sim.DefaultName); err != nil {
+		return err
+	}
+	if err := me.Subscribe(engine.SubscribeRequest{Symbol: "rb2601", Exchange: engine.ExchangeSHFE}, sim.DefaultName); err != nil {
+		return err
+	}
+	st := rpcservice.Setting{SocketPath: filepath.Join(dir, "sock", "rpc.sock"), SegmentDir: dir, RingMB: 64,
+		RepAddress: "tcp://127.0.0.1:*", PubAddress: "tcp://127.0.0.1:*"}
+	app, err := me.AddApp(rpcservice.Factory(rpcservice.Options{DataDir: dir, Setting: &st, Logger: q}))
+	if err != nil {
+		return err
+	}
+	if err := app.(*rpcservice.Engine).Start(); err != nil {
+		return err
+	}
+	sock, calls, _ := app.(*rpcservice.Engine).Server().Addrs()
+	fmt.Println("ready", sock, calls)
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 3 || f[0] != "run" {
+			continue
+		}
+		n, _ := strconv.Atoi(f[1])
+		clients, _ := strconv.Atoi(f[2])
+		paceCoarse(n, tickRate, func() {
+			gw.lastTick.Store(nanotime())
+			_ = gw.Step()
+		})
+		want := int64(n * clients)
+		for deadline := time.Now().Add(10 * time.Second); gw.seen.Load() < want && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		gw.mu.Lock()
+		err := gw.h.Save(os.Getenv("VNRPC_OUT"))
+		gw.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		fmt.Println("done", max(0, want-gw.seen.Load()))
+	}
+	return nil
+}
+
+// responder answers every tick with a fill-and-kill buy far below the
+// market: the exchange cancels it at once, so no state piles up.
+type responder struct {
+	strategy.Base
+	vt string
+}
+
+func (s responder) OnTick(c *strategy.Context, t *engine.Tick) {
+	_, _ = c.SendRequest(engine.OrderRequest{Symbol: t.Symbol, Exchange: t.Exchange, Direction: engine.DirectionLong,
+		Offset: engine.OffsetOpen, Type: engine.OrderTypeFAK, Price: t.BidPrice[4], Volume: 1})
+}
+
+// t2oClient: a strategy process (engine/strategy on the RPC gateway) that
+// answers every tick of rb2601.SHFE with an order.
+func t2oClient() error {
+	q := slog.New(slog.NewTextHandler(io.Discard, nil))
+	me := engine.NewMainEngine(nil, q)
+	defer me.Close()
+	gwi, err := me.AddGateway(rpcgw.Factory(rpcgw.Options{Logger: q}), "")
+	if err != nil {
+		return err
+	}
+	gw := gwi.(*rpcgw.Gateway)
+	poll, _ := strconv.Atoi(os.Getenv("VNRPC_POLL_US"))
+	if err := me.Connect(engine.Setting{rpcgw.KeyAddress: os.Getenv("VNRPC_ADDR"), rpcgw.KeyTransport: os.Getenv("VNRPC_TRANSPORT"),
+		rpcgw.KeyWait: os.Getenv("VNRPC_WAIT"), rpcgw.KeyPollUs: poll}, rpcgw.DefaultName); err != nil {
+		return err
+	}
+	const vt = "rb2601.SHFE"
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if _, ok := me.Contract(vt); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no contract %s in 20 s", vt)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	r, err := strategy.Add(me, strategy.Config{Name: os.Getenv("VNRPC_NAME"), Symbols: []string{vt}, Gateway: rpcgw.DefaultName},
+		responder{vt: vt}, q)
+	if err != nil {
+		return err
+	}
+	fmt.Println("ready", gw.Transport())
+	waitStdin()
+	return r.Stop()
+}
+
+// t2oZmq: the same round trip with ZeroMQ: ticks over PUB/SUB, orders
+// (msgpack) over REQ/REP, timed at the server as above.
+func t2oZmq(e *Env, n, warm int) (Result, error) {
+	var ps procs
+	defer ps.stop()
+	dir, err := os.MkdirTemp(e.Dir, "t2oz")
+	if err != nil {
+		return Result{}, err
+	}
+	hist := filepath.Join(dir, "server.hist")
+	srv, err := ps.spawn("t2o-zmq-server", "VNRPC_WARM="+strconv.Itoa(warm), "VNRPC_OUT="+hist)
+	if err != nil {
+		return Result{}, err
+	}
+	f, err := srv.expect("ready", 30*time.Second)
+	if err != nil {
+		return Result{}, err
+	}
+	cl, err := ps.spawn("t2o-zmq-client", "VNRPC_PUB="+f[1], "VNRPC_REP="+f[2])
+	if err != nil {
+		return Result{}, err
+	}
+	if _, err := cl.expect("ready", 30*time.Second); err != nil {
+		return Result{}, err
+	}
+	// The slow joiner: publish until the subscriber answers one.
+	for i := 0; ; i++ {
+		if err := srv.send("hello"); err != nil {
+			return Result{}, err
+		}
+		if _, err := srv.expect("joined", 200*time.Millisecond); err == nil {
+			break
+		}
+		if i > 100 {
+			return Result{}, fmt.Errorf("the subscriber never joined")
+		}
+	}
+	start := time.Now()
+	if err := srv.send("run %d", n); err != nil {
+		return Result{}, err
+	}
+	d, err := srv.expect("done", 10*time.Minute)
+	if err != nil {
+		return Result{}, err
+	}
+	elapsed := time.Since(start)
+	h, err := LoadHist(hist)
+	if err != nil {
+		return Result{}, err
+	}
+	missing, _ := strconv.Atoi(d[1])
+	r := Result{Scenario: "tick-to-order", Subject: "zmq-pubsub+reqrep-tcp", Baseline: true, Peers: 1,
+		Rate: float64(n) / elapsed.Seconds(), Lost: uint64(missing), Note: "ticks over PUB/SUB, msgpack orders over REQ/REP"}
+	h.Fill(&r)
+	return r, nil
+}
+
+func t2oZmqServer() error {
+	pub, err := zmq.NewSocket(zmq.PUB)
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+	rep, err := zmq.NewSocket(zmq.REP)
+	if err != nil {
+		return err
+	}
+	defer rep.Close()
+	for _, s := range []*zmq.Socket{pub, rep} {
+		_ = s.SetLinger(0)
+		if err := s.Bind("tcp://127.0.0.1:*"); err != nil {
+			return err
+		}
+	}
+	pubAddr, _ := pub.GetLastEndpoint()
+	repAddr, _ := rep.GetLastEndpoint()
+	warm, _ := strconv.ParseInt(os.Getenv("VNRPC_WARM"), 10, 64)
+	var lastTick, seen atomic.Int64
+	h := NewHist()
+	var hmu sync.Mutex
+	joined := make(chan struct{}, 1)
+	go func() { // the REP side: orders, and the subscriber's hello
+		for {
+			msg, err := rep.RecvBytes(0)
+			if err != nil {
+				return
+			}
+			if string(msg) == "joined" {
+				select {
+				case joined <- struct{}{}:
+				default:
+				}
+			} else {
+				var req engine.OrderRequest
+				var gw string
+				d := nanotime() - lastTick.Load()
+				if wire.DecodeArgs(msg, &req, &gw) == nil && seen.Add(1) > warm {
+					hmu.Lock()
+					h.Record(d)
+					hmu.Unlock()
+				}
+			}
+			if _, err := rep.SendBytes([]byte("ok"), 0); err != nil {
+				return
+			}
+		}
+	}()
+	fmt.Println("ready", pubAddr, repAddr)
+	tk := engine.Tick{GatewayName: "SIM", Symbol: "rb2601", Exchange: engine.ExchangeSHFE, Name: "rebar", LastPrice: 3200}
+	var buf []byte
+	var pubMu sync.Mutex // the PUB socket: this goroutine only, but be explicit
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		switch {
+		case len(f) == 1 && f[0] == "hello":
+			pubMu.Lock()
+			_, _ = pub.SendBytes([]byte("hello"), 0)
+			pubMu.Unlock()
+			select {
+			case <-joined:
+				fmt.Println("joined")
+			case <-time.After(100 * time.Millisecond):
+			}
+		case len(f) == 2 && f[0] == "run":
+			n, _ := strconv.Atoi(f[1])
+			seen.Store(0)
+			paceCoarse(n, tickRate, func() {
+				now := nanotime()
+				lastTick.Store(now)
+				tk.Datetime = time.Unix(0, now)
+				buf, _ = wire.AppendTick(buf[:0], &tk)
+				pubMu.Lock()
+				_, _ = pub.SendBytes(buf, 0)
+				pubMu.Unlock()
+			})
+			for deadline := time.Now().Add(10 * time.Second); seen.Load() < int64(n) && time.Now().Before(deadline); {
+				time.Sleep(time.Millisecond)
+			}
+			hmu.Lock()
+			err := h.Save(os.Getenv("VNRPC_OUT"))
+			hmu.Unlock()
+			if err != nil {
+				return err
+			}
+			fmt.Println("done", max(0, int64(n)-seen.Load()))
+		}
+	}
+	return nil
+}
+
+func t2oZmqClient() error {
+	sub, err := zmq.NewSocket(zmq.SUB)
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	req, err := zmq.NewSocket(zmq.REQ)
+	if err != nil {
+		return err
+	}
+	defer req.Close()
+	_ = sub.SetLinger(0)
+	_ = req.SetLinger(0)
+	_ = sub.SetSubscribe("")
+	if err := sub.Connect(os.Getenv("VNRPC_PUB")); err != nil {
+		return err
+	}
+	if err := req.Connect(os.Getenv("VNRPC_REP")); err != nil {
+		return err
+	}
+	go func() {
+		waitStdin()
+		os.Exit(0) // blocked in recv: nothing else wakes it
+	}()
+	fmt.Println("ready")
+	var tk engine.Tick
+	said := false
+	for {
+		msg, err := sub.RecvBytes(0)
+		if err != nil {
+			return err
+		}
+		var out []byte
+		if string(msg) == "hello" {
+			if said {
+				continue
+			}
+			said = true
+			out = []byte("joined")
+		} else {
+			if err := wire.DecodeTickFast(msg, &tk); err != nil {
+				return err
+			}
+			out, err = wire.EncodeArgs(&engine.OrderRequest{Symbol: tk.Symbol, Exchange: tk.Exchange,
+				Direction: engine.DirectionLong, Type: engine.OrderTypeFAK, Price: tk.BidPrice[4], Volume: 1}, "SIM")
+			if err != nil {
+				return err
+			}
+		}
+		if _, err := req.SendBytes(out, 0); err != nil {
+			return err
+		}
+		if _, err := req.RecvBytes(0); err != nil {
+			return err
+		}
+	}
+}
