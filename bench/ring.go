@@ -97,17 +97,11 @@ func runRing(ctx context.Context, e *Env) ([]Result, error) {
 
 // ringOnce: the writer here, readers in helper processes.
 func ringOnce(e *Env, c ringCase, n, warm int) (Result, error) {
-	name := shm.Name("vnrpc-bench", shm.NewEpoch())
-	seg, err := shm.Create(name, ring.Size(16<<20), shm.Options{Dir: e.Dir})
+	name, w, done, err := benchRing(e, "vnrpc-bench")
 	if err != nil {
 		return Result{}, err
 	}
-	defer func() { _ = seg.Unlink(); _ = seg.Close() }()
-	w, err := ring.NewWriter(seg.Bytes())
-	if err != nil {
-		return Result{}, err
-	}
-	prefault(seg.Bytes(), true)
+	defer done()
 	var ps procs
 	defer ps.stop()
 	for i := range c.readers {

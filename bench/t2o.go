@@ -17,7 +17,6 @@ import (
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/vnrpc/vnrpc/engine"
-	"github.com/vnrpc/vnrpc/engine/rpcservice"
 	"github.com/vnrpc/vnrpc/engine/strategy"
 	"github.com/vnrpc/vnrpc/engine/wire"
 	rpcgw "github.com/vnrpc/vnrpc/gateway/rpc"
@@ -175,37 +174,18 @@ func (g *t2oGateway) SendOrder(req engine.OrderRequest) (string, error) {
 // up to 10 s after the last tick), saves the histogram and prints
 // "done MISSING".
 func t2oServer() error {
-	dir := os.Getenv("VNRPC_DIR")
-	q := slog.New(slog.NewTextHandler(io.Discard, nil))
-	me := engine.NewMainEngine(nil, q)
-	defer me.Close()
 	warm, _ := strconv.ParseInt(os.Getenv("VNRPC_WARM"), 10, 64)
 	var gw *t2oGateway
-	_, err := me.AddGateway(func(ev *engine.EventEngine, name string) engine.Gateway {
+	me, err := simService(os.Getenv("VNRPC_DIR"), func(ev *engine.EventEngine, name string) engine.Gateway {
 		gw = &t2oGateway{Gateway: sim.NewGateway(ev, name, sim.Options{Clock: monotonic}), h: NewHist(), warm: warm}
 		return gw
-	}, sim.DefaultName)
+	})
+	if me != nil {
+		defer me.Close()
+	}
 	if err != nil {
 		return err
 	}
-	if err := me.Connect(engine.Setting{"user_id": "demo", "password": "demo", "seed": 1.0, "tick_rate": 0.0,
-		"capital": 1e12}, sim.DefaultName); err != nil {
-		return err
-	}
-	if err := me.Subscribe(engine.SubscribeRequest{Symbol: "rb2601", Exchange: engine.ExchangeSHFE}, sim.DefaultName); err != nil {
-		return err
-	}
-	st := rpcservice.Setting{SocketPath: filepath.Join(dir, "sock", "rpc.sock"), SegmentDir: dir, RingMB: 64,
-		RepAddress: "tcp://127.0.0.1:*", PubAddress: "tcp://127.0.0.1:*"}
-	app, err := me.AddApp(rpcservice.Factory(rpcservice.Options{DataDir: dir, Setting: &st, Logger: q}))
-	if err != nil {
-		return err
-	}
-	if err := app.(*rpcservice.Engine).Start(); err != nil {
-		return err
-	}
-	sock, calls, _ := app.(*rpcservice.Engine).Server().Addrs()
-	fmt.Println("ready", sock, calls)
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
@@ -306,17 +286,8 @@ func t2oZmq(e *Env, n, warm int) (Result, error) {
 	if _, err := cl.expect("ready", 30*time.Second); err != nil {
 		return Result{}, err
 	}
-	// The slow joiner: publish until the subscriber answers one.
-	for i := 0; ; i++ {
-		if err := srv.send("hello"); err != nil {
-			return Result{}, err
-		}
-		if _, err := srv.expect("joined", 200*time.Millisecond); err == nil {
-			break
-		}
-		if i > 100 {
-			return Result{}, fmt.Errorf("the subscriber never joined")
-		}
+	if err := awaitJoin(srv, srv); err != nil { // the server hears the subscriber's hello on its REP socket
+		return Result{}, err
 	}
 	start := time.Now()
 	if err := srv.send("run %d", n); err != nil {

@@ -255,34 +255,17 @@ func runLossless(ctx context.Context, e *Env) ([]Result, error) {
 // tickServer: the sim gateway with manual steps and the RPC service;
 // "run N RATE" steps N times at RATE per second and prints "sent".
 func tickServer() error {
-	dir := os.Getenv("VNRPC_DIR")
-	q := slog.New(slog.NewTextHandler(io.Discard, nil))
-	me := engine.NewMainEngine(nil, q)
-	defer me.Close()
-	gwi, err := me.AddGateway(sim.Factory(sim.Options{Clock: monotonic}), sim.DefaultName)
+	var gw *sim.Gateway
+	me, err := simService(os.Getenv("VNRPC_DIR"), func(ev *engine.EventEngine, name string) engine.Gateway {
+		gw = sim.NewGateway(ev, name, sim.Options{Clock: monotonic})
+		return gw
+	})
+	if me != nil {
+		defer me.Close()
+	}
 	if err != nil {
 		return err
 	}
-	gw := gwi.(*sim.Gateway)
-	if err := me.Connect(engine.Setting{"user_id": "demo", "password": "demo", "seed": 1.0, "tick_rate": 0.0,
-		"capital": 1e6}, gw.Name()); err != nil {
-		return err
-	}
-	if err := me.Subscribe(engine.SubscribeRequest{Symbol: "rb2601", Exchange: engine.ExchangeSHFE}, gw.Name()); err != nil {
-		return err
-	}
-	st := rpcservice.Setting{SocketPath: filepath.Join(dir, "sock", "rpc.sock"), SegmentDir: dir, RingMB: 64,
-		RepAddress: "tcp://127.0.0.1:*", PubAddress: "tcp://127.0.0.1:*"}
-	app, err := me.AddApp(rpcservice.Factory(rpcservice.Options{DataDir: dir, Setting: &st, Logger: q}))
-	if err != nil {
-		return err
-	}
-	svc := app.(*rpcservice.Engine)
-	if err := svc.Start(); err != nil {
-		return err
-	}
-	sock, calls, _ := svc.Server().Addrs()
-	fmt.Println("ready", sock, calls)
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
@@ -295,6 +278,69 @@ func tickServer() error {
 		fmt.Println("sent")
 	}
 	return nil
+}
+
+// simService starts a main engine with a sim gateway built by factory
+// (manual steps, rb2601.SHFE subscribed) and the RPC service in dir, on a
+// private socket and LAN ports, and prints "ready SOCKET CALLS". The
+// returned engine is to be closed, also with an error.
+func simService(dir string, factory engine.GatewayFactory) (*engine.MainEngine, error) {
+	q := slog.New(slog.NewTextHandler(io.Discard, nil))
+	me := engine.NewMainEngine(nil, q)
+	if _, err := me.AddGateway(factory, sim.DefaultName); err != nil {
+		return me, err
+	}
+	if err := me.Connect(engine.Setting{"user_id": "demo", "password": "demo", "seed": 1.0, "tick_rate": 0.0,
+		"capital": 1e12}, sim.DefaultName); err != nil {
+		return me, err
+	}
+	if err := me.Subscribe(engine.SubscribeRequest{Symbol: "rb2601", Exchange: engine.ExchangeSHFE}, sim.DefaultName); err != nil {
+		return me, err
+	}
+	st := rpcservice.Setting{SocketPath: filepath.Join(dir, "sock", "rpc.sock"), SegmentDir: dir, RingMB: 64,
+		RepAddress: "tcp://127.0.0.1:*", PubAddress: "tcp://127.0.0.1:*"}
+	app, err := me.AddApp(rpcservice.Factory(rpcservice.Options{DataDir: dir, Setting: &st, Logger: q}))
+	if err != nil {
+		return me, err
+	}
+	svc := app.(*rpcservice.Engine)
+	if err := svc.Start(); err != nil {
+		return me, err
+	}
+	sock, calls, _ := svc.Server().Addrs()
+	fmt.Println("ready", sock, calls)
+	return me, nil
+}
+
+// awaitJoin works around ZeroMQ's slow joiner: it has the publisher send
+// "hello" until the helper watching the subscriber reports "joined".
+func awaitJoin(pub, watcher *proc) error {
+	for i := 0; i <= 100; i++ {
+		if err := pub.send("hello"); err != nil {
+			return err
+		}
+		if _, err := watcher.expect("joined", 200*time.Millisecond); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("the subscriber never joined")
+}
+
+// benchRing creates a ring segment in e.Dir, prefaulted, and its writer;
+// done unlinks and closes it.
+func benchRing(e *Env, prefix string) (name string, w *ring.Writer, done func(), err error) {
+	name = shm.Name(prefix, shm.NewEpoch())
+	seg, err := shm.Create(name, ring.Size(16<<20), shm.Options{Dir: e.Dir})
+	if err != nil {
+		return "", nil, nil, err
+	}
+	done = func() { _ = seg.Unlink(); _ = seg.Close() }
+	if w, err = ring.NewWriter(seg.Bytes()); err != nil {
+		done()
+		return "", nil, nil, err
+	}
+	prefault(seg.Bytes(), true)
+	return name, w, done, nil
 }
 
 // tickClient: a main engine with the RPC gateway; a tap on ticks records
@@ -371,17 +417,8 @@ func zmqTicks(e *Env, transport string, n, warm int) (Result, error) {
 	if _, err := sub.expect("ready", 30*time.Second); err != nil {
 		return Result{}, err
 	}
-	// ZeroMQ's slow joiner: publish until the subscriber has seen one.
-	for i := 0; ; i++ {
-		if err := pub.send("hello"); err != nil {
-			return Result{}, err
-		}
-		if _, err := sub.expect("joined", 200*time.Millisecond); err == nil {
-			break
-		}
-		if i > 100 {
-			return Result{}, fmt.Errorf("the subscriber never joined")
-		}
+	if err := awaitJoin(pub, sub); err != nil {
+		return Result{}, err
 	}
 	start := time.Now()
 	if err := pub.send("run %d", n); err != nil {
@@ -518,17 +555,11 @@ func runFanout(ctx context.Context, e *Env) ([]Result, error) {
 }
 
 func fanoutOnce(e *Env, k, n int) (Result, error) {
-	name := shm.Name("vnrpc-bench-fan", shm.NewEpoch())
-	seg, err := shm.Create(name, ring.Size(16<<20), shm.Options{Dir: e.Dir})
+	name, w, done, err := benchRing(e, "vnrpc-bench-fan")
 	if err != nil {
 		return Result{}, err
 	}
-	defer func() { _ = seg.Unlink(); _ = seg.Close() }()
-	w, err := ring.NewWriter(seg.Bytes())
-	if err != nil {
-		return Result{}, err
-	}
-	prefault(seg.Bytes(), true)
+	defer done()
 	var ps procs
 	defer ps.stop()
 	procsN := min(k, 4)

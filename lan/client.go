@@ -362,22 +362,7 @@ func (c *Client) event(body []byte) {
 
 // Go starts a call; done (buffered; nil: a new one) receives it when it completes.
 func (c *Client) Go(ctx context.Context, method string, args []byte, done chan *Call) *Call {
-	if done == nil {
-		done = make(chan *Call, 1)
-	}
-	out := &Call{Method: method, Done: done}
-	inner := c.begin(ctx, method, args)
-	out.ID = inner.ID
-	c.async.Add(1)
-	go func() {
-		defer c.async.Done()
-		out.Result, out.Err, _ = c.wait(context.Background(), inner)
-		select {
-		case out.Done <- out:
-		default: // Done must be buffered
-		}
-	}()
-	return out
+	return frame.Async(&c.async, c.begin(ctx, method, args), done, c.wait)
 }
 
 // begin registers a call and sends it: on the DEALER if the role is free,

@@ -131,22 +131,7 @@ func (c *Client) watch(fd int) {
 // receives the Call when it completes. ctx's deadline travels with the
 // request; ctx's end does not cancel a call started with Go.
 func (c *Client) Go(ctx context.Context, method string, args []byte, done chan *Call) *Call {
-	if done == nil {
-		done = make(chan *Call, 1)
-	}
-	out := &Call{Method: method, Done: done}
-	inner := c.start(ctx, method, args)
-	out.ID = inner.ID
-	c.async.Add(1)
-	go func() {
-		defer c.async.Done()
-		out.Result, out.Err, _ = c.wait(context.Background(), inner)
-		select {
-		case out.Done <- out:
-		default: // Done must be buffered
-		}
-	}()
-	return out
+	return frame.Async(&c.async, c.start(ctx, method, args), done, c.wait)
 }
 
 // start registers and sends a call; its Done is private to the client.

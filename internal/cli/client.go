@@ -122,12 +122,7 @@ func RunClient(ctx context.Context, c ClientConfig, log *slog.Logger) error {
 		log.Info("client stopped")
 	}()
 	ev := me.EventEngine()
-	for _, typ := range []string{engine.EventLog, rpcgw.EventRpcLog} {
-		ev.Register(typ, func(e engine.Event) {
-			l := e.Data.(*engine.Log)
-			log.Log(context.Background(), pyLevel(l.Level), l.Msg, "source", l.GatewayName)
-		})
-	}
+	logEvents(ev, log, engine.EventLog, rpcgw.EventRpcLog)
 	var ticks atomic.Uint64
 	ev.Register(engine.EventTick, func(engine.Event) { ticks.Add(1) })
 	subscribed := map[string]bool{}

@@ -282,10 +282,7 @@ func RunServer(ctx context.Context, c ServerConfig, log *slog.Logger) error {
 		log.Info("server stopped")
 	}()
 	ev := me.EventEngine()
-	ev.Register(engine.EventLog, func(e engine.Event) {
-		l := e.Data.(*engine.Log)
-		log.Log(context.Background(), pyLevel(l.Level), l.Msg, "source", l.GatewayName)
-	})
+	logEvents(ev, log, engine.EventLog)
 	var ticks atomic.Uint64
 	ev.Register(engine.EventTick, func(engine.Event) { ticks.Add(1) })
 
@@ -392,6 +389,16 @@ func demoFlow(ctx context.Context, me *engine.MainEngine, gw, vt string, log *sl
 		if _, err := me.SendOrder(req, gw); err != nil {
 			log.Warn("demo order", "err", err)
 		}
+	}
+}
+
+// logEvents logs the engine's log events of the given types through log.
+func logEvents(ev *engine.EventEngine, log *slog.Logger, types ...string) {
+	for _, typ := range types {
+		ev.Register(typ, func(e engine.Event) {
+			l := e.Data.(*engine.Log)
+			log.Log(context.Background(), pyLevel(l.Level), l.Msg, "source", l.GatewayName)
+		})
 	}
 }
 

@@ -70,3 +70,21 @@ func (r *Role) handOff(p *Pending) {
 		}
 	}
 }
+
+// Async turns a call in flight into an asynchronous one: a goroutine,
+// counted in wg, waits for it with wait and hands the outcome to a new
+// Call on done (buffered; nil: a new one), which Async returns.
+func Async(wg *sync.WaitGroup, inner *Call, done chan *Call,
+	wait func(ctx context.Context, call *Call) ([]byte, error, bool)) *Call {
+	if done == nil {
+		done = make(chan *Call, 1)
+	}
+	out := &Call{Method: inner.Method, ID: inner.ID, Done: done}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		out.Result, out.Err, _ = wait(context.Background(), inner)
+		out.finish()
+	}()
+	return out
+}
