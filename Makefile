@@ -11,12 +11,13 @@ demo:
 	./scripts/demo.sh
 
 # The tests: formatting, vet, and every test under the race detector
-# (fuzz seeds run as ordinary tests).
+# (fuzz seeds run as ordinary tests). The console's browser tests save
+# their screenshots in out/screenshots/.
 test: deps
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 15m ./...
+	VNRPC_SCREENSHOTS=$(CURDIR)/out/screenshots $(GO) test -race -count=1 -timeout 15m ./...
 
 # The user-facing suite: every path beside its baselines, report and charts in bench-out/.
 bench-suite: deps

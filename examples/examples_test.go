@@ -4,6 +4,7 @@ package examples_test
 
 import (
 	"bufio"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,6 +79,14 @@ func (p *proc) until(t *testing.T, s string) {
 	}
 }
 
+// untilValue waits for a line containing prefix and returns what follows it.
+func (p *proc) untilValue(t *testing.T, prefix string) string {
+	t.Helper()
+	p.until(t, prefix)
+	l := p.seen[len(p.seen)-1]
+	return l[strings.Index(l, prefix)+len(prefix):]
+}
+
 // stop sends SIGTERM and expects a clean exit.
 func (p *proc) stop(t *testing.T) {
 	t.Helper()
@@ -104,6 +113,26 @@ func TestServerClient(t *testing.T) {
 	cli.until(t, "state\tconnected local")
 	cli.until(t, "tick\trb2601.SHFE")
 	cli.stop(t)
+	srv.stop(t)
+}
+
+// run_server -ui serves the console: the page and its assets load.
+func TestServerUI(t *testing.T) {
+	bin, home := t.TempDir(), t.TempDir()
+	build(t, bin, "server_client/run_server")
+	srv := start(t, home, filepath.Join(bin, "run_server"), "-ui", "-ui-addr", "127.0.0.1:0")
+	url := srv.untilValue(t, "console: open ")
+	url = strings.Fields(url)[0]
+	for _, u := range []string{url, url + "assets/app.js"} {
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %s", u, resp.Status)
+		}
+	}
 	srv.stop(t)
 }
 

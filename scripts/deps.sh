@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing vnrpc needs on a Debian machine that has Go:
-# libzmq3-dev and pkg-config (cgo, for the ZeroMQ LAN transport) and iproute2
-# (the network-namespace test). It does nothing when they are already there.
+# libzmq3-dev and pkg-config (cgo, for the ZeroMQ LAN transport), iproute2
+# (the network-namespace test) and chromium (the console's browser tests). It does nothing when they are already there.
 # Run as root, or with sudo available.
 set -euo pipefail
 
@@ -18,6 +18,10 @@ need=()
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 dpkg -s libzmq3-dev >/dev/null 2>&1 || need+=(libzmq3-dev)
 command -v ip >/dev/null 2>&1 || need+=(iproute2) # the network-namespace test
+# The console's browser tests drive Debian's Chromium; a CJK font lets its
+# screenshots show the zh labels.
+[ -x /usr/lib/chromium/chromium ] || [ -n "${VNRPC_CHROMIUM:-}" ] || need+=(chromium)
+dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || need+=(fonts-wqy-microhei)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -116,6 +118,7 @@ func TestRunServerShowsTicksAndStops(t *testing.T) {
 	c.SummaryInterval.Duration = 50 * time.Millisecond
 	dir := t.TempDir()
 	c.RPC = RPCConfig{Enabled: true, DataDir: dir, SocketPath: filepath.Join(dir, "s", "rpc.sock"), NoLAN: true}
+	c.UI = UIConfig{Enabled: true, Addr: "127.0.0.1:0"}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- RunServer(ctx, c, slog.New(slog.NewTextHandler(&logs, nil))) }()
@@ -126,6 +129,19 @@ func TestRunServerShowsTicksAndStops(t *testing.T) {
 		case <-deadline:
 			t.Fatalf("no summary with live ticks in 10 s:\n%s", logs.String())
 		}
+	}
+	// --ui: the console's URL is logged and serves the page.
+	m := regexp.MustCompile(`console: open (http://[^" ]+)`).FindStringSubmatch(logs.String())
+	if m == nil {
+		t.Fatalf("no console URL logged:\n%s", logs.String())
+	}
+	resp, err := http.Get(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", m[1], resp.Status)
 	}
 	cancel()
 	select {

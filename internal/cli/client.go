@@ -28,11 +28,15 @@ type ClientConfig struct {
 	LogLevel        string
 	SummaryInterval time.Duration
 	Demo            bool
+	UI              UIConfig
+	// NoConnect leaves the gateway unconnected: with the console, the user
+	// connects from its dialog (no address was given).
+	NoConnect bool
 }
 
 func parseClient(args []string, stderr io.Writer) (ClientConfig, error) {
 	c := ClientConfig{Address: "tcp://127.0.0.1:2014", Transport: "auto", Timeout: 30 * time.Second, Wait: "block",
-		LogLevel: "info", SummaryInterval: time.Second}
+		LogLevel: "info", SummaryInterval: time.Second, UI: UIConfig{Addr: "127.0.0.1:8015"}}
 	fs := flag.NewFlagSet("client", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.Transport, "transport", c.Transport, "auto (local on the same host, else tcp), local or tcp")
@@ -44,6 +48,7 @@ func parseClient(args []string, stderr io.Writer) (ClientConfig, error) {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.DurationVar(&c.SummaryInterval, "summary-interval", c.SummaryInterval, "how often to log the one-line summary")
 	fs.BoolVar(&c.Demo, "demo", false, "trade a sample order flow through the RPC gateway (1 lot in and out every 2s on the first symbol)")
+	uiFlags(fs, &c.UI)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: vnrpc client [flags] [ADDRESS]
 
@@ -51,6 +56,7 @@ Runs a main engine with the RPC gateway connected to the server at ADDRESS
 (tcp://HOST:PORT, default tcp://127.0.0.1:2014, or a unix socket path), and
 logs a live summary (transport, lag, ticks/s, orders, trades) and the logs.
 On the server's host the gateway switches to shared memory by itself.
+With --ui and no ADDRESS, the console's connect dialog connects instead.
 
 Flags:
 `)
@@ -77,6 +83,7 @@ Flags:
 	if len(rest) == 1 {
 		c.Address = rest[0]
 	}
+	c.NoConnect = c.UI.Enabled && len(rest) == 0
 	c.Symbols = splitList(*syms)
 	if _, err := rpc.ParseTransport(c.Transport); err != nil {
 		return c, usageErr("transport %q: accepted values are auto, local, tcp", c.Transport)
@@ -160,8 +167,17 @@ func RunClient(ctx context.Context, c ClientConfig, log *slog.Logger) error {
 	setting := engine.Setting{rpcgw.KeyAddress: c.Address, rpcgw.KeyTransport: c.Transport,
 		rpcgw.KeyClientKey: c.ClientKeyFile, rpcgw.KeyServerKey: c.ServerKeyFile,
 		rpcgw.KeyTimeout: c.Timeout.Seconds(), rpcgw.KeyWait: c.Wait}
-	if err := me.Connect(setting, gw.Name()); err != nil {
-		return usageErr("%v", err)
+	con, err := startConsole(me, c.UI, "vnrpc client", map[string]engine.Setting{gw.Name(): setting}, log)
+	if err != nil {
+		return err
+	}
+	if con != nil {
+		defer con.Close()
+	}
+	if !c.NoConnect {
+		if err := me.Connect(setting, gw.Name()); err != nil {
+			return usageErr("%v", err)
+		}
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/vnrpc/vnrpc/console"
 	"github.com/vnrpc/vnrpc/engine"
 	"github.com/vnrpc/vnrpc/engine/rpcservice"
 	"github.com/vnrpc/vnrpc/gateway/sim"
@@ -31,6 +32,32 @@ type ServerConfig struct {
 	SummaryInterval Duration  `json:"summary_interval" toml:"summary_interval"`
 	Demo            bool      `json:"demo" toml:"demo"`
 	RPC             RPCConfig `json:"rpc" toml:"rpc"`
+	UI              UIConfig  `json:"ui" toml:"ui"`
+}
+
+// UIConfig configures the browser console (GUI mode).
+type UIConfig struct {
+	Enabled bool   `json:"enabled" toml:"enabled"`
+	Addr    string `json:"addr" toml:"addr"`
+	Token   string `json:"token" toml:"token"`
+}
+
+func uiFlags(fs *flag.FlagSet, c *UIConfig) {
+	fs.BoolVar(&c.Enabled, "ui", c.Enabled, "serve the browser console (GUI mode); its URL is logged at start")
+	fs.StringVar(&c.Addr, "ui-addr", c.Addr, "console listen address (any address but loopback needs the access token)")
+	fs.StringVar(&c.Token, "ui-token", c.Token, "console access token (default: generated when ui-addr is not loopback)")
+}
+
+// startConsole serves the console of me if the config asks for it.
+func startConsole(me *engine.MainEngine, c UIConfig, title string, settings map[string]engine.Setting, log *slog.Logger) (*console.Console, error) {
+	if !c.Enabled {
+		return nil, nil
+	}
+	con, err := console.Start(me, console.Options{Addr: c.Addr, Token: c.Token, Title: title, Settings: settings, Logger: log})
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	return con, nil
 }
 
 // RPCConfig configures the RPC service (engine/rpcservice). Addresses and
@@ -79,6 +106,7 @@ func DefaultServerConfig() ServerConfig {
 		LogLevel:        "info",
 		SummaryInterval: Duration{time.Second},
 		RPC:             RPCConfig{Enabled: true},
+		UI:              UIConfig{Addr: console.DefaultAddr},
 	}
 }
 
@@ -205,6 +233,7 @@ func serverFlags(c *ServerConfig, stderr io.Writer) (*flag.FlagSet, *string, *st
 	fs.StringVar(&c.RPC.SocketPath, "socket", c.RPC.SocketPath, "unix socket for local calls (default $XDG_RUNTIME_DIR/vnrpc/rpc.sock or /tmp/vnrpc-UID/rpc.sock)")
 	fs.StringVar(&c.RPC.ServerKeyFile, "server-key", c.RPC.ServerKeyFile, "CURVE: the server's key file (vnrpc keys)")
 	fs.StringVar(&c.RPC.AuthorizedKeysFile, "authorized-keys", c.RPC.AuthorizedKeysFile, "CURVE: file of the client public keys admitted")
+	uiFlags(fs, &c.UI)
 	fs.BoolVar(&c.RPC.Insecure, "insecure", c.RPC.Insecure, "allow plaintext calls on a non-loopback address (logs a warning)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: vnrpc server [flags]
@@ -308,6 +337,13 @@ func RunServer(ctx context.Context, c ServerConfig, log *slog.Logger) error {
 		if err := startService(me, c.RPC, log); err != nil {
 			return err
 		}
+	}
+	con, err := startConsole(me, c.UI, "vnrpc server", map[string]engine.Setting{gw.Name(): c.setting()}, log)
+	if err != nil {
+		return err
+	}
+	if con != nil {
+		defer con.Close()
 	}
 	log.Info("server running", "gateway", gw.Name(), "symbols", strings.Join(c.Symbols, ","),
 		"tick_rate", c.Sim.TickRate, "seed", c.Sim.Seed)

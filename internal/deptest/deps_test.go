@@ -36,6 +36,8 @@ var rules = []rule{
 	{"lan", true, []string{mod + "/engine", mod + "/gateway", mod + "/ring", mod + "/shm"},
 		"lan knows frames, not trading objects"},
 	{"rpc", true, []string{mod + "/engine", mod + "/gateway"}, "rpc is generic: no trading concepts"},
+	{"console", true, []string{mod + "/internal/cli"},
+		"the console is a library over an engine, its service and gateways: commands build on it, not it on them"},
 }
 
 // Nothing but the command itself may import these; the command (cmd/vnrpc

@@ -1,13 +1,17 @@
 // Command run_server is vn.py's examples/client_server/run_server.py in
-// Go, headless (main_terminal): a main engine connected to the simulated
-// exchange, whose settings are filled in here, waits for the contracts and
-// starts the RPC service on loopback, then runs until Ctrl-C.
+// Go. By default it runs headless (main_terminal): a main engine connected
+// to the simulated exchange, whose settings are filled in here, waits for
+// the contracts and starts the RPC service on loopback, then runs until
+// Ctrl-C. With -ui it runs main_ui: the same engine with the browser
+// console, where you connect the exchange and press Start yourself.
 //
 //	go run ./examples/server_client/run_server
+//	go run ./examples/server_client/run_server -ui   # then open the URL it prints
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"log"
 	"os"
@@ -15,15 +19,53 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vnrpc/vnrpc/console"
 	"github.com/vnrpc/vnrpc/engine"
 	"github.com/vnrpc/vnrpc/engine/rpcservice"
 	"github.com/vnrpc/vnrpc/gateway/sim"
 )
 
 func main() {
-	if err := mainTerminal(); err != nil {
+	ui := flag.Bool("ui", false, "run with the browser console (main_ui)")
+	addr := flag.String("ui-addr", console.DefaultAddr, "the console's listen address")
+	flag.Parse()
+	run := mainTerminal
+	if *ui {
+		run = func() error { return mainUI(*addr) }
+	}
+	if err := run(); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// simSetting is the simulated exchange's connect settings (vn.py fills in
+// CTP's here).
+var simSetting = engine.Setting{"user_id": "demo", "password": "demo", "seed": 1.0, "tick_rate": 2.0, "capital": 1e6}
+
+// mainUI is vn.py's main_ui: the engine, the exchange gateway and the RPC
+// service app, and the console in place of the main window. In the console,
+// connect SIM (its settings are filled in), then press Start in the RPC
+// service panel.
+func mainUI(addr string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	me := engine.NewMainEngine(nil, nil)
+	defer me.Close()
+	if _, err := me.AddGateway(sim.New, sim.DefaultName); err != nil {
+		return err
+	}
+	if _, err := me.AddApp(rpcservice.Factory(rpcservice.Options{})); err != nil {
+		return err
+	}
+	con, err := console.Start(me, console.Options{Addr: addr, Title: "run_server",
+		Settings: map[string]engine.Setting{sim.DefaultName: simSetting}})
+	if err != nil {
+		return err
+	}
+	defer con.Close()
+	fmt.Printf("console: open %s (connect SIM, then start the RPC service)\n", con.URL())
+	<-ctx.Done()
+	return nil
 }
 
 func mainTerminal() error {
@@ -48,8 +90,7 @@ func mainTerminal() error {
 	}
 	rpcEngine := app.(*rpcservice.Engine)
 
-	setting := engine.Setting{"user_id": "demo", "password": "demo", "seed": 1.0, "tick_rate": 2.0, "capital": 1e6}
-	if err := me.Connect(setting, sim.DefaultName); err != nil {
+	if err := me.Connect(simSetting, sim.DefaultName); err != nil {
 		return err
 	}
 	// vn.py sleeps 10 s here; we wait until the contracts have arrived.
