@@ -40,6 +40,7 @@ func init() {
 type t2oCase struct {
 	transport, wait string
 	poll            bool
+	inline          bool // strategy callbacks on the event reader (strategy.Config.Inline)
 	clients         int
 }
 
@@ -49,7 +50,8 @@ func t2oCases(quick bool) []t2oCase {
 		clients = []int{1}
 	}
 	var out []t2oCase
-	for _, c := range []t2oCase{{"local", "spin", true, 0}, {"local", "block", false, 0}, {"tcp", "block", false, 0}} {
+	for _, c := range []t2oCase{{"local", "spin", true, true, 0}, {"local", "block", false, false, 0},
+		{"local", "block", false, true, 0}, {"tcp", "block", false, false, 0}} {
 		for _, n := range clients {
 			c.clients = n
 			out = append(out, c)
@@ -62,6 +64,9 @@ func (c t2oCase) subject() string {
 	s := fmt.Sprintf("t2o-%s-%s", c.transport, c.wait)
 	if c.poll {
 		s += "-poll"
+	}
+	if c.inline {
+		s += "-inline"
 	}
 	return s
 }
@@ -118,7 +123,7 @@ func t2oOnce(e *Env, c t2oCase, n, warm int) (Result, error) {
 	}
 	for i := range c.clients {
 		p, err := ps.spawn("t2o-client", "VNRPC_ADDR="+addr, "VNRPC_TRANSPORT="+c.transport, "VNRPC_WAIT="+c.wait,
-			"VNRPC_POLL_US="+poll, "VNRPC_NAME="+fmt.Sprintf("s%d", i))
+			"VNRPC_POLL_US="+poll, "VNRPC_NAME="+fmt.Sprintf("s%d", i), "VNRPC_INLINE="+strconv.FormatBool(c.inline))
 		if err != nil {
 			return Result{}, err
 		}
@@ -251,8 +256,9 @@ func t2oClient() error {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	r, err := strategy.Add(me, strategy.Config{Name: os.Getenv("VNRPC_NAME"), Symbols: []string{vt}, Gateway: rpcgw.DefaultName},
-		responder{vt: vt}, q)
+	inline, _ := strconv.ParseBool(os.Getenv("VNRPC_INLINE"))
+	r, err := strategy.Add(me, strategy.Config{Name: os.Getenv("VNRPC_NAME"), Symbols: []string{vt}, Gateway: rpcgw.DefaultName,
+		Inline: inline}, responder{vt: vt}, q)
 	if err != nil {
 		return err
 	}

@@ -299,6 +299,7 @@ func simService(dir string, factory engine.GatewayFactory) (*engine.MainEngine, 
 	}
 	st := rpcservice.Setting{SocketPath: filepath.Join(dir, "sock", "rpc.sock"), SegmentDir: dir, RingMB: 64,
 		RepAddress: "tcp://127.0.0.1:*", PubAddress: "tcp://127.0.0.1:*"}
+	st.CallPollUs, _ = strconv.Atoi(os.Getenv("VNRPC_SERVER_POLL_US"))
 	app, err := me.AddApp(rpcservice.Factory(rpcservice.Options{DataDir: dir, Setting: &st, Logger: q}))
 	if err != nil {
 		return me, err

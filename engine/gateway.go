@@ -43,6 +43,15 @@ type QuickGateway interface {
 	Quick() bool
 }
 
+// ReentrantGateway is implemented by gateways that put their events into
+// the event engine holding no lock of their own, so that a handler running
+// inside Put (a tap) may call the gateway back, e.g. send an order in
+// reaction to a tick on the goroutine that delivered it. The RPC gateway is
+// one; the simulated exchange, which puts ticks under its lock, is not.
+type ReentrantGateway interface {
+	Reentrant() bool
+}
+
 // GatewayFactory builds a gateway that reports to ev under name; an empty
 // name means the gateway's default name.
 type GatewayFactory func(ev *EventEngine, name string) Gateway

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -166,13 +167,19 @@ func (m *MainEngine) Subscribe(req SubscribeRequest, gw string) error {
 }
 
 // SendOrder sends req through gateway gw and returns the order's vt_orderid.
+// Orders and cancels are logged at debug level through the engine's slog
+// logger, not as log events: on the order path, an event per order would
+// cost a dispatcher wake-up here and, on a server, a published record that
+// every client decodes (vn.py does not log them either).
 func (m *MainEngine) SendOrder(req OrderRequest, gw string) (string, error) {
 	g, err := m.Gateway(gw)
 	if err != nil {
 		return "", err
 	}
-	m.WriteLog(fmt.Sprintf("send order -> %s: %s %s %s %s %g@%g", gw, req.VtSymbol(), req.Direction,
-		req.Offset, req.Type, req.Volume, req.Price), "MainEngine")
+	if m.log.Enabled(context.Background(), slog.LevelDebug) {
+		m.log.Debug(fmt.Sprintf("send order -> %s: %s %s %s %s %g@%g", gw, req.VtSymbol(), req.Direction,
+			req.Offset, req.Type, req.Volume, req.Price))
+	}
 	return g.SendOrder(req)
 }
 
@@ -182,7 +189,9 @@ func (m *MainEngine) CancelOrder(req CancelRequest, gw string) error {
 	if err != nil {
 		return err
 	}
-	m.WriteLog(fmt.Sprintf("cancel order -> %s: %s %s", gw, req.VtSymbol(), req.OrderID), "MainEngine")
+	if m.log.Enabled(context.Background(), slog.LevelDebug) {
+		m.log.Debug(fmt.Sprintf("cancel order -> %s: %s %s", gw, req.VtSymbol(), req.OrderID))
+	}
 	return g.CancelOrder(req)
 }
 
@@ -192,7 +201,7 @@ func (m *MainEngine) SendQuote(req QuoteRequest, gw string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	m.WriteLog(fmt.Sprintf("send quote -> %s: %s", gw, req.VtSymbol()), "MainEngine")
+	m.log.Debug("send quote -> " + gw + ": " + req.VtSymbol())
 	return g.SendQuote(req)
 }
 
@@ -202,7 +211,7 @@ func (m *MainEngine) CancelQuote(req CancelRequest, gw string) error {
 	if err != nil {
 		return err
 	}
-	m.WriteLog(fmt.Sprintf("cancel quote -> %s: %s %s", gw, req.VtSymbol(), req.OrderID), "MainEngine")
+	m.log.Debug(fmt.Sprintf("cancel quote -> %s: %s %s", gw, req.VtSymbol(), req.OrderID))
 	return g.CancelQuote(req)
 }
 

@@ -163,8 +163,12 @@ func TestStrategyCopies(t *testing.T) {
 		"--socket", sock, "--no-lan", "--summary-interval", "1h")
 	srv.until(t, "RPC service started")
 	var copies []*proc
-	for _, name := range []string{"ma1", "ma2"} {
-		p := start(t, home, filepath.Join(bin, "strategy"), "-name", name, "-addr", sock)
+	for i, name := range []string{"ma1", "ma2"} {
+		args := []string{"-name", name, "-addr", sock}
+		if i == 1 {
+			args = append(args, "-inline") // one copy with inline callbacks
+		}
+		p := start(t, home, filepath.Join(bin, "strategy"), args...)
 		p.until(t, "strategy running")
 		copies = append(copies, p)
 	}

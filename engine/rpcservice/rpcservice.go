@@ -60,6 +60,10 @@ type Setting struct {
 	Insecure           bool   `json:"insecure,omitempty"`
 	// HeartbeatMs is the liveness interval (default 1000).
 	HeartbeatMs int `json:"heartbeat_ms,omitempty"`
+	// CallPollUs, if positive, makes the server read local calls by
+	// polling this many microseconds before parking (uds.Options.Poll):
+	// a call that arrives within the window skips a wake-up, for a core.
+	CallPollUs int `json:"call_poll_us,omitempty"`
 }
 
 // DefaultSetting listens on loopback with vn.py's ports: tcp://*:2014 of
@@ -240,7 +244,8 @@ func orNone(s string) string {
 func serverOptions(st Setting, log *slog.Logger) (rpc.ServerOptions, error) {
 	o := rpc.ServerOptions{SocketPath: st.SocketPath, SegmentDir: st.SegmentDir, CallAddr: st.RepAddress,
 		EventAddr: st.PubAddress, Insecure: st.Insecure, Logger: log,
-		Heartbeat: time.Duration(st.HeartbeatMs) * time.Millisecond, SegmentPrefix: "vnrpc-rpcservice"}
+		Heartbeat: time.Duration(st.HeartbeatMs) * time.Millisecond, SegmentPrefix: "vnrpc-rpcservice",
+		Poll: time.Duration(st.CallPollUs) * time.Microsecond}
 	if st.RingMB > 0 {
 		o.RingCapacity = st.RingMB << 20
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -161,3 +162,185 @@ func TestStrategiesSeeTheirOwnOrders(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// reentrant is a gateway that puts events holding no lock, and fills every
+// order at once, putting its order and trade events from inside SendOrder:
+// with inline callbacks they arrive while the strategy's OnTick runs.
+type reentrant struct {
+	engine.GatewayBase
+	mu   sync.Mutex
+	next int
+}
+
+func (g *reentrant) Reentrant() bool                               { return true }
+func (g *reentrant) DefaultSetting() engine.Setting                { return engine.Setting{} }
+func (g *reentrant) Exchanges() []engine.Exchange                  { return []engine.Exchange{engine.ExchangeSHFE} }
+func (g *reentrant) Connect(engine.Setting) error                  { return nil }
+func (g *reentrant) Close() error                                  { return nil }
+func (g *reentrant) Subscribe(engine.SubscribeRequest) error       { return nil }
+func (g *reentrant) CancelOrder(engine.CancelRequest) error        { return nil }
+func (g *reentrant) SendQuote(engine.QuoteRequest) (string, error) { return "", engine.ErrNotConnected }
+func (g *reentrant) CancelQuote(engine.CancelRequest) error        { return nil }
+func (g *reentrant) QueryAccount() error                           { return nil }
+func (g *reentrant) QueryPosition() error                          { return nil }
+func (g *reentrant) QueryHistory(engine.HistoryRequest) ([]engine.Bar, error) {
+	return nil, nil
+}
+
+func (g *reentrant) SendOrder(req engine.OrderRequest) (string, error) {
+	g.mu.Lock()
+	g.next++
+	id := fmt.Sprint(g.next)
+	g.mu.Unlock()
+	o := req.CreateOrder(id, g.Name())
+	o.Status = engine.StatusNotTraded
+	first := o
+	g.OnOrder(&first)
+	g.OnTrade(&engine.Trade{GatewayName: g.Name(), Symbol: req.Symbol, Exchange: req.Exchange, OrderID: id, TradeID: id,
+		Direction: req.Direction, Offset: req.Offset, Price: req.Price, Volume: req.Volume})
+	o.Traded, o.Status = o.Volume, engine.StatusAllTraded
+	g.OnOrder(&o)
+	return o.VtOrderID(), nil
+}
+
+func (g *reentrant) tick(p float64) {
+	g.OnTick(&engine.Tick{GatewayName: g.Name(), Symbol: "rb2601", Exchange: engine.ExchangeSHFE, LastPrice: p,
+		AskPrice: [5]float64{p + 1}, BidPrice: [5]float64{p - 1}})
+}
+
+// echo answers every tick with an order, and checks that its callbacks
+// never overlap.
+type echo struct {
+	strategy.Base
+	in      sync.Mutex // held by a callback: TryLock failing means two overlap
+	overlap bool
+	ticks   int
+	orders  int
+	trades  atomic.Int64
+	started bool
+	stopped bool
+}
+
+func (e *echo) enter() func() {
+	if !e.in.TryLock() {
+		e.overlap = true
+		return func() {}
+	}
+	return e.in.Unlock
+}
+
+func (e *echo) OnStart(*strategy.Context) { defer e.enter()(); e.started = true }
+func (e *echo) OnStop(*strategy.Context)  { defer e.enter()(); e.stopped = true }
+func (e *echo) OnTick(c *strategy.Context, t *engine.Tick) {
+	defer e.enter()()
+	e.ticks++
+	if _, err := c.Send(vt, engine.DirectionLong, engine.OffsetOpen, t.AskPrice[0], 1); err != nil {
+		panic(err)
+	}
+}
+func (e *echo) OnOrder(c *strategy.Context, o *engine.Order) {
+	defer e.enter()()
+	e.orders++
+}
+func (e *echo) OnTrade(c *strategy.Context, t *engine.Trade) { defer e.enter()(); e.trades.Add(1) }
+
+// Inline callbacks: events put from inside a callback (the order's own
+// events) are delivered after it returns, callbacks never overlap even with
+// ticks delivered from two goroutines, and every event is delivered once.
+func TestInlineCallbacks(t *testing.T) {
+	me := engine.NewMainEngine(nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer me.Close()
+	gwi, err := me.AddGateway(func(ev *engine.EventEngine, name string) engine.Gateway {
+		return &reentrant{GatewayBase: engine.NewGatewayBase(ev, name)}
+	}, "RE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := gwi.(*reentrant)
+	e := &echo{}
+	r, err := strategy.Add(me, strategy.Config{Name: "echo", Symbols: []string{vt}, Gateway: "RE", Inline: true}, e, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const perG = 500
+	var wg sync.WaitGroup
+	for g := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perG {
+				gw.tick(float64(3000 + g*1000 + i))
+			}
+		}()
+	}
+	wg.Wait()
+	// Every tick's order fills: the last trade is the last event.
+	for deadline := time.Now().Add(10 * time.Second); e.trades.Load() < 2*perG; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d trades of %d in 10 s", e.trades.Load(), 2*perG)
+		}
+		time.Sleep(time.Millisecond) // polling a condition with a deadline
+	}
+	if err := r.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if e.overlap { // also: an order's events put inside OnTick did not run inside it
+		t.Fatal("two callbacks ran at once")
+	}
+	if e.ticks != 2*perG || e.orders != 4*perG || e.trades.Load() != 2*perG {
+		t.Fatalf("ticks %d orders %d trades %d, want %d %d %d", e.ticks, e.orders, e.trades.Load(), 2*perG, 4*perG, 2*perG)
+	}
+	if !e.started || !e.stopped {
+		t.Fatalf("OnStart %v OnStop %v", e.started, e.stopped)
+	}
+	gw.tick(1) // after Stop: delivered to nobody
+	if e.ticks != 2*perG {
+		t.Fatal("a tick was delivered after Stop")
+	}
+}
+
+// A panicking inline strategy is stopped; the delivering goroutine goes on.
+func TestInlinePanicStopsOnlyTheStrategy(t *testing.T) {
+	me := engine.NewMainEngine(nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer me.Close()
+	gwi, err := me.AddGateway(func(ev *engine.EventEngine, name string) engine.Gateway {
+		return &reentrant{GatewayBase: engine.NewGatewayBase(ev, name)}
+	}, "RE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := gwi.(*reentrant)
+	r, err := strategy.Add(me, strategy.Config{Name: "p", Symbols: []string{vt}, Gateway: "RE", Inline: true}, panicker{},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw.tick(1)
+	select {
+	case <-r.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the panicking strategy did not stop")
+	}
+	if err := r.Err(); err == nil || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("Err: %v", err)
+	}
+	gw.tick(2) // goes nowhere, and does not block
+	if err := r.Stop(); err == nil {
+		t.Fatal("Stop after a panic: want the panic")
+	}
+}
+
+// Inline callbacks on a gateway that puts events under its own lock would
+// deadlock on the first order: refused with the reason.
+func TestInlineNeedsAReentrantGateway(t *testing.T) {
+	me := engine.NewMainEngine(nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer me.Close()
+	if _, err := me.AddGateway(sim.New, sim.DefaultName); err != nil {
+		t.Fatal(err)
+	}
+	_, err := strategy.Add(me, strategy.Config{Name: "x", Symbols: []string{vt}, Gateway: sim.DefaultName, Inline: true},
+		panicker{}, nil)
+	if err == nil || !strings.Contains(err.Error(), "ReentrantGateway") {
+		t.Fatalf("inline on SIM: %v", err)
+	}
+}

@@ -93,6 +93,7 @@ func main() {
 	name := flag.String("name", "ma1", "the strategy's name (its orders' reference); unique per server")
 	addr := flag.String("addr", "tcp://127.0.0.1:2014", "the server: tcp://HOST:PORT or a unix socket path")
 	symbol := flag.String("symbol", "rb2601.SHFE", "the contract to trade")
+	inline := flag.Bool("inline", false, "run the callbacks on the event reader (lower latency; a slow callback delays every event)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -117,7 +118,8 @@ func main() {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	r, err := strategy.Add(me, strategy.Config{Name: *name, Symbols: []string{*symbol}, Gateway: rpcgw.DefaultName},
+	r, err := strategy.Add(me, strategy.Config{Name: *name, Symbols: []string{*symbol}, Gateway: rpcgw.DefaultName,
+		Inline: *inline},
 		&crossover{symbol: *symbol}, logger)
 	if err != nil {
 		log.Fatal(err)

@@ -428,6 +428,12 @@ func (g *Gateway) QueryHistory(req engine.HistoryRequest) ([]engine.Bar, error) 
 	return out, nil
 }
 
+// Reentrant reports that the gateway puts its events holding no lock
+// (engine.ReentrantGateway): a tap may send orders from inside Put.
+func (g *Gateway) Reentrant() bool { return true }
+
+var _ engine.ReentrantGateway = (*Gateway)(nil)
+
 // Transport is "local" or "tcp" while connected, else "".
 func (g *Gateway) Transport() string {
 	g.mu.Lock()
