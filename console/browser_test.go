@@ -7,6 +7,7 @@ package console_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -381,4 +383,87 @@ func TestConsoleInBrowser(t *testing.T) {
 
 func jsString(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
+
+// TestConsoleAt10kTicks feeds a console 10 000 ticks a second over 20
+// symbols: the page gets at most one frame per FrameInterval, shows the
+// latest price of every symbol, and still answers the user.
+func TestConsoleAt10kTicks(t *testing.T) {
+	log := quietLogger()
+	me := engine.NewMainEngine(nil, log)
+	t.Cleanup(func() { _ = me.Close() })
+	con, err := console.Start(me, console.Options{Addr: "127.0.0.1:0", Title: "load", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = con.Close() })
+	p := openPage(t, t, con.URL(), "load", shotDir(t))
+	// Count the frames the page receives and the frames the browser paints.
+	p.eval(`(() => { window.__frames = 0; const orig = applyFrame;
+		applyFrame = function (f) { window.__frames++; orig(f); };
+		window.__raf = 0; (function loop() { window.__raf++; requestAnimationFrame(loop); })(); return ""; })()`)
+
+	const symbols, perMs = 20, 10 // 10 ticks each millisecond: 10 000/s
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var last sync.Map // vt_symbol -> last price put
+	var put atomic.Int64
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tk := time.NewTicker(time.Millisecond)
+		defer tk.Stop()
+		n, began := 0, time.Now()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tk.C:
+			}
+			due := int(time.Since(began)/time.Millisecond) * perMs // catch up on late ticks
+			for ; n < due; put.Add(1) {
+				n++
+				sym := fmt.Sprintf("s%02d", n%symbols)
+				tick := &engine.Tick{GatewayName: "LOAD", Symbol: sym, Exchange: engine.ExchangeSHFE,
+					LastPrice: float64(n), Datetime: time.Now()}
+				me.EventEngine().Put(engine.Event{Type: engine.EventTick + tick.VtSymbol(), Data: tick})
+				last.Store(tick.VtSymbol(), n)
+			}
+		}
+	}()
+	defer func() { cancel(); wg.Wait() }()
+
+	p.wait(fmt.Sprintf(`document.querySelectorAll('#t-ticks tbody tr').length === %d`, symbols), "a row per symbol")
+	put0, t0 := put.Load(), time.Now()
+	start := p.eval(`JSON.stringify([window.__frames, window.__raf, performance.now()])`)
+	p.wait(`window.__frames >= 30`, "30 frames under load")
+	end := p.eval(`JSON.stringify([window.__frames, window.__raf, performance.now()])`)
+	rate := float64(put.Load()-put0) / time.Since(t0).Seconds()
+	var a, b [3]float64
+	if err := json.Unmarshal([]byte(start), &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(end), &b); err != nil {
+		t.Fatal(err)
+	}
+	secs := (b[2] - a[2]) / 1000
+	frames, paints := b[0]-a[0], b[1]-a[1]
+	t.Logf("under %.0f ticks/s: %.0f frames received in %.2f s (%.1f/s), %.1f paints/s", rate, frames, secs, frames/secs, paints/secs)
+	if limit := secs*10 + 3; frames > limit { // FrameInterval 100 ms: 10 a second, plus replies and slack
+		t.Errorf("%.0f frames in %.2f s: more than one per 100 ms", frames, secs)
+	}
+	// The user still gets answers: switch the language and see it.
+	if err := chromedp.Do(p.ctx, chromedp.SetValue(chromedp.CSS(`#lang`), "zh"),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('#lang').dispatchEvent(new Event('change'))`)); err != nil {
+		t.Fatal(err)
+	}
+	p.wait(`document.querySelector('#t-ticks thead th:nth-child(3)').textContent === "最新价"`, "the labels switched under load")
+	cancel()
+	wg.Wait()
+	// Once the feed stops, every row shows its symbol's last price.
+	last.Range(func(k, v any) bool {
+		p.wait(fmt.Sprintf(`%s === "%d"`, cellJS("ticks", k.(string), "last_price", ""), v.(int)), "the last price of "+k.(string))
+		return true
+	})
+	p.shot("load-10k")
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -188,5 +189,38 @@ func TestKeys(t *testing.T) {
 	}
 	if code := Main(context.Background(), []string{"keys", "--name", "../x"}, &out, &errb); code != 2 {
 		t.Errorf("bad name: exit %d", code)
+	}
+}
+
+// vnrpc client --ui without an address leaves connecting to the console's
+// dialog; with one, it connects at once as without --ui.
+func TestClientUIConnectsFromTheDialog(t *testing.T) {
+	c, err := parseClient([]string{"--ui", "--ui-addr", "127.0.0.1:0"}, io.Discard)
+	if err != nil || !c.NoConnect || !c.UI.Enabled {
+		t.Fatalf("--ui alone: %+v %v", c, err)
+	}
+	c, err = parseClient([]string{"--ui", "/tmp/x.sock"}, io.Discard)
+	if err != nil || c.NoConnect || c.Address != "/tmp/x.sock" {
+		t.Fatalf("--ui ADDRESS: %+v %v", c, err)
+	}
+	c, _ = parseClient([]string{"--ui", "--ui-addr", "127.0.0.1:0", "--summary-interval", "20ms"}, io.Discard)
+	logs := syncBuffer{written: make(chan struct{}, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- RunClient(ctx, c, slog.New(slog.NewTextHandler(&logs, nil))) }()
+	deadline := time.After(10 * time.Second)
+	for !strings.Contains(logs.String(), "transport=none") {
+		select {
+		case <-logs.written:
+		case <-deadline:
+			t.Fatalf("no summary in 10 s:\n%s", logs.String())
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "console: open http://127.0.0.1:") || strings.Contains(logs.String(), "connecting to") {
+		t.Fatalf("want the console and no connection:\n%s", logs.String())
 	}
 }
