@@ -339,6 +339,21 @@ func TestConsoleInBrowser(t *testing.T) {
 			cli.wait(`["connected","resynced"].includes(document.querySelector('#conn-state').dataset.state) && document.querySelector('#server-banner').classList.contains('hidden')`,
 				"the client reconnected and the banner gone")
 		}},
+		{"the panel follows the service when it is stopped and started elsewhere", func(t *testing.T) {
+			app, _ := srvME.App(rpcservice.AppName)
+			svc := app.(*rpcservice.Engine)
+			if err := svc.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			srv.wait(`document.querySelector('#svc-state').dataset.running === "false" && !document.querySelector('#svc-start').disabled && document.querySelector('#svc-stop').disabled`,
+				"Stop from outside: the panel shows stopped")
+			if err := svc.Start(); err != nil {
+				t.Fatal(err)
+			}
+			srv.wait(`document.querySelector('#svc-state').dataset.running === "true" && document.querySelector('#svc-start').disabled && !document.querySelector('#svc-stop').disabled`,
+				"Start from outside: the panel shows running")
+			cli.wait(`["connected","resynced"].includes(document.querySelector('#conn-state').dataset.state)`, "the client back")
+		}},
 		{"the console's own connection drops and comes back", func(t *testing.T) {
 			_ = cliCon.Close()
 			cli.wait(`!document.querySelector('#banner').classList.contains('hidden') && document.body.dataset.console === "lost"`,
