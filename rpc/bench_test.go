@@ -73,7 +73,10 @@ func helperServer() int {
 	}
 	var poll time.Duration
 	if os.Getenv("VNRPC_POLL") == "1" {
-		poll = 50 * time.Microsecond
+		poll = benchPoll()
+	}
+	if us, err := strconv.Atoi(os.Getenv("VNRPC_SERVER_POLL_US")); err == nil { // diagnostic knob
+		poll = time.Duration(us) * time.Microsecond
 	}
 	s := NewServer(ServerOptions{SocketPath: os.Getenv("VNRPC_SOCK"), SegmentDir: os.Getenv("VNRPC_SEGDIR"),
 		RingCapacity: 1 << 20, CallAddr: "tcp://127.0.0.1:*", EventAddr: "tcp://127.0.0.1:*", Poll: poll,
@@ -267,7 +270,7 @@ func BenchmarkCall(b *testing.B) {
 					o := ClientOptions{Addr: sock, Heartbeat: time.Hour}
 					switch tr {
 					case "uds-poll":
-						o.Poll = 50 * time.Microsecond
+						o.Poll = benchPoll()
 					case "tcp":
 						o = ClientOptions{Addr: p.ready[0], EventAddr: p.ready[1], Transport: TransportTCP, Heartbeat: time.Hour}
 					}
@@ -345,4 +348,13 @@ func benchCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 		return ctx, func() {}
 	}
 	return context.WithTimeout(ctx, 10*time.Second)
+}
+
+// benchPoll is the polling window of the uds-poll case ($VNRPC_POLL_US, a
+// diagnostic knob; default 50 µs).
+func benchPoll() time.Duration {
+	if us, err := strconv.Atoi(os.Getenv("VNRPC_POLL_US")); err == nil && us > 0 {
+		return time.Duration(us) * time.Microsecond
+	}
+	return 50 * time.Microsecond
 }

@@ -3,6 +3,7 @@ package uds
 import (
 	"io"
 	"net"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -39,6 +40,7 @@ func (p *pollReader) Read(b []byte) (int, error) {
 			}
 			if rerr == unix.EAGAIN {
 				if time.Now().Before(end) {
+					runtime.Gosched() // let callers this process just completed run: they may be about to send
 					continue
 				}
 				return false // park until readable
