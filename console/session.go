@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	rpcgw "github.com/vnrpc/vnrpc/gateway/rpc"
 )
 
 // sendQueue bounds the frames waiting for a slow tab; a tab that falls
@@ -41,9 +43,11 @@ func (s *session) mode() string {
 	if s.c.hub.service() != nil {
 		return "server"
 	}
-	for _, g := range s.c.hub.status().Gateways {
-		if g.Kind == "rpc" {
-			return "client"
+	for _, name := range s.c.me.GatewayNames() {
+		if gw, err := s.c.me.Gateway(name); err == nil {
+			if _, ok := gw.(*rpcgw.Gateway); ok {
+				return "client"
+			}
 		}
 	}
 	return "engine"

@@ -261,11 +261,10 @@ func (r *Runner) run() {
 // Add through OnStart, delivers what queued meanwhile, then only waits for
 // Stop (or a panic on a delivering goroutine) and calls OnStop.
 func (r *Runner) runInline(started bool) {
+	r.cb.Unlock()
 	if !started {
-		r.cb.Unlock()
 		return
 	}
-	r.cb.Unlock()
 	r.drain()
 	for {
 		<-r.wake

@@ -203,6 +203,19 @@ func (g *reentrant) SendOrder(req engine.OrderRequest) (string, error) {
 	return o.VtOrderID(), nil
 }
 
+// reentrantEngine is a main engine with a reentrant gateway named RE.
+func reentrantEngine(t *testing.T) (*engine.MainEngine, *reentrant) {
+	me := engine.NewMainEngine(nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	t.Cleanup(func() { _ = me.Close() })
+	gwi, err := me.AddGateway(func(ev *engine.EventEngine, name string) engine.Gateway {
+		return &reentrant{GatewayBase: engine.NewGatewayBase(ev, name)}
+	}, "RE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return me, gwi.(*reentrant)
+}
+
 func (g *reentrant) tick(p float64) {
 	g.OnTick(&engine.Tick{GatewayName: g.Name(), Symbol: "rb2601", Exchange: engine.ExchangeSHFE, LastPrice: p,
 		AskPrice: [5]float64{p + 1}, BidPrice: [5]float64{p - 1}})
@@ -248,15 +261,7 @@ func (e *echo) OnTrade(c *strategy.Context, t *engine.Trade) { defer e.enter()()
 // events) are delivered after it returns, callbacks never overlap even with
 // ticks delivered from two goroutines, and every event is delivered once.
 func TestInlineCallbacks(t *testing.T) {
-	me := engine.NewMainEngine(nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	defer me.Close()
-	gwi, err := me.AddGateway(func(ev *engine.EventEngine, name string) engine.Gateway {
-		return &reentrant{GatewayBase: engine.NewGatewayBase(ev, name)}
-	}, "RE")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw := gwi.(*reentrant)
+	me, gw := reentrantEngine(t)
 	e := &echo{}
 	r, err := strategy.Add(me, strategy.Config{Name: "echo", Symbols: []string{vt}, Gateway: "RE", Inline: true}, e, nil)
 	if err != nil {
@@ -301,15 +306,7 @@ func TestInlineCallbacks(t *testing.T) {
 
 // A panicking inline strategy is stopped; the delivering goroutine goes on.
 func TestInlinePanicStopsOnlyTheStrategy(t *testing.T) {
-	me := engine.NewMainEngine(nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	defer me.Close()
-	gwi, err := me.AddGateway(func(ev *engine.EventEngine, name string) engine.Gateway {
-		return &reentrant{GatewayBase: engine.NewGatewayBase(ev, name)}
-	}, "RE")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw := gwi.(*reentrant)
+	me, gw := reentrantEngine(t)
 	r, err := strategy.Add(me, strategy.Config{Name: "p", Symbols: []string{vt}, Gateway: "RE", Inline: true}, panicker{},
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {

@@ -360,13 +360,19 @@ func TestE2EExpiredOrderNeverExecutes(t *testing.T) {
 		}
 		return nil
 	})
-	after, err := r.state(t)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(after.orders) != len(before.orders)+1 {
-		t.Fatalf("%d orders on the server after one late and one good order, had %d", len(after.orders), len(before.orders))
-	}
+	// The client sees the order through the ring, which a tap feeds before
+	// the server's own order book (on its dispatcher) has it: wait for it.
+	var after state
+	eventually(t, "the good order in the server's book", func() error {
+		var err error
+		if after, err = r.state(t); err != nil {
+			return err
+		}
+		if len(after.orders) != len(before.orders)+1 {
+			return fmt.Errorf("%d orders on the server after one late and one good order, had %d", len(after.orders), len(before.orders))
+		}
+		return nil
+	})
 	for _, o := range after.orders {
 		if o.Price == 1 {
 			t.Fatalf("the late order ran: %+v", o)
