@@ -189,12 +189,15 @@ func (h *hub) onEvent(e engine.Event) {
 
 // connectedWith records a gateway connected from the console, and the
 // settings it was given (they prefill its form from then on).
-func (h *hub) connectedWith(gw string, s engine.Setting) {
+func (h *hub) connectedWith(gw string, s engine.Setting, reportsState bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.settings[gw] = s
-	if _, ok := h.states[gw]; !ok {
+	switch {
+	case !reportsState:
 		h.connected[gw] = true
+	case h.states[gw] == nil: // its own state events follow
+		h.states[gw] = &rpcgw.State{Gateway: gw, State: "connecting", Time: time.Now()}
 	}
 	h.statusDue = true
 }
@@ -375,18 +378,21 @@ func (h *hub) status() *status {
 			continue
 		}
 		v := gatewayView{Name: name, Kind: "gateway", State: "idle", Setting: gw.DefaultSetting()}
+		r, isRPC := gw.(*rpcgw.Gateway)
 		h.mu.Lock()
 		for k, val := range h.settings[name] {
 			v.Setting[k] = val
 		}
-		if h.connected[name] {
-			v.State = "connected"
-		}
+		// The RPC gateway reports its state (eRpcState); another gateway
+		// counts as connected once connected from here or seen listing
+		// contracts.
 		if s := h.states[name]; s != nil {
 			v.State, v.Transport, v.Reason, v.Epoch = s.State, s.Transport, s.Reason, s.Epoch
+		} else if h.connected[name] && !isRPC {
+			v.State = "connected"
 		}
 		h.mu.Unlock()
-		if r, ok := gw.(*rpcgw.Gateway); ok {
+		if isRPC {
 			v.Kind = "rpc"
 			if c := r.Client(); c != nil {
 				cs := c.Status()

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/vnrpc/vnrpc/engine"
+	rpcgw "github.com/vnrpc/vnrpc/gateway/rpc"
 )
 
 // The operations a tab may ask for. Each checks its arguments and answers
@@ -141,7 +142,8 @@ func (c *Console) connect(raw json.RawMessage) error {
 	if err := c.me.Connect(s, a.Gateway); err != nil {
 		return err
 	}
-	c.hub.connectedWith(a.Gateway, s)
+	_, reportsState := gw.(*rpcgw.Gateway)
+	c.hub.connectedWith(a.Gateway, s, reportsState)
 	return nil
 }
 
