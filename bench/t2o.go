@@ -29,7 +29,7 @@ import (
 // order answers the latest tick.
 
 func init() {
-	register(Scenario{Name: "tick-to-order", Desc: "from a tick at the server's gateway to the order a strategy process sends in reaction, arriving at the server's gateway (local spin with polling calls, local block, tcp; 1 and 4 strategies) beside the same round trip over ZeroMQ PUB/SUB + REQ/REP with msgpack",
+	register(Scenario{Name: "tick-to-order", Desc: "from a tick at the server's gateway to the order a strategy process sends in reaction, arriving at the server's gateway (local spin with polling calls and inline callbacks, local block with and without inline callbacks, tcp; 1 and 4 strategies) beside the same round trip over ZeroMQ PUB/SUB + REQ/REP with msgpack",
 		Units: func(quick bool) int { return len(t2oCases(quick)) + 1 }, Run: runT2O})
 	helpers["t2o-server"] = t2oServer
 	helpers["t2o-client"] = t2oClient
