@@ -264,16 +264,22 @@ func (h *hub) flush(periodic bool) {
 		h.mu.Unlock()
 		return
 	}
+	to := make([]*session, 0, len(h.sessions))
+	for s := range h.sessions {
+		to = append(to, s)
+	}
+	h.mu.Unlock()
+	// Encoded off the lock, so that the event dispatcher never waits for
+	// it. A tab that attached meanwhile is not in to, and its snapshot
+	// already has these rows; frames stay in order (one flusher).
 	b, err := json.Marshal(&f)
 	if err != nil {
-		h.mu.Unlock()
 		h.log.Error("console: encode frame", "err", err)
 		return
 	}
-	for s := range h.sessions {
+	for _, s := range to {
 		s.send(b)
 	}
-	h.mu.Unlock()
 }
 
 // attach registers s and returns its first message: everything the
