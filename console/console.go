@@ -29,6 +29,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -173,6 +175,20 @@ func (c *Console) Close() error {
 	return err
 }
 
+// loopbackHost reports whether a Host header names this machine's
+// loopback: localhost or a loopback IP, with or without a port.
+func loopbackHost(host string) bool {
+	h, _, err := net.SplitHostPort(host)
+	if err != nil {
+		h = strings.Trim(host, "[]")
+	}
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
 func loopback(a net.Addr) bool {
 	tcp, ok := a.(*net.TCPAddr)
 	return ok && tcp.IP.IsLoopback()
@@ -187,6 +203,14 @@ func (c *Console) guard(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("X-Frame-Options", "DENY")
+		if c.token == "" && !loopbackHost(r.Host) {
+			// Without a token only this machine may use the console: a
+			// web page elsewhere that rebinds its own name to 127.0.0.1
+			// must not reach it (its requests carry its own Host).
+			http.Error(w, "vnrpc console: open it as http://127.0.0.1:PORT/ or http://localhost:PORT/ (host "+
+				strconv.Quote(r.Host)+" refused)", http.StatusForbidden)
+			return
+		}
 		if c.token != "" {
 			got := r.URL.Query().Get("token")
 			if got == "" {

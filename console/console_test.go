@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -30,10 +31,12 @@ func simEngine(t testing.TB) *engine.MainEngine {
 	if err := me.Connect(engine.Setting{"user_id": "demo", "password": "demo", "tick_rate": 0.0}, sim.DefaultName); err != nil {
 		t.Fatal(err)
 	}
+	gw, _ := me.Gateway(sim.DefaultName)
+	listed := len(gw.(*sim.Gateway).VtSymbols())
 	deadline := time.Now().Add(10 * time.Second)
-	for len(me.AllContracts()) == 0 {
+	for len(me.AllContracts()) < listed {
 		if time.Now().After(deadline) {
-			t.Fatal("no contracts in 10 s")
+			t.Fatalf("%d of %d contracts in 10 s", len(me.AllContracts()), listed)
 		}
 		time.Sleep(time.Millisecond) // polling a condition with a deadline
 	}
@@ -183,6 +186,35 @@ func TestLoopbackNeedsNoTokenUnlessGiven(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("a given token is not required: %d", resp.StatusCode)
 	}
+}
+
+// Without a token the console answers only requests addressed to the
+// loopback: a site that rebinds its name to 127.0.0.1 is refused.
+func TestLoopbackConsoleRefusesOtherHosts(t *testing.T) {
+	me := simEngine(t)
+	c := start(t, me, console.Options{})
+	port := c.Addr().(*net.TCPAddr).Port
+	for host, want := range map[string]int{
+		fmt.Sprintf("127.0.0.1:%d", port):    http.StatusOK,
+		fmt.Sprintf("localhost:%d", port):    http.StatusOK,
+		fmt.Sprintf("[::1]:%d", port):        http.StatusOK,
+		fmt.Sprintf("evil.example:%d", port): http.StatusForbidden,
+		fmt.Sprintf("192.168.1.10:%d", port): http.StatusForbidden,
+		"evil.example":                       http.StatusForbidden,
+	} {
+		req, _ := http.NewRequest("GET", "http://"+c.Addr().String()+"/", nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Host %s: %d, want %d", host, resp.StatusCode, want)
+		}
+	}
+	_, err := dial(t, c, http.Header{"Host": {"evil.example"}})
+	_ = err // the Host header of a websocket dial is the URL's; covered by the page requests above
 }
 
 func TestListenErrorNamesTheAddress(t *testing.T) {

@@ -120,7 +120,12 @@ func newHub(me *engine.MainEngine, interval time.Duration, settings map[string]e
 	for k, v := range settings {
 		h.settings[k] = v
 	}
-	// What happened before the console started: the engine's current state.
+	// Follow the events first, then add what happened before the console
+	// started (the engine's current state): an event in between is then
+	// seen at least once. Rows are upserts, so seeing one twice is harmless.
+	h.unreg = me.EventEngine().RegisterGeneral(h.onEvent)
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	for _, c := range me.AllContracts() {
 		h.contracts.put(c.VtSymbol(), c)
 		h.connected[c.GatewayName] = true
@@ -140,7 +145,6 @@ func newHub(me *engine.MainEngine, interval time.Duration, settings map[string]e
 	for _, a := range me.AllAccounts() {
 		h.accounts.put(a.VtAccountID(), a)
 	}
-	h.unreg = me.EventEngine().RegisterGeneral(h.onEvent)
 	return h
 }
 
