@@ -213,8 +213,22 @@ func TestLoopbackConsoleRefusesOtherHosts(t *testing.T) {
 			t.Errorf("Host %s: %d, want %d", host, resp.StatusCode, want)
 		}
 	}
-	_, err := dial(t, c, http.Header{"Host": {"evil.example"}})
-	_ = err // the Host header of a websocket dial is the URL's; covered by the page requests above
+	// The WebSocket too: its upgrade request goes through the same check.
+	req, _ := http.NewRequest("GET", "http://"+c.Addr().String()+"/ws", nil)
+	req.Host = "evil.example"
+	req.Header.Set("Origin", "http://evil.example")
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a rebinding page's websocket: %d, want 403", resp.StatusCode)
+	}
 }
 
 func TestListenErrorNamesTheAddress(t *testing.T) {
