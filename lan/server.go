@@ -55,7 +55,16 @@ type Server struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	push   *pusher // replies and events to the loop
+	push   *pusher // replies to the loop
+
+	// The PUB socket belongs to the publishers, not the loop: Publish sends
+	// on it directly under pubMu (ZeroMQ allows a socket to move between
+	// threads with a full barrier between uses), so an event costs no
+	// hand-off to the loop and no wake-up of its thread.
+	pubMu  sync.Mutex
+	pub    *zmq.Socket // nil once closed
+	pubBuf bytes.Buffer
+	pubEnc *msgpack.Encoder
 	sem    chan struct{}
 	calls  sync.WaitGroup
 	loop   sync.WaitGroup
@@ -172,8 +181,9 @@ func (s *Server) start() (err error) {
 		return err
 	}
 	s.callAddr, s.eventAddr = callAddr, eventAddr
+	s.pub, s.pubEnc = pub, msgpack.NewEncoder(&s.pubBuf)
 	s.loop.Add(1)
-	go s.run(router, pub, pull)
+	go s.run(router, pull)
 	return nil
 }
 
@@ -181,13 +191,15 @@ func (s *Server) start() (err error) {
 func (s *Server) CallAddr() string  { return s.callAddr }
 func (s *Server) EventAddr() string { return s.eventAddr }
 
-// run owns the sockets: it reads requests and hands them to handlers,
-// and sends what the sender passes on (replies and events).
-func (s *Server) run(router, pub, pull *zmq.Socket) {
+// pollBatch bounds the messages the loop takes from one socket per poll.
+const pollBatch = 64
+
+// run owns the call sockets: it reads requests and hands them to
+// handlers, and sends the replies that handlers pass on.
+func (s *Server) run(router, pull *zmq.Socket) {
 	defer s.loop.Done()
 	defer func() {
 		_ = router.Close()
-		_ = pub.Close()
 		_ = pull.Close()
 	}()
 	poller := zmq.NewPoller()
@@ -205,24 +217,27 @@ func (s *Server) run(router, pub, pull *zmq.Socket) {
 		for _, p := range polled {
 			switch p.Socket {
 			case router:
-				msg, err := router.RecvMessageBytes(zmq.DONTWAIT)
-				if err != nil {
-					continue
+				// Take what has arrived (up to a batch, so the replies
+				// queued on pull still get their turn): a poll per
+				// message costs a system call each.
+				for range pollBatch {
+					msg, err := router.RecvMessageBytes(zmq.DONTWAIT)
+					if err != nil {
+						break
+					}
+					s.request(router, msg)
 				}
-				s.request(router, msg)
 			case pull:
-				msg, err := pull.RecvMessageBytes(zmq.DONTWAIT)
-				if err != nil {
-					continue
-				}
-				switch {
-				case len(msg) == 1 && len(msg[0]) == 0:
-					return // stop
-				case len(msg) == 3 && string(msg[0]) == "r":
-					_, _ = router.SendMessageDontwait(msg[1], msg[2])
-				case len(msg) == 2 && string(msg[0]) == "e":
-					if _, err := pub.SendBytes(msg[1], zmq.DONTWAIT); err != nil {
-						s.dropped.Add(1)
+				for range pollBatch {
+					msg, err := pull.RecvMessageBytes(zmq.DONTWAIT)
+					if err != nil {
+						break
+					}
+					switch {
+					case len(msg) == 1 && len(msg[0]) == 0:
+						return // stop
+					case len(msg) == 3 && string(msg[0]) == "r":
+						_, _ = router.SendMessageDontwait(msg[1], msg[2])
 					}
 				}
 			}
@@ -342,15 +357,19 @@ func (s *Server) send(m [][]byte) bool {
 // ZeroMQ drops events for a subscriber past the high-water mark, and the
 // subscriber sees the gap in the sequence numbers.
 func (s *Server) Publish(e frame.Event) error {
-	var buf bytes.Buffer
-	b, err := frame.EncodeEvent(&buf, msgpack.NewEncoder(&buf), &e)
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
+	if s.pub == nil {
+		return ErrClosed
+	}
+	b, err := frame.EncodeEvent(&s.pubBuf, s.pubEnc, &e)
 	if err != nil {
 		return err
 	}
-	if !s.send([][]byte{[]byte("e"), b[frame.LenPrefix:]}) {
-		return ErrClosed
-	}
 	s.published.Add(1)
+	if _, err := s.pub.SendBytes(b[frame.LenPrefix:], zmq.DONTWAIT); err != nil {
+		s.dropped.Add(1) // past the high-water mark: subscribers see the gap
+	}
 	return nil
 }
 
@@ -373,6 +392,12 @@ func (s *Server) Close() error {
 		if s.push != nil {
 			s.push.close()
 		}
+		s.pubMu.Lock()
+		if s.pub != nil {
+			_ = s.pub.Close()
+			s.pub = nil
+		}
+		s.pubMu.Unlock()
 		s.loop.Wait()
 		if s.domain != "" {
 			authRelease(s.domain)
