@@ -366,6 +366,16 @@ function fillSymbols() {
 function pickTick(tk) {
   if (!tk) return;
   $('#op-symbol').value = tk.symbol; $('#op-exchange').value = tk.exchange; $('#op-price').value = tk.last_price;
+  fitOffset(contractOf(tk.symbol, tk.exchange));
+}
+
+// fitOffset picks the offset a contract trades with by default: none for
+// stocks, open for the rest.
+function fitOffset(c) {
+  if (!c) return;
+  const el = $('#op-offset'); const stock = c.product === 'EQUITY';
+  if (stock && el.value !== 'NONE') el.value = 'NONE';
+  if (!stock && el.value === 'NONE') el.value = 'OPEN';
 }
 
 function contractOf(symbol, exchange) { return state.contracts.get(`${symbol}.${exchange}`); }
@@ -435,11 +445,12 @@ document.addEventListener('DOMContentLoaded', () => {
   $('#sub-btn').addEventListener('click', () => {
     call('subscribe', { vt_symbol: $('#sub-symbol').value.trim() }).catch((e) => notice(e.message, true));
   });
+  $('#sub-symbol').addEventListener('keydown', (e) => { if (e.key === 'Enter') $('#sub-btn').click(); });
   $('#order-form').addEventListener('submit', sendOrder);
   $('#op-symbol').addEventListener('change', () => {
     const v = $('#op-symbol').value.trim();
     const c = state.contracts.get(v) || [...state.contracts.values()].find((x) => x.symbol === v);
-    if (c) { $('#op-symbol').value = c.symbol; $('#op-exchange').value = c.exchange; }
+    if (c) { $('#op-symbol').value = c.symbol; $('#op-exchange').value = c.exchange; fitOffset(c); }
   });
   open();
 });
