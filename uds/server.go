@@ -364,10 +364,13 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	err := s.ln.Close()
-	s.cancel()
+	// Connections first, then the handlers' contexts: a handler that
+	// returns because its context ended must not get its "canceled" reply
+	// out before the connection closes. Its caller sees the server gone.
 	for _, c := range conns {
 		_ = c.c.Close()
 	}
+	s.cancel()
 	s.wg.Wait()
 	return err
 }
