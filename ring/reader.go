@@ -23,10 +23,13 @@ const (
 type Wait uint8
 
 const (
-	// WaitBlock spins briefly, then sleeps on a futex word in the ring; the
-	// writer makes the wake syscall only when a reader sleeps. The default.
+	// WaitBlock yields once (goroutines the reader's caller has readied run
+	// on its thread first), spins briefly, then sleeps on a futex word in
+	// the ring; the writer makes the wake syscall only when a reader
+	// sleeps. The default.
 	WaitBlock Wait = iota
-	// WaitSpin busy-polls: the lowest latency, and a whole core.
+	// WaitSpin busy-polls, never yielding: the lowest latency, and a
+	// whole core.
 	WaitSpin
 	// WaitYield spins briefly, then polls with runtime.Gosched between polls.
 	WaitYield
@@ -287,6 +290,12 @@ func (r *Reader) Next(dst []byte) (Record, error) {
 			return Record{}, ErrClosed
 		}
 		spins++
+		if spins == 1 && r.opts.Wait != WaitSpin {
+			// Nothing to read: first let the goroutines this one has just
+			// readied (the handlers of what it read) run on this thread,
+			// rather than wait for another to wake up and take them.
+			runtime.Gosched()
+		}
 		if spins&1023 == 0 || spins > r.opts.Spins {
 			if now := Nanotime(); now >= nextCheck {
 				nextCheck = now + int64(r.opts.LivenessInterval)
