@@ -178,14 +178,21 @@ func TestLoopbackNeedsNoTokenUnlessGiven(t *testing.T) {
 	if !strings.Contains(c2.URL(), "token=s3cret") {
 		t.Fatalf("URL %s lacks the given token", c2.URL())
 	}
-	resp, err := http.Get("http://" + c2.Addr().String() + "/")
+	req, _ := http.NewRequest("GET", "http://"+c2.Addr().String()+"/", nil)
+	if code := statusOf(t, req); code != http.StatusUnauthorized {
+		t.Fatalf("a given token is not required: %d", code)
+	}
+}
+
+// statusOf sends req and returns the response's status code.
+func statusOf(t *testing.T, req *http.Request) int {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("a given token is not required: %d", resp.StatusCode)
-	}
+	return resp.StatusCode
 }
 
 // Without a token the console answers only requests addressed to the
@@ -204,13 +211,8 @@ func TestLoopbackConsoleRefusesOtherHosts(t *testing.T) {
 	} {
 		req, _ := http.NewRequest("GET", "http://"+c.Addr().String()+"/", nil)
 		req.Host = host
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != want {
-			t.Errorf("Host %s: %d, want %d", host, resp.StatusCode, want)
+		if code := statusOf(t, req); code != want {
+			t.Errorf("Host %s: %d, want %d", host, code, want)
 		}
 	}
 	// The WebSocket too: its upgrade request goes through the same check.
@@ -221,13 +223,8 @@ func TestLoopbackConsoleRefusesOtherHosts(t *testing.T) {
 	req.Header.Set("Upgrade", "websocket")
 	req.Header.Set("Sec-WebSocket-Version", "13")
 	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
-		t.Fatalf("a rebinding page's websocket: %d, want 403", resp.StatusCode)
+	if code := statusOf(t, req); code != http.StatusForbidden {
+		t.Fatalf("a rebinding page's websocket: %d, want 403", code)
 	}
 }
 
