@@ -163,10 +163,7 @@ func (r *Runner) post(e engine.Event) {
 		r.drain()
 		return
 	}
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
+	r.signal()
 }
 
 // drain delivers the inbox on the calling goroutine (inline mode). If
@@ -325,10 +322,7 @@ func (r *Runner) Stop() error {
 	r.mu.Lock()
 	r.stopped = true
 	r.mu.Unlock()
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
+	r.signal()
 	<-r.done
 	return r.Err()
 }
