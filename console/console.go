@@ -11,9 +11,18 @@
 // bounded frame rate, latest value per key, so a tab stays responsive at
 // any tick rate.
 //
-// By default the console listens on 127.0.0.1. Listening on any other
+// By default the console listens on 127.0.0.1 and answers only requests
+// addressed to the loopback (no DNS rebinding). Listening on any other
 // address requires an access token: one is generated at start and is part
 // of URL().
+//
+// The WebSocket carries JSON. The console sends {"t":"hello"} first (mode,
+// language, enum names in en and zh, and a snapshot of every table and the
+// status), then {"t":"frame"} messages with the rows that changed (keyed by
+// vt_symbol, vt_orderid, vt_tradeid, vt_positionid, vt_accountid; logs by
+// seq) and the status when it changed. A tab sends {"id":N,"op":…,"args":…}
+// with op one of service.start, service.stop, gateway.connect, subscribe,
+// order.send, order.cancel, and gets {"t":"reply","id":N,"ok":…,"error":…}.
 package console
 
 import (
