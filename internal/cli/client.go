@@ -179,34 +179,16 @@ func RunClient(ctx context.Context, c ClientConfig, log *slog.Logger) error {
 			return usageErr("%v", err)
 		}
 	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	if c.Demo {
-		wg.Add(1)
-		go func() { defer wg.Done(); demoFlow(ctx, me, gw.Name(), c.Symbols[0], log) }()
-	}
-	t := time.NewTicker(c.SummaryInterval)
-	defer t.Stop()
-	last, lastAt := uint64(0), time.Now()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case now := <-t.C:
-			n := ticks.Load()
-			rate := float64(n-last) / now.Sub(lastAt).Seconds()
-			last, lastAt = n, now
-			transport, lag, lapped := "none", "-", uint64(0)
-			if cl := gw.Client(); cl != nil {
-				st := cl.Status()
-				if st.Transport != "" {
-					transport = st.Transport
-				}
-				lag, lapped = fmt.Sprint(st.Lag), st.Laps
+	run(ctx, me, gw.Name(), c.Demo, c.Symbols, c.SummaryInterval, &ticks, log, func(rate float64) {
+		transport, lag, lapped := "none", "-", uint64(0)
+		if cl := gw.Client(); cl != nil {
+			st := cl.Status()
+			if st.Transport != "" {
+				transport = st.Transport
 			}
-			summary(log, me, rate, c.Symbols, "transport", transport, "lag", lag, "laps", lapped)
+			lag, lapped = fmt.Sprint(st.Lag), st.Laps
 		}
-	}
+		summary(log, me, rate, c.Symbols, "transport", transport, "lag", lag, "laps", lapped)
+	})
+	return nil
 }

@@ -348,26 +348,36 @@ func RunServer(ctx context.Context, c ServerConfig, log *slog.Logger) error {
 	log.Info("server running", "gateway", gw.Name(), "symbols", strings.Join(c.Symbols, ","),
 		"tick_rate", c.Sim.TickRate, "seed", c.Sim.Seed)
 
+	run(ctx, me, gw.Name(), c.Demo, c.Symbols, c.SummaryInterval.Duration, &ticks, log, func(rate float64) {
+		summary(log, me, rate, c.Symbols)
+	})
+	return nil
+}
+
+// run runs the demo order flow through gw if asked, and calls report
+// with the tick rate every interval, until ctx is done; it returns once
+// the demo has stopped.
+func run(ctx context.Context, me *engine.MainEngine, gw string, demo bool, symbols []string, interval time.Duration,
+	ticks *atomic.Uint64, log *slog.Logger, report func(rate float64)) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if c.Demo {
+	if demo {
 		wg.Add(1)
-		go func() { defer wg.Done(); demoFlow(ctx, me, gw.Name(), c.Symbols[0], log) }()
+		go func() { defer wg.Done(); demoFlow(ctx, me, gw, symbols[0], log) }()
 	}
-	t := time.NewTicker(c.SummaryInterval.Duration)
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	last, lastAt := uint64(0), time.Now()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case now := <-t.C:
 			n := ticks.Load()
-			rate := float64(n-last) / now.Sub(lastAt).Seconds()
+			report(float64(n-last) / now.Sub(lastAt).Seconds())
 			last, lastAt = n, now
-			summary(log, me, rate, c.Symbols)
 		}
 	}
 }
