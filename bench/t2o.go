@@ -191,14 +191,8 @@ func t2oServer() error {
 	if err != nil {
 		return err
 	}
-	sc := bufio.NewScanner(os.Stdin)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) != 3 || f[0] != "run" {
-			continue
-		}
-		n, _ := strconv.Atoi(f[1])
-		clients, _ := strconv.Atoi(f[2])
+	return eachRun(func(n int, arg string) error {
+		clients, _ := strconv.Atoi(arg)
 		paceCoarse(n, tickRate, func() {
 			gw.lastTick.Store(nanotime())
 			_ = gw.Step()
@@ -214,8 +208,8 @@ func t2oServer() error {
 			return err
 		}
 		fmt.Println("done", max(0, want-gw.seen.Load()))
-	}
-	return nil
+		return nil
+	})
 }
 
 // responder answers every tick with a fill-and-kill buy far below the

@@ -266,16 +266,27 @@ func tickServer() error {
 	if err != nil {
 		return err
 	}
-	sc := bufio.NewScanner(os.Stdin)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) != 3 || f[0] != "run" {
-			continue
-		}
-		n, _ := strconv.Atoi(f[1])
-		rate, _ := strconv.ParseFloat(f[2], 64)
+	return eachRun(func(n int, arg string) error {
+		rate, _ := strconv.ParseFloat(arg, 64)
 		paceCoarse(n, rate, func() { _ = gw.Step() })
 		fmt.Println("sent")
+		return nil
+	})
+}
+
+// eachRun reads a helper's commands "run N ARG" from stdin and calls f
+// for each, until stdin closes or f fails; other lines are ignored.
+func eachRun(f func(n int, arg string) error) error {
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		w := strings.Fields(sc.Text())
+		if len(w) != 3 || w[0] != "run" {
+			continue
+		}
+		n, _ := strconv.Atoi(w[1])
+		if err := f(n, w[2]); err != nil {
+			return err
+		}
 	}
 	return nil
 }
