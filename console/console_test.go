@@ -19,6 +19,7 @@ import (
 	"github.com/vnrpc/vnrpc/console"
 	"github.com/vnrpc/vnrpc/engine"
 	"github.com/vnrpc/vnrpc/gateway/sim"
+	"github.com/vnrpc/vnrpc/internal/testutil"
 )
 
 // simEngine is a main engine with the sim gateway connected (no live ticks).
@@ -33,13 +34,12 @@ func simEngine(t testing.TB) *engine.MainEngine {
 	}
 	gw, _ := me.Gateway(sim.DefaultName)
 	listed := len(gw.(*sim.Gateway).VtSymbols())
-	deadline := time.Now().Add(10 * time.Second)
-	for len(me.AllContracts()) < listed {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d contracts in 10 s", len(me.AllContracts()), listed)
+	testutil.Eventually(t, 10*time.Second, "every contract", func() error {
+		if n := len(me.AllContracts()); n < listed {
+			return fmt.Errorf("%d of %d contracts", n, listed)
 		}
-		time.Sleep(time.Millisecond) // polling a condition with a deadline
-	}
+		return nil
+	})
 	return me
 }
 
@@ -333,20 +333,14 @@ func TestHelloAndBadRequests(t *testing.T) {
 	if ok, e, _ := w.call("order.cancel", map[string]any{"vt_orderid": id}); !ok {
 		t.Fatalf("cancel: %s", e)
 	}
-	waitFor(t, "the order cancelled", func() bool { o, _ := me.Order(id); return o.Status == engine.StatusCancelled })
+	testutil.Eventually(t, 10*time.Second, "the order cancelled", func() error {
+		if o, _ := me.Order(id); o.Status != engine.StatusCancelled {
+			return fmt.Errorf("status %s", o.Status)
+		}
+		return nil
+	})
 	if ok, e, _ := w.call("order.cancel", map[string]any{"vt_orderid": id}); ok || !strings.Contains(e, "only active orders") {
 		t.Fatalf("second cancel: %v %q", ok, e)
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 10 s for %s", what)
-		}
-		time.Sleep(time.Millisecond) // polling a condition with a deadline
 	}
 }
 

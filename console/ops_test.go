@@ -2,6 +2,7 @@ package console
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/vnrpc/vnrpc/engine"
 	"github.com/vnrpc/vnrpc/gateway/sim"
+	"github.com/vnrpc/vnrpc/internal/testutil"
 )
 
 // FuzzRequest feeds a tab's request decoder and operations arbitrary
@@ -23,12 +25,12 @@ func FuzzRequest(f *testing.F) {
 	if err := me.Connect(engine.Setting{"user_id": "demo", "password": "demo", "tick_rate": 0.0}, sim.DefaultName); err != nil {
 		f.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); len(me.AllContracts()) == 0; {
-		if time.Now().After(deadline) {
-			f.Fatal("no contracts")
+	testutil.Eventually(f, 10*time.Second, "the contracts", func() error {
+		if len(me.AllContracts()) == 0 {
+			return errors.New("none yet")
 		}
-		time.Sleep(time.Millisecond) // polling a condition with a deadline
-	}
+		return nil
+	})
 	c := &Console{me: me, log: log, hub: newHub(me, time.Second, nil, log)}
 	defer c.hub.close()
 	for _, s := range []struct{ op, args string }{

@@ -13,6 +13,7 @@ import (
 	"github.com/vnrpc/vnrpc/engine"
 	"github.com/vnrpc/vnrpc/engine/strategy"
 	"github.com/vnrpc/vnrpc/gateway/sim"
+	"github.com/vnrpc/vnrpc/internal/testutil"
 )
 
 const vt = "rb2601.SHFE"
@@ -67,18 +68,13 @@ func (panicker) OnTick(*strategy.Context, *engine.Tick) { panic("boom") }
 
 func eventually(t *testing.T, what string, step func(), cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.Eventually(t, 10*time.Second, what, func() error {
 		err := cond()
-		if err == nil {
-			return
+		if err != nil {
+			step()
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		step()
-		time.Sleep(2 * time.Millisecond)
-	}
+		return err
+	})
 }
 
 // Two strategies on one engine each see only their own orders and fills;
@@ -280,12 +276,12 @@ func TestInlineCallbacks(t *testing.T) {
 	}
 	wg.Wait()
 	// Every tick's order fills: the last trade is the last event.
-	for deadline := time.Now().Add(10 * time.Second); e.trades.Load() < 2*perG; {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d trades of %d in 10 s", e.trades.Load(), 2*perG)
+	testutil.Eventually(t, 10*time.Second, "every fill", func() error {
+		if n := e.trades.Load(); n < 2*perG {
+			return fmt.Errorf("%d trades of %d", n, 2*perG)
 		}
-		time.Sleep(time.Millisecond) // polling a condition with a deadline
-	}
+		return nil
+	})
 	if err := r.Stop(); err != nil {
 		t.Fatal(err)
 	}
