@@ -159,7 +159,7 @@ func helperClient() error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("could not subscribe in 20 s")
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // retrying until connected, with the deadline above
 	}
 	fmt.Println("subscribed")
 	for range ticks {
