@@ -28,8 +28,12 @@ const (
 	// the ring; the writer makes the wake syscall only when a reader
 	// sleeps. The default.
 	WaitBlock Wait = iota
-	// WaitSpin busy-polls, never yielding: the lowest latency, and a
-	// whole core.
+	// WaitSpin busy-polls: the lowest latency, and a whole core. In a
+	// process with GOMAXPROCS=1 it yields (runtime.Gosched) when it runs
+	// dry and then every spinYield polls, so the process's other
+	// goroutines (the handlers of what it read, timers) still run on its
+	// one thread; with more threads it never yields, since a yielded
+	// goroutine may be taken by a thread the OS has not scheduled.
 	WaitSpin
 	// WaitYield spins briefly, then polls with runtime.Gosched between polls.
 	WaitYield
@@ -64,6 +68,11 @@ type ReaderOptions struct {
 	LivenessInterval time.Duration
 }
 
+// spinYield is how many polls a spinning reader makes between yields:
+// tens of microseconds, so a yield (a fraction of a microsecond when
+// nothing else is runnable) rarely meets a record.
+const spinYield = 1 << 14
+
 // Record is one record as delivered. Payload aliases the buffer passed to
 // TryNext or Next.
 type Record struct {
@@ -84,6 +93,7 @@ type Reader struct {
 	tail   uint64 // the writer's tail as last loaded; reloaded only when reached
 	laps   uint64
 	lost   uint64
+	solo   bool // a spinning reader in a process with GOMAXPROCS=1: it yields now and then
 	closed atomic.Bool
 }
 
@@ -102,7 +112,7 @@ func NewReader(buf []byte, o ReaderOptions) (*Reader, error) {
 	if o.LivenessInterval <= 0 {
 		o.LivenessInterval = 100 * time.Millisecond
 	}
-	r := &Reader{geometry: g, opts: o}
+	r := &Reader{geometry: g, opts: o, solo: o.Wait == WaitSpin && runtime.GOMAXPROCS(0) == 1}
 	for range 1000 { // retried only while the writer laps the start point
 		if err := r.start(); err != errRetry {
 			return r, err
@@ -290,7 +300,7 @@ func (r *Reader) Next(dst []byte) (Record, error) {
 			return Record{}, ErrClosed
 		}
 		spins++
-		if spins == 1 && r.opts.Wait != WaitSpin {
+		if r.opts.Wait != WaitSpin && spins == 1 || r.solo && (spins == 1 || spins%spinYield == 0) {
 			// Nothing to read: first let the goroutines this one has just
 			// readied (the handlers of what it read) run on this thread,
 			// rather than wait for another to wake up and take them.
