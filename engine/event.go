@@ -148,9 +148,15 @@ func (e *EventEngine) Stop() {
 // Put queues an event for dispatch. It never blocks (the queue is
 // unbounded, like vn.py's) and is safe from any goroutine, handlers
 // included. Events put before Start wait for it; events put after Stop are
-// dropped.
+// dropped. An event that no handler (of its type, or general) is
+// registered for when it is put is not queued at all, after its taps: the
+// per-key copy of each event (eTick.rb2601.SHFE) that nothing listens to
+// costs the dispatcher nothing. (Registration is not ordered with Put in
+// vn.py either: a handler added while events flow may miss some already
+// put.)
 func (e *EventEngine) Put(ev Event) {
-	if t := e.table.Load(); len(t.tapsAll) > 0 || len(t.taps) > 0 {
+	t := e.table.Load()
+	if len(t.tapsAll) > 0 || len(t.taps) > 0 {
 		e.mu.Lock()
 		stopped := e.state == stateStopped
 		e.mu.Unlock()
@@ -167,6 +173,10 @@ func (e *EventEngine) Put(ev Event) {
 	if e.state == stateStopped {
 		e.mu.Unlock()
 		e.dropped.Add(1)
+		return
+	}
+	if len(t.general) == 0 && len(t.byType[ev.Type]) == 0 {
+		e.mu.Unlock()
 		return
 	}
 	wake := len(e.queue) == 0

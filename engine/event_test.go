@@ -255,3 +255,29 @@ func TestTaps(t *testing.T) {
 	}
 	<-handled
 }
+
+// An event with taps but no queued handler runs its taps and is not
+// queued: the dispatcher is not woken for it. A general handler, or one of
+// its type, makes it queue again.
+func TestUnhandledEventsAreNotQueued(t *testing.T) {
+	e := NewEventEngine(WithTimerInterval(0)) // not started: the queue only grows
+	var tapped int
+	e.RegisterTap("tick", func(Event) { tapped++ })
+	e.Put(Event{Type: "tick"})
+	e.Put(Event{Type: "tick.x"})
+	if tapped != 1 || e.Pending() != 0 {
+		t.Fatalf("no handlers: tapped %d, pending %d; want 1, 0", tapped, e.Pending())
+	}
+	unreg := e.Register("tick", func(Event) {})
+	e.Put(Event{Type: "tick"})
+	e.Put(Event{Type: "tick.x"})
+	if e.Pending() != 1 {
+		t.Fatalf("a tick handler: pending %d, want 1", e.Pending())
+	}
+	unreg()
+	e.RegisterGeneral(func(Event) {})
+	e.Put(Event{Type: "tick.x"})
+	if e.Pending() != 2 {
+		t.Fatalf("a general handler: pending %d, want 2", e.Pending())
+	}
+}

@@ -131,7 +131,7 @@ func RunClient(ctx context.Context, c ClientConfig, log *slog.Logger) error {
 	ev := me.EventEngine()
 	logEvents(ev, log, engine.EventLog, rpcgw.EventRpcLog)
 	var ticks atomic.Uint64
-	ev.Register(engine.EventTick, func(engine.Event) { ticks.Add(1) })
+	ev.RegisterTap(engine.EventTick, func(engine.Event) { ticks.Add(1) }) // a tap: no dispatch per tick
 	subscribed := map[string]bool{}
 	var subMu sync.Mutex
 	subscribe := func(vt string) { // once the contract is known, off the event goroutine
