@@ -29,7 +29,7 @@ import (
 // order answers the latest tick.
 
 func init() {
-	register(Scenario{Name: "tick-to-order", Desc: "from a tick at the server's gateway to the order a strategy process sends in reaction, arriving at the server's gateway (local spin with polling calls and inline callbacks, local block with and without inline callbacks, tcp; 1 and 4 strategies) beside the same round trip over ZeroMQ PUB/SUB + REQ/REP with msgpack",
+	register(Scenario{Name: "tick-to-order", Desc: "from a tick at the server's gateway to the order a strategy process sends in reaction, arriving at the server's gateway (local spin with polling calls and inline callbacks, local block with and without inline callbacks, tcp; 1 and 4 strategies; and the tuned low-latency setup: spin, polling on both ends, GOMAXPROCS=1 per process, 1 strategy) beside the same round trip over ZeroMQ PUB/SUB + REQ/REP with msgpack",
 		Units: func(quick bool) int { return len(t2oCases(quick)) + 1 }, Run: runT2O})
 	helpers["t2o-server"] = t2oServer
 	helpers["t2o-client"] = t2oClient
@@ -42,7 +42,15 @@ type t2oCase struct {
 	poll            bool
 	inline          bool // strategy callbacks on the event reader (strategy.Config.Inline)
 	clients         int
+	// tuned: the low-latency setup of a small host (README, "Low
+	// latency"): every process has GOMAXPROCS=1 and the server polls for
+	// calls longer than the gap between ticks, so it never parks.
+	tuned bool
 }
+
+// tunedPollUs is the tuned server's call_poll_us: above the 1 ms between
+// ticks, so its socket reader never parks.
+const tunedPollUs = 5000
 
 func t2oCases(quick bool) []t2oCase {
 	clients := []int{1, 4}
@@ -50,14 +58,15 @@ func t2oCases(quick bool) []t2oCase {
 		clients = []int{1}
 	}
 	var out []t2oCase
-	for _, c := range []t2oCase{{"local", "spin", true, true, 0}, {"local", "block", false, false, 0},
-		{"local", "block", false, true, 0}, {"tcp", "block", false, false, 0}} {
+	for _, c := range []t2oCase{{"local", "spin", true, true, 0, false}, {"local", "block", false, false, 0, false},
+		{"local", "block", false, true, 0, false}, {"tcp", "block", false, false, 0, false}} {
 		for _, n := range clients {
 			c.clients = n
 			out = append(out, c)
 		}
 	}
-	return out
+	// One tuned strategy only: with more, the spinners outnumber the cores.
+	return append(out, t2oCase{"local", "spin", true, true, 1, true})
 }
 
 func (c t2oCase) subject() string {
@@ -67,6 +76,9 @@ func (c t2oCase) subject() string {
 	}
 	if c.inline {
 		s += "-inline"
+	}
+	if c.tuned {
+		s += "-tuned"
 	}
 	return s
 }
@@ -105,7 +117,13 @@ func t2oOnce(e *Env, c t2oCase, n, warm int) (Result, error) {
 		return Result{}, err
 	}
 	hist := filepath.Join(dir, "server.hist")
-	srv, err := ps.spawn("t2o-server", "VNRPC_DIR="+dir, "VNRPC_WARM="+strconv.Itoa(warm), "VNRPC_OUT="+hist)
+	var procs []string // the tuned setup's settings, for the server and each strategy
+	srvEnv := []string{"VNRPC_DIR=" + dir, "VNRPC_WARM=" + strconv.Itoa(warm), "VNRPC_OUT=" + hist}
+	if c.tuned {
+		procs = []string{"GOMAXPROCS=1"}
+		srvEnv = append(srvEnv, "GOMAXPROCS=1", "VNRPC_SERVER_POLL_US="+strconv.Itoa(tunedPollUs))
+	}
+	srv, err := ps.spawn("t2o-server", srvEnv...)
 	if err != nil {
 		return Result{}, err
 	}
@@ -122,8 +140,9 @@ func t2oOnce(e *Env, c t2oCase, n, warm int) (Result, error) {
 		poll = "50"
 	}
 	for i := range c.clients {
-		p, err := ps.spawn("t2o-client", "VNRPC_ADDR="+addr, "VNRPC_TRANSPORT="+c.transport, "VNRPC_WAIT="+c.wait,
-			"VNRPC_POLL_US="+poll, "VNRPC_NAME="+fmt.Sprintf("s%d", i), "VNRPC_INLINE="+strconv.FormatBool(c.inline))
+		p, err := ps.spawn("t2o-client", append([]string{"VNRPC_ADDR=" + addr, "VNRPC_TRANSPORT=" + c.transport,
+			"VNRPC_WAIT=" + c.wait, "VNRPC_POLL_US=" + poll, "VNRPC_NAME=" + fmt.Sprintf("s%d", i),
+			"VNRPC_INLINE=" + strconv.FormatBool(c.inline)}, procs...)...)
 		if err != nil {
 			return Result{}, err
 		}
@@ -149,6 +168,9 @@ func t2oOnce(e *Env, c t2oCase, n, warm int) (Result, error) {
 	missing, _ := strconv.Atoi(f[1])
 	r := Result{Scenario: "tick-to-order", Subject: c.subject(), Peers: c.clients, Rate: float64(n) / elapsed.Seconds(),
 		Lost: uint64(missing), Note: "tick step at the server's gateway to the strategy's order at the server's gateway"}
+	if c.tuned {
+		r.Note += fmt.Sprintf("; GOMAXPROCS=1 in each process, server call_poll_us=%d", tunedPollUs)
+	}
 	h.Fill(&r)
 	return r, nil
 }

@@ -27,7 +27,7 @@ import (
 )
 
 func init() {
-	register(Scenario{Name: "ticks", Desc: "ticks end to end, from the sim gateway's step on the server to a tick handler in client processes (local spin, local block, tcp; 1 and 4 clients) beside ZeroMQ PUB/SUB over ipc and tcp",
+	register(Scenario{Name: "ticks", Desc: "ticks end to end, from the sim gateway's step on the server to a tick handler in client processes (local spin, local block, tcp; 1 and 4 clients; spin and block tuned with GOMAXPROCS=1 per process) beside ZeroMQ PUB/SUB over ipc and tcp",
 		Units: func(quick bool) int { return len(tickCases(quick)) + 2 }, Run: runTicks})
 	register(Scenario{Name: "lossless", Desc: "the highest tick rate 4 client processes receive with no gap (a short sweep)",
 		Units: func(quick bool) int { return len(losslessRates(quick)) }, Run: runLossless})
@@ -44,6 +44,7 @@ type tickCase struct {
 	transport, wait string
 	clients         int
 	queued          bool // the client's handler is queued (Register), not a tap
+	tuned           bool // GOMAXPROCS=1 in the server and the client (README, "Low latency")
 }
 
 func tickCases(quick bool) []tickCase {
@@ -52,16 +53,17 @@ func tickCases(quick bool) []tickCase {
 		clients = []int{1}
 	}
 	var out []tickCase
-	for _, c := range []tickCase{{"local", "spin", 0, false}, {"local", "block", 0, false}, {"tcp", "block", 0, false}} {
+	for _, c := range []tickCase{{"local", "spin", 0, false, false}, {"local", "block", 0, false, false},
+		{"tcp", "block", 0, false, false}} {
 		for _, n := range clients {
 			c.clients = n
 			out = append(out, c)
 		}
 	}
 	if !quick { // what the event engine's dispatcher adds: a queued handler
-		out = append(out, tickCase{"local", "block", 1, true})
+		out = append(out, tickCase{"local", "block", 1, true, false})
 	}
-	return out
+	return append(out, tickCase{"local", "spin", 1, false, true}, tickCase{"local", "block", 1, false, true})
 }
 
 const tickRate = 1000 // ticks per second in the latency runs
@@ -100,13 +102,15 @@ type tickRun struct {
 	hists   []string
 }
 
-func startTicks(e *Env, transport, wait string, queued bool, clients, n, warm int) (*tickRun, error) {
+// startTicks starts a tick server and its clients; env is added to each
+// process's environment.
+func startTicks(e *Env, transport, wait string, queued bool, clients, n, warm int, env ...string) (*tickRun, error) {
 	t := &tickRun{}
 	dir, err := os.MkdirTemp(e.Dir, "ticks")
 	if err != nil {
 		return nil, err
 	}
-	if t.srv, err = t.ps.spawn("tick-server", "VNRPC_DIR="+dir); err != nil {
+	if t.srv, err = t.ps.spawn("tick-server", append([]string{"VNRPC_DIR=" + dir}, env...)...); err != nil {
 		return t, err
 	}
 	ready, err := t.srv.expect("ready", 30*time.Second)
@@ -119,9 +123,9 @@ func startTicks(e *Env, transport, wait string, queued bool, clients, n, warm in
 	}
 	for i := range clients {
 		out := filepath.Join(dir, fmt.Sprintf("client-%d.hist", i))
-		c, err := t.ps.spawn("tick-client", "VNRPC_ADDR="+addr, "VNRPC_TRANSPORT="+transport, "VNRPC_WAIT="+wait,
-			"VNRPC_N="+strconv.Itoa(n), "VNRPC_WARM="+strconv.Itoa(warm), "VNRPC_OUT="+out,
-			"VNRPC_QUEUED="+strconv.FormatBool(queued))
+		c, err := t.ps.spawn("tick-client", append([]string{"VNRPC_ADDR=" + addr, "VNRPC_TRANSPORT=" + transport,
+			"VNRPC_WAIT=" + wait, "VNRPC_N=" + strconv.Itoa(n), "VNRPC_WARM=" + strconv.Itoa(warm), "VNRPC_OUT=" + out,
+			"VNRPC_QUEUED=" + strconv.FormatBool(queued)}, env...)...)
 		if err != nil {
 			return t, err
 		}
@@ -176,7 +180,11 @@ func runTicks(ctx context.Context, e *Env) ([]Result, error) {
 		if err := ctx.Err(); err != nil {
 			return out, err
 		}
-		t, err := startTicks(e, c.transport, c.wait, c.queued, c.clients, n, warm)
+		var env []string
+		if c.tuned {
+			env = []string{"GOMAXPROCS=1"}
+		}
+		t, err := startTicks(e, c.transport, c.wait, c.queued, c.clients, n, warm, env...)
 		if err != nil {
 			t.ps.stop()
 			return out, err
@@ -192,6 +200,10 @@ func runTicks(ctx context.Context, e *Env) ([]Result, error) {
 		if c.queued {
 			r.Subject += "-queued"
 			r.Note = "sim step on the server to a queued handler (after the dispatcher's wake-up)"
+		}
+		if c.tuned {
+			r.Subject += "-tuned"
+			r.Note += "; GOMAXPROCS=1 in the server and the client"
 		}
 		h.Fill(&r)
 		out = append(out, r)
