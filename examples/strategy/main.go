@@ -94,6 +94,8 @@ func main() {
 	addr := flag.String("addr", "tcp://127.0.0.1:2014", "the server: tcp://HOST:PORT or a unix socket path")
 	symbol := flag.String("symbol", "rb2601.SHFE", "the contract to trade")
 	inline := flag.Bool("inline", false, "run the callbacks on the event reader (lower latency; a slow callback delays every event)")
+	wait := flag.String("wait", "block", "how local events are awaited: block, or spin (lowest latency, takes a core)")
+	pollUs := flag.Int("poll-us", 0, "poll for call replies this many µs before parking (lower latency, for a core)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -104,7 +106,8 @@ func main() {
 	if _, err := me.AddGateway(rpcgw.Factory(rpcgw.Options{Logger: logger}), rpcgw.DefaultName); err != nil {
 		log.Fatal(err)
 	}
-	if err := me.Connect(engine.Setting{rpcgw.KeyAddress: *addr}, rpcgw.DefaultName); err != nil {
+	if err := me.Connect(engine.Setting{rpcgw.KeyAddress: *addr, rpcgw.KeyWait: *wait, rpcgw.KeyPollUs: *pollUs},
+		rpcgw.DefaultName); err != nil {
 		log.Fatal(err)
 	}
 	// Wait for the contract (the gateway connects in the background).

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vnrpc/vnrpc/engine"
+	"github.com/vnrpc/vnrpc/engine/rpcservice"
 	"github.com/vnrpc/vnrpc/lan"
 )
 
@@ -48,6 +50,7 @@ func TestBadFlagsNameTheFieldAndAcceptedValues(t *testing.T) {
 		{[]string{"--symbols", "rb2601"}, `symbols: "rb2601" is not symbol.EXCHANGE`},
 		{[]string{"--symbols", "rb2601.MOON"}, "unknown Exchange"},
 		{[]string{"--capital", "0"}, "capital 0: must be positive"},
+		{[]string{"--call-poll-us", "-1"}, "call-poll-us -1: must be 0 to 1000000"},
 		{[]string{"--summary-interval", "1ns"}, "summary-interval"},
 		{[]string{"--nope"}, "flag provided but not defined: -nope"},
 		{[]string{"--config", "x.yaml"}, "want a .json or .toml file"},
@@ -222,5 +225,21 @@ func TestClientUIConnectsFromTheDialog(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "console: open http://127.0.0.1:") || strings.Contains(logs.String(), "connecting to") {
 		t.Fatalf("want the console and no connection:\n%s", logs.String())
+	}
+}
+
+// --call-poll-us reaches the service's setting (rpc_service_setting.json's
+// call_poll_us), overriding the file's.
+func TestServiceCallPolling(t *testing.T) {
+	dir := t.TempDir()
+	me := engine.NewMainEngine(nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer me.Close()
+	c := RPCConfig{Enabled: true, DataDir: dir, SocketPath: filepath.Join(dir, "s", "rpc.sock"), NoLAN: true, CallPollUs: 250}
+	if err := startService(me, c, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Fatal(err)
+	}
+	app, _ := me.App(rpcservice.AppName)
+	if got := app.(*rpcservice.Engine).Setting().CallPollUs; got != 250 {
+		t.Fatalf("call_poll_us %d, want 250", got)
 	}
 }

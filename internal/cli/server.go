@@ -72,6 +72,7 @@ type RPCConfig struct {
 	AuthorizedKeysFile string `json:"authorized_keys_file" toml:"authorized_keys_file"`
 	Insecure           bool   `json:"insecure" toml:"insecure"`
 	NoLAN              bool   `json:"no_lan" toml:"no_lan"`
+	CallPollUs         int    `json:"call_poll_us" toml:"call_poll_us"`
 }
 
 // SimConfig holds the simulated exchange's connect settings.
@@ -128,6 +129,9 @@ func (c *ServerConfig) Validate() error {
 	if c.Sim.Seed < 0 {
 		return usageErr("seed %d: must be 0 or more", c.Sim.Seed)
 	}
+	if c.RPC.CallPollUs < 0 || c.RPC.CallPollUs > 1_000_000 {
+		return usageErr("call-poll-us %d: must be 0 to 1000000", c.RPC.CallPollUs)
+	}
 	if !(c.Sim.Capital > 0) {
 		return usageErr("capital %g: must be positive", c.Sim.Capital)
 	}
@@ -167,6 +171,9 @@ func startService(me *engine.MainEngine, c RPCConfig, log *slog.Logger) error {
 	}
 	if c.NoLAN {
 		st.RepAddress, st.PubAddress = "", ""
+	}
+	if c.CallPollUs > 0 {
+		st.CallPollUs = c.CallPollUs
 	}
 	app, err := me.AddApp(rpcservice.Factory(rpcservice.Options{DataDir: dir, Setting: &st, Logger: log}))
 	if err != nil {
@@ -230,6 +237,8 @@ func serverFlags(c *ServerConfig, stderr io.Writer) (*flag.FlagSet, *string, *st
 	fs.StringVar(&c.RPC.RepAddress, "rep", c.RPC.RepAddress, "LAN call address (default from the settings file, else tcp://127.0.0.1:2014)")
 	fs.StringVar(&c.RPC.PubAddress, "pub", c.RPC.PubAddress, "LAN event address (default from the settings file, else tcp://127.0.0.1:4102)")
 	fs.BoolVar(&c.RPC.NoLAN, "no-lan", c.RPC.NoLAN, "serve local clients only (no ZeroMQ ports)")
+	fs.IntVar(&c.RPC.CallPollUs, "call-poll-us", c.RPC.CallPollUs,
+		"poll for local calls this many µs before parking (a call in the window skips a wake-up; takes a core; default from the settings file, else 0)")
 	fs.StringVar(&c.RPC.SocketPath, "socket", c.RPC.SocketPath, "unix socket for local calls (default $XDG_RUNTIME_DIR/vnrpc/rpc.sock or /tmp/vnrpc-UID/rpc.sock)")
 	fs.StringVar(&c.RPC.ServerKeyFile, "server-key", c.RPC.ServerKeyFile, "CURVE: the server's key file (vnrpc keys)")
 	fs.StringVar(&c.RPC.AuthorizedKeysFile, "authorized-keys", c.RPC.AuthorizedKeysFile, "CURVE: file of the client public keys admitted")
