@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 
@@ -164,6 +165,16 @@ func (c *Client) start(ctx context.Context, method string, args []byte) *Call {
 // together in one write (group commit). A failed write ends the client.
 func (c *Client) flush() {
 	c.flushing = true
+	if c.opts.Poll > 0 && c.pending.Len() > 1 {
+		// Polling with other calls in flight: the callers whose replies
+		// the leader has just read are likely runnable and about to send.
+		// Let them queue their requests first, to go out in this write.
+		// (A blocking client does not: a yield there can hand this
+		// goroutine to another thread, which costs a single caller more.)
+		c.wmu.Unlock()
+		runtime.Gosched()
+		c.wmu.Lock()
+	}
 	for len(c.wq) > 0 {
 		out := c.wq
 		c.wq = c.spare[:0]
