@@ -9,6 +9,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,7 +20,7 @@ import (
 )
 
 func init() {
-	register(Scenario{Name: "calls", Desc: "call round trips to a server process (uds, uds-poll, tcp; 64 and 1024 B; 1 and 8 callers; closed loop, and open loop at 10 k/s over uds and 2 k/s over tcp) beside a unix-socket echo, ZeroMQ REQ/REP over ipc and tcp, and gRPC unary over a unix socket",
+	register(Scenario{Name: "calls", Desc: "call round trips to a server process (uds, uds-poll, tcp; 64 and 1024 B; 1 and 8 callers; uds-poll tuned with GOMAXPROCS=1, 64 B; closed loop, and open loop at 10 k/s over uds and 2 k/s over tcp) beside a unix-socket echo, ZeroMQ REQ/REP over ipc and tcp, and gRPC unary over a unix socket",
 		Units: func(quick bool) int { return len(callCases(quick)) + 4 }, Run: runCalls})
 	helpers["rpc-server"] = rpcServer
 	helpers["unix-echo"] = unixEcho
@@ -38,14 +40,17 @@ func callCases(quick bool) []callCase {
 	if quick {
 		sizes, callers = []int{64}, []int{1}
 	}
-	for _, tr := range []string{"uds", "uds-poll", "tcp"} {
+	for _, tr := range []string{"uds", "uds-poll", "uds-poll-tuned", "tcp"} {
 		for _, s := range sizes {
+			if tr == "uds-poll-tuned" && s != 64 {
+				continue
+			}
 			for _, c := range callers {
 				out = append(out, callCase{tr, s, c, 0})
 			}
 			// Open loop, below what one caller can sustain: the pacer spins
 			// a core, so uds-poll (two more spinners) is left out.
-			if !quick && tr != "uds-poll" {
+			if !quick && !strings.HasPrefix(tr, "uds-poll") {
 				out = append(out, callCase{tr, s, 1, map[string]float64{"uds": 10_000, "tcp": 2_000}[tr]})
 			}
 		}
@@ -83,6 +88,17 @@ func runCalls(ctx context.Context, e *Env) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The tuned setup (README, "Low latency"): GOMAXPROCS=1 in the server
+	// and, while its cases run, in the callers' process.
+	tunedSrv, err := ps.spawn("rpc-server", "VNRPC_SOCK="+filepath.Join(e.Dir, "rpctuned", "rpc.sock"),
+		"VNRPC_SEGDIR="+e.Dir, "VNRPC_POLL=1", "GOMAXPROCS=1")
+	if err != nil {
+		return nil, err
+	}
+	tready, err := tunedSrv.expect("ready", 30*time.Second)
+	if err != nil {
+		return nil, err
+	}
 	for _, c := range callCases(e.Quick) {
 		if err := ctx.Err(); err != nil {
 			return out, err
@@ -91,6 +107,8 @@ func runCalls(ctx context.Context, e *Env) ([]Result, error) {
 		switch c.transport {
 		case "uds-poll":
 			o.Addr, o.Poll = pready[1], 50*time.Microsecond
+		case "uds-poll-tuned":
+			o.Addr, o.Poll = tready[1], 50*time.Microsecond
 		case "tcp":
 			o.Addr, o.Transport = calls, rpc.TransportTCP
 		}
@@ -105,12 +123,20 @@ func runCalls(ctx context.Context, e *Env) ([]Result, error) {
 			_, err := cl.CallRaw(cctx, "echo", payload)
 			return err
 		}
+		procs := runtime.GOMAXPROCS(0)
+		if c.transport == "uds-poll-tuned" {
+			runtime.GOMAXPROCS(1)
+		}
 		r, err := measureCalls(c.callers, n, warm, c.openRate, call)
+		runtime.GOMAXPROCS(procs)
 		_ = cl.Close()
 		if err != nil {
 			return out, fmt.Errorf("calls %s: %w", c.transport, err)
 		}
 		r.Scenario, r.Subject, r.Size, r.Peers = "calls", "rpc-"+c.transport, c.size, c.callers
+		if c.transport == "uds-poll-tuned" {
+			r.Note = "GOMAXPROCS=1 in the server and the callers' process"
+		}
 		out = append(out, r)
 		e.Step()
 	}

@@ -31,6 +31,9 @@ import (
 // Baselines in the same run: a plain Go unix-socket echo between two
 // processes, and ZeroMQ REQ/REP over loopback TCP (pebbe/zmq4).
 //
+// transport=uds-poll-tuned is uds-poll with GOMAXPROCS=1 in both
+// processes (the low-latency setup of a small host).
+//
 // VNRPC_SERVER_PROCS sets the server process's GOMAXPROCS apart from the
 // callers' (GOMAXPROCS): on the 2-vCPU VM the uds p50 was 70 µs with 2/2,
 // 65 µs with server 1, 55 µs with client 1, and 23 µs with 1/1, the echo's
@@ -251,7 +254,7 @@ func measure(b *testing.B, callers int, call func() error) {
 }
 
 func BenchmarkCall(b *testing.B) {
-	for _, tr := range []string{"uds", "uds-poll", "tcp"} {
+	for _, tr := range []string{"uds", "uds-poll", "uds-poll-tuned", "tcp"} {
 		for _, size := range []int{64, 1024} {
 			for _, callers := range []int{1, 8} {
 				b.Run(fmt.Sprintf("transport=%s/size=%d/callers=%d", tr, size, callers), func(b *testing.B) {
@@ -260,16 +263,22 @@ func BenchmarkCall(b *testing.B) {
 						b.Fatal(err)
 					}
 					b.Cleanup(func() { _ = os.RemoveAll(dir) })
-					poll := "0"
-					if tr == "uds-poll" {
+					poll, procs := "0", os.Getenv("VNRPC_SERVER_PROCS")
+					if strings.HasPrefix(tr, "uds-poll") {
 						poll = "1"
+					}
+					if tr == "uds-poll-tuned" {
+						// The tuned setup (README, "Low latency"): one thread
+						// per process, here and in the server.
+						procs = "1"
+						defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 					}
 					sock := filepath.Join(dir, "s")
 					p := startProc(b, "server", "VNRPC_SOCK="+sock, "VNRPC_SEGDIR="+dir, "VNRPC_POLL="+poll,
-						"VNRPC_SERVER_PROCS="+os.Getenv("VNRPC_SERVER_PROCS"))
+						"VNRPC_SERVER_PROCS="+procs)
 					o := ClientOptions{Addr: sock, Heartbeat: time.Hour}
 					switch tr {
-					case "uds-poll":
+					case "uds-poll", "uds-poll-tuned":
 						o.Poll = benchPoll()
 					case "tcp":
 						o = ClientOptions{Addr: p.ready[0], EventAddr: p.ready[1], Transport: TransportTCP, Heartbeat: time.Hour}
