@@ -195,6 +195,26 @@ func DecodeEvent(typ uint32, payload []byte) (e.Event, error) {
 
 // EncodeArgs encodes call parameters: strings, and engine objects (map form).
 func EncodeArgs(params ...any) ([]byte, error) {
+	if len(params) == 2 { // send_order's and cancel_order's, by hand (args.go)
+		if gw, ok := params[1].(string); ok {
+			var b []byte
+			ok := false
+			switch req := params[0].(type) {
+			case *e.OrderRequest:
+				b, ok = appendOrderRequestArgs(make([]byte, 0, 128), req, gw)
+			case *e.CancelRequest:
+				b, ok = appendCancelArgs(make([]byte, 0, 64), req, gw)
+			}
+			if ok {
+				return b, nil
+			}
+		}
+	}
+	return encodeArgs(params...)
+}
+
+// encodeArgs is EncodeArgs's general path.
+func encodeArgs(params ...any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := msgpack.NewEncoder(&buf)
 	if err := enc.EncodeArrayLen(len(params)); err != nil {
@@ -217,6 +237,25 @@ func EncodeArgs(params ...any) ([]byte, error) {
 // DecodeArgs decodes call parameters into ptrs (*string or engine object
 // pointers). Fewer parameters than ptrs is an error; more are ignored.
 func DecodeArgs(b []byte, ptrs ...any) error {
+	if len(ptrs) == 2 { // send_order's and cancel_order's, by hand (args.go)
+		if gw, ok := ptrs[1].(*string); ok {
+			switch req := ptrs[0].(type) {
+			case *e.OrderRequest:
+				if decodeOrderRequestArgs(b, req, gw) {
+					return nil
+				}
+			case *e.CancelRequest:
+				if decodeCancelArgs(b, req, gw) {
+					return nil
+				}
+			}
+		}
+	}
+	return decodeArgs(b, ptrs...)
+}
+
+// decodeArgs is DecodeArgs's general path.
+func decodeArgs(b []byte, ptrs ...any) error {
 	r := bytes.NewReader(b)
 	dec := msgpack.NewDecoder(r)
 	n, err := dec.DecodeArrayLen()
