@@ -1,7 +1,6 @@
 package lan
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
-	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/vnrpc/vnrpc/internal/frame"
 )
@@ -372,13 +370,7 @@ func (c *Client) begin(ctx context.Context, method string, args []byte) *Call {
 	if !ok {
 		return call
 	}
-	var buf bytes.Buffer
-	b, err := frame.EncodeRequest(&buf, msgpack.NewEncoder(&buf), &frame.Request{ID: call.ID, Method: method,
-		Deadline: frame.Deadline(ctx), Args: args})
-	if err != nil {
-		c.pending.Complete(call.ID, nil, err)
-		return call
-	}
+	b := frame.AppendRequest(nil, &frame.Request{ID: call.ID, Method: method, Deadline: frame.Deadline(ctx), Args: args})
 	if c.role.TryLock() {
 		if c.dealer == nil {
 			c.pending.Complete(call.ID, nil, ErrClosed)

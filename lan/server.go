@@ -1,7 +1,6 @@
 package lan
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
-	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/vnrpc/vnrpc/internal/frame"
 )
@@ -63,13 +61,11 @@ type Server struct {
 	// hand-off to the loop and no wake-up of its thread.
 	pubMu  sync.Mutex
 	pub    *zmq.Socket // nil once closed
-	pubBuf bytes.Buffer
-	pubEnc *msgpack.Encoder
+	pubBuf []byte
 	sem    chan struct{}
 	calls  sync.WaitGroup
 	loop   sync.WaitGroup
-	rbuf   bytes.Buffer // the loop's reply encoder, for inline methods
-	renc   *msgpack.Encoder
+	rbuf   []byte // the loop's reply buffer, for inline methods
 
 	mu      sync.Mutex
 	closing bool // no new calls start
@@ -116,7 +112,6 @@ func Listen(o ServerOptions, h frame.Handler) (*Server, error) {
 		}
 	}
 	s := &Server{opts: o, h: h, sem: make(chan struct{}, o.MaxInFlight)}
-	s.renc = msgpack.NewEncoder(&s.rbuf)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if err := s.start(); err != nil {
 		s.cancel()
@@ -181,7 +176,7 @@ func (s *Server) start() (err error) {
 		return err
 	}
 	s.callAddr, s.eventAddr = callAddr, eventAddr
-	s.pub, s.pubEnc = pub, msgpack.NewEncoder(&s.pubBuf)
+	s.pub = pub
 	s.loop.Add(1)
 	go s.run(router, pull)
 	return nil
@@ -270,10 +265,8 @@ func (s *Server) request(router *zmq.Socket, msg [][]byte) {
 		s.mu.Unlock()
 		rep := &frame.Reply{ID: req.ID}
 		s.serve(id, req, rep, true)
-		b, err := frame.EncodeReply(&s.rbuf, s.renc, rep)
-		if err == nil {
-			_, _ = router.SendMessageDontwait(id, b[frame.LenPrefix:])
-		}
+		s.rbuf = frame.AppendReply(s.rbuf[:0], rep)
+		_, _ = router.SendMessageDontwait(id, s.rbuf[frame.LenPrefix:])
 		return
 	}
 	s.calls.Add(1)
@@ -291,11 +284,7 @@ func (s *Server) handle(identity []byte, req *frame.Request) {
 	case <-s.ctx.Done():
 		rep.Code, rep.Msg = frame.CodeShutdown, "server closing"
 	}
-	var buf bytes.Buffer
-	b, err := frame.EncodeReply(&buf, msgpack.NewEncoder(&buf), rep)
-	if err != nil {
-		return
-	}
+	b := frame.AppendReply(nil, rep)
 	s.send([][]byte{[]byte("r"), identity, b[frame.LenPrefix:]})
 }
 
@@ -362,12 +351,9 @@ func (s *Server) Publish(e frame.Event) error {
 	if s.pub == nil {
 		return ErrClosed
 	}
-	b, err := frame.EncodeEvent(&s.pubBuf, s.pubEnc, &e)
-	if err != nil {
-		return err
-	}
+	s.pubBuf = frame.AppendEvent(s.pubBuf[:0], &e)
 	s.published.Add(1)
-	if _, err := s.pub.SendBytes(b[frame.LenPrefix:], zmq.DONTWAIT); err != nil {
+	if _, err := s.pub.SendBytes(s.pubBuf[frame.LenPrefix:], zmq.DONTWAIT); err != nil {
 		s.dropped.Add(1) // past the high-water mark: subscribers see the gap
 	}
 	return nil

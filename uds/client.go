@@ -1,7 +1,6 @@
 package uds
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
 	"golang.org/x/sys/unix"
 
 	"github.com/vnrpc/vnrpc/internal/frame"
@@ -38,8 +36,6 @@ type Client struct {
 	opts Options
 
 	wmu      sync.Mutex
-	wbuf     bytes.Buffer
-	enc      *msgpack.Encoder
 	wq       []byte // requests waiting for the flusher
 	spare    []byte
 	flushing bool // a caller is writing wq out
@@ -73,7 +69,6 @@ func Dial(ctx context.Context, path string, o Options) (*Client, error) {
 	}
 	uc := conn.(*net.UnixConn)
 	c := &Client{c: uc, opts: o, watchDone: make(chan struct{}), done: make(chan struct{})}
-	c.enc = msgpack.NewEncoder(&c.wbuf)
 	c.fr = newFrameReader(reader(uc, o.Poll), o.MaxFrame)
 	// The watcher polls its own duplicate of the socket, so its fd stays
 	// valid until it returns, and an eventfd that Close signals.
@@ -143,16 +138,14 @@ func (c *Client) start(ctx context.Context, method string, args []byte) *Call {
 	}
 	deadline := frame.Deadline(ctx)
 	c.wmu.Lock()
-	b, err := encodeRequest(&c.wbuf, c.enc, &Request{ID: call.ID, Method: method, Deadline: deadline, Args: args})
-	if err == nil && len(b)-lenPrefix > c.opts.MaxFrame {
-		err = fmt.Errorf("%w: request of %d bytes, limit %d", ErrFrameTooLarge, len(b)-lenPrefix, c.opts.MaxFrame)
-	}
-	if err != nil {
+	at := len(c.wq)
+	c.wq = frame.AppendRequest(c.wq, &Request{ID: call.ID, Method: method, Deadline: deadline, Args: args})
+	if n := len(c.wq) - at - lenPrefix; n > c.opts.MaxFrame {
+		c.wq = c.wq[:at]
 		c.wmu.Unlock()
-		c.pending.Complete(call.ID, nil, err)
+		c.pending.Complete(call.ID, nil, fmt.Errorf("%w: request of %d bytes, limit %d", ErrFrameTooLarge, n, c.opts.MaxFrame))
 		return call
 	}
-	c.wq = append(c.wq, b...)
 	if !c.flushing {
 		c.flush()
 	}

@@ -37,11 +37,7 @@ func Errorf(code Code, format string, a ...any) error { return frame.Errorf(code
 
 const lenPrefix = frame.LenPrefix
 
-var (
-	encodeRequest = frame.EncodeRequest
-	encodeReply   = frame.EncodeReply
-	decodeFrame   = frame.Decode
-)
+var decodeFrame = frame.Decode
 
 // frameReader reads length-prefixed frames from a stream into one buffer
 // it owns. A read error (a deadline, say) leaves what was read in place,

@@ -1,7 +1,6 @@
 package uds
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,7 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vnrpc/vnrpc/internal/frame"
 	"golang.org/x/sys/unix"
 )
@@ -183,7 +181,6 @@ func (s *Server) accept() {
 		sc := &serverConn{s: s, c: c, pid: int(cred.Pid), sem: make(chan struct{}, s.opts.MaxInFlight)}
 		s.connSeq++
 		sc.ctx, sc.cancel = context.WithCancel(frame.WithPeer(s.ctx, fmt.Sprintf("uds/%d", s.connSeq)))
-		sc.enc = msgpack.NewEncoder(&sc.wbuf)
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
@@ -222,10 +219,8 @@ type serverConn struct {
 	sem    chan struct{}
 	reqs   sync.WaitGroup
 
-	wmu  sync.Mutex
-	wbuf bytes.Buffer
-	enc  *msgpack.Encoder
-	out  []byte // replies queued for one write
+	wmu sync.Mutex
+	out []byte // replies queued for one write
 }
 
 func (sc *serverConn) serve() {
@@ -331,13 +326,11 @@ func (sc *serverConn) call(ctx context.Context, req *Request) (res []byte, err e
 func (sc *serverConn) reply(r *Reply, flush bool) {
 	sc.wmu.Lock()
 	defer sc.wmu.Unlock()
-	b, err := encodeReply(&sc.wbuf, sc.enc, r)
-	if err == nil && len(b)-lenPrefix > sc.s.opts.MaxFrame {
-		b, err = encodeReply(&sc.wbuf, sc.enc, &Reply{ID: r.ID, Code: CodeInternal,
+	at := len(sc.out)
+	sc.out = frame.AppendReply(sc.out, r)
+	if len(sc.out)-at-lenPrefix > sc.s.opts.MaxFrame {
+		sc.out = frame.AppendReply(sc.out[:at], &Reply{ID: r.ID, Code: CodeInternal,
 			Msg: fmt.Sprintf("result of %d bytes exceeds the frame limit %d", len(r.Result), sc.s.opts.MaxFrame)})
-	}
-	if err == nil {
-		sc.out = append(sc.out, b...)
 	}
 	if flush && len(sc.out) > 0 {
 		_, _ = sc.c.Write(sc.out) // a failed write means the peer is gone; serve() notices

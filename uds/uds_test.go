@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vnrpc/vnrpc/internal/frame"
 )
 
 const helperEnv = "VNRPC_UDS_HELPER"
@@ -278,11 +278,7 @@ func TestHostilePeersAreDroppedOthersUnaffected(t *testing.T) {
 		b := binary.LittleEndian.AppendUint32(nil, n)
 		return append(b, body...)
 	}
-	replyFrame := func() []byte {
-		var buf bytes.Buffer
-		b, _ := encodeReply(&buf, msgpack.NewEncoder(&buf), &Reply{ID: 1})
-		return append([]byte(nil), b...)
-	}
+	replyFrame := func() []byte { return frame.AppendReply(nil, &Reply{ID: 1}) }
 	cases := map[string][]byte{
 		"garbage":   prefix(5, []byte("hello")),
 		"truncated": prefix(100, []byte("short")),
@@ -489,12 +485,8 @@ func frames(r io.Reader) ([][]byte, error) {
 // reader resumes mid-frame), and ends with ErrMalformed, ErrFrameTooLarge
 // or an EOF; what decodes re-encodes to the same frame.
 func FuzzFrame(f *testing.F) {
-	var buf bytes.Buffer
-	enc := msgpack.NewEncoder(&buf)
-	req, _ := encodeRequest(&buf, enc, &Request{ID: 7, Method: "send_order", Deadline: 123, Args: []byte{1, 2, 3}})
-	f.Add(append([]byte(nil), req...), uint8(5))
-	rep, _ := encodeReply(&buf, enc, &Reply{ID: 7, Code: CodeApp, Msg: "no", Result: nil})
-	f.Add(append([]byte(nil), rep...), uint8(3))
+	f.Add(frame.AppendRequest(nil, &Request{ID: 7, Method: "send_order", Deadline: 123, Args: []byte{1, 2, 3}}), uint8(5))
+	f.Add(frame.AppendReply(nil, &Reply{ID: 7, Code: CodeApp, Msg: "no", Result: nil}), uint8(3))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff}, uint8(2))
 	f.Fuzz(func(t *testing.T, b []byte, cut uint8) {
 		at := int(cut) % (len(b) + 1)
@@ -515,16 +507,11 @@ func FuzzFrame(f *testing.F) {
 				}
 				continue
 			}
-			var out bytes.Buffer
-			e := msgpack.NewEncoder(&out)
 			var again []byte
 			if q != nil {
-				again, err = encodeRequest(&out, e, q)
+				again = frame.AppendRequest(nil, q)
 			} else {
-				again, err = encodeReply(&out, e, p)
-			}
-			if err != nil {
-				t.Fatal(err)
+				again = frame.AppendReply(nil, p)
 			}
 			q2, p2, err := decodeFrame(again[lenPrefix:])
 			if err != nil || fmt.Sprint(q, p) != fmt.Sprint(q2, p2) {

@@ -7,10 +7,11 @@ package frame
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
+	"math"
 
 	"github.com/vmihailenco/msgpack/v5"
+
 )
 
 // A message is a msgpack array whose first element is its kind. On a
@@ -47,41 +48,104 @@ type Reply struct {
 	Result []byte
 }
 
-// appendFrame encodes one message with enc into buf after a LenPrefix
-// length prefix, and fills the prefix in. Message-based transports send
-// b[LenPrefix:].
-func appendFrame(buf *bytes.Buffer, enc *msgpack.Encoder, body func(*msgpack.Encoder) error) ([]byte, error) {
-	buf.Reset()
-	buf.Write(make([]byte, LenPrefix))
-	enc.Reset(buf)
-	if err := body(enc); err != nil {
-		return nil, err
+// AppendRequest appends r as a stream frame, length prefix included, to
+// b. Message-based transports send the frame from LenPrefix on. The bytes
+// are what msgpack/v5's Encoder writes for the same calls (fixed-width
+// integers), written by hand: no encoder, no allocation.
+func AppendRequest(b []byte, r *Request) []byte {
+	b, at := begin(b, kindRequest, r.ID)
+	b = appendStr(b, r.Method)
+	b = binary.BigEndian.AppendUint64(append(b, 0xd3), uint64(r.Deadline))
+	return end(appendBin(b, r.Args), at)
+}
+
+// AppendReply appends r as a stream frame (see AppendRequest).
+func AppendReply(b []byte, r *Reply) []byte {
+	b, at := begin(b, kindReply, r.ID)
+	b = appendInt(b, int64(r.Code))
+	b = appendStr(b, r.Msg)
+	return end(appendBin(b, r.Result), at)
+}
+
+// begin appends a length prefix to fill in, and a message's first fields:
+// [kind uint8, id uint64, …] of 5 elements.
+func begin(b []byte, kind byte, id uint64) ([]byte, int) {
+	at := len(b)
+	b = append(b, 0, 0, 0, 0, 0x95, 0xcc, kind, 0xcf)
+	return binary.BigEndian.AppendUint64(b, id), at
+}
+
+// end fills in the length prefix of the frame that starts at b[at].
+func end(b []byte, at int) []byte {
+	binary.LittleEndian.PutUint32(b[at:], uint32(len(b)-at-LenPrefix))
+	return b
+}
+
+func appendStr(b []byte, s string) []byte {
+	switch n := len(s); {
+	case n < 32:
+		b = append(b, 0xa0|byte(n))
+	case n < 1<<8:
+		b = append(b, 0xd9, byte(n))
+	case n < 1<<16:
+		b = append(b, 0xda, byte(n>>8), byte(n))
+	default:
+		b = append(b, 0xdb, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 	}
-	b := buf.Bytes()
-	binary.LittleEndian.PutUint32(b, uint32(len(b)-LenPrefix))
-	return b, nil
+	return append(b, s...)
 }
 
-// EncodeRequest encodes r, length prefix included, into buf (reused).
-func EncodeRequest(buf *bytes.Buffer, enc *msgpack.Encoder, r *Request) ([]byte, error) {
-	return appendFrame(buf, enc, func(e *msgpack.Encoder) error {
-		return errors.Join(e.EncodeArrayLen(5), e.EncodeUint8(kindRequest), e.EncodeUint64(r.ID),
-			e.EncodeString(r.Method), e.EncodeInt64(r.Deadline), e.EncodeBytes(r.Args))
-	})
+// appendBin appends p as bin, or nil for a nil slice.
+func appendBin(b, p []byte) []byte {
+	switch n := len(p); {
+	case p == nil:
+		return append(b, 0xc0)
+	case n < 1<<8:
+		b = append(b, 0xc4, byte(n))
+	case n < 1<<16:
+		b = append(b, 0xc5, byte(n>>8), byte(n))
+	default:
+		b = append(b, 0xc6, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(b, p...)
 }
 
-// EncodeReply encodes r, length prefix included, into buf (reused).
-func EncodeReply(buf *bytes.Buffer, enc *msgpack.Encoder, r *Reply) ([]byte, error) {
-	return appendFrame(buf, enc, func(e *msgpack.Encoder) error {
-		return errors.Join(e.EncodeArrayLen(5), e.EncodeUint8(kindReply), e.EncodeUint64(r.ID),
-			e.EncodeInt(int64(r.Code)), e.EncodeString(r.Msg), e.EncodeBytes(r.Result))
-	})
+// appendInt appends n in its shortest form, as msgpack's EncodeInt does.
+func appendInt(b []byte, n int64) []byte {
+	switch {
+	case n >= 0 && n <= 127, n < 0 && n >= -32:
+		return append(b, byte(n))
+	case n >= 0 && n <= math.MaxUint8:
+		return append(b, 0xcc, byte(n))
+	case n >= 0 && n <= math.MaxUint16:
+		return append(b, 0xcd, byte(n>>8), byte(n))
+	case n >= 0 && n <= math.MaxUint32:
+		return binary.BigEndian.AppendUint32(append(b, 0xce), uint32(n))
+	case n >= 0:
+		return binary.BigEndian.AppendUint64(append(b, 0xcf), uint64(n))
+	case n >= math.MinInt8:
+		return append(b, 0xd0, byte(n))
+	case n >= math.MinInt16:
+		return append(b, 0xd1, byte(n>>8), byte(n))
+	case n >= math.MinInt32:
+		return binary.BigEndian.AppendUint32(append(b, 0xd2), uint32(n))
+	}
+	return binary.BigEndian.AppendUint64(append(b, 0xd3), uint64(n))
 }
 
 // Decode decodes one message (without its length prefix) as a request
 // or a reply: exactly one of the results is non-nil. Args and Result are
 // copies. Every failure wraps ErrMalformed.
 func Decode(body []byte) (*Request, *Reply, error) {
+	if q, p, ok := decodeQuick(body); ok {
+		return q, p, nil
+	}
+	return decode(body)
+}
+
+// decode is Decode by msgpack's Decoder: it decides every input that
+// decodeQuick passes on.
+func decode(body []byte) (*Request, *Reply, error) {
 	d := msgpack.NewDecoder(bytes.NewReader(body))
 	bad := func(what string, err error) error {
 		if err == nil {
@@ -150,17 +214,25 @@ type Event struct {
 
 const kindEvent = 2
 
-// EncodeEvent encodes e, length prefix included, into buf (reused).
-func EncodeEvent(buf *bytes.Buffer, enc *msgpack.Encoder, e *Event) ([]byte, error) {
-	return appendFrame(buf, enc, func(m *msgpack.Encoder) error {
-		return errors.Join(m.EncodeArrayLen(5), m.EncodeUint8(kindEvent), m.EncodeUint64(e.Seq),
-			m.EncodeUint32(e.Type), m.EncodeInt64(e.Timestamp), m.EncodeBytes(e.Payload))
-	})
+// AppendEvent appends e as a stream frame (see AppendRequest).
+func AppendEvent(b []byte, e *Event) []byte {
+	b, at := begin(b, kindEvent, e.Seq)
+	b = binary.BigEndian.AppendUint32(append(b, 0xce), e.Type)
+	b = binary.BigEndian.AppendUint64(append(b, 0xd3), uint64(e.Timestamp))
+	return end(appendBin(b, e.Payload), at)
 }
 
 // DecodeEvent decodes one event message (without its length prefix).
 // Every failure wraps ErrMalformed.
 func DecodeEvent(body []byte) (*Event, error) {
+	if e, ok := decodeEventQuick(body); ok {
+		return e, nil
+	}
+	return decodeEvent(body)
+}
+
+// decodeEvent is DecodeEvent by msgpack's Decoder (see decode).
+func decodeEvent(body []byte) (*Event, error) {
 	d := msgpack.NewDecoder(bytes.NewReader(body))
 	bad := func(what string, err error) error {
 		if err == nil {
