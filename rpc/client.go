@@ -388,7 +388,7 @@ func (c *Client) hello(ctx context.Context, call func(context.Context, string, [
 		return Welcome{}, fmt.Errorf("rpc: hello: %w", err)
 	}
 	var w Welcome
-	if err := msgpack.Unmarshal(res, &w); err != nil {
+	if err := unmarshal(res, &w); err != nil {
 		return Welcome{}, fmt.Errorf("rpc: hello: bad welcome: %w", err)
 	}
 	if w.Version != ProtocolVersion {
@@ -479,7 +479,7 @@ func (c *Client) ping(cn *conn) error {
 		return fmt.Errorf("%w: heartbeat: %w", ErrDisconnected, err)
 	}
 	var p Pong
-	if err := msgpack.Unmarshal(res, &p); err != nil {
+	if err := unmarshal(res, &p); err != nil {
 		return fmt.Errorf("%w: bad heartbeat reply: %w", ErrDisconnected, err)
 	}
 	if p.Epoch != cn.welcome.Epoch {
@@ -576,7 +576,7 @@ func Call[Resp, Req any](ctx context.Context, c *Client, method string, req Req)
 	if err != nil {
 		return resp, err
 	}
-	if err := msgpack.Unmarshal(res, &resp); err != nil {
+	if err := unmarshal(res, &resp); err != nil {
 		return resp, fmt.Errorf("rpc: %s: decode response: %w", method, err)
 	}
 	return resp, nil

@@ -8,7 +8,10 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/vmihailenco/msgpack/v5"
+
 	"github.com/vnrpc/vnrpc/internal/frame"
+	"github.com/vnrpc/vnrpc/internal/mpcheck"
 )
 
 // ProtocolVersion is the version of the call protocol and hello exchange
@@ -118,3 +121,13 @@ const (
 // Errorf returns an error a handler returns to choose the code its caller
 // sees; any other error is CodeApp with the error's text.
 func Errorf(code Code, format string, a ...any) error { return frame.Errorf(code, format, a...) }
+
+// unmarshal is msgpack.Unmarshal for bytes from a peer: declared sizes are
+// checked against the message first, since the decoder would allocate a
+// bin's declared length before reading it (mpcheck).
+func unmarshal(b []byte, v any) error {
+	if err := mpcheck.Bounded(b); err != nil {
+		return err
+	}
+	return msgpack.Unmarshal(b, v)
+}

@@ -155,7 +155,7 @@ func (s *Server) register(method string, f func(ctx context.Context, args []byte
 func Handle[Req, Resp any](s *Server, method string, f func(ctx context.Context, req Req) (Resp, error), opts ...HandleOption) {
 	s.register(method, func(ctx context.Context, args []byte) ([]byte, error) {
 		var req Req
-		if err := msgpack.Unmarshal(args, &req); err != nil {
+		if err := unmarshal(args, &req); err != nil {
 			return nil, frame.Errorf(frame.CodeBadRequest, "%s: bad arguments: %v", method, err)
 		}
 		resp, err := f(ctx, req)
@@ -325,7 +325,7 @@ func (s *Server) serve(ctx context.Context, method string, args []byte) ([]byte,
 
 func (s *Server) hello(ctx context.Context, args []byte) ([]byte, error) {
 	var h Hello
-	if err := msgpack.Unmarshal(args, &h); err != nil {
+	if err := unmarshal(args, &h); err != nil {
 		return nil, frame.Errorf(frame.CodeBadRequest, "hello: %v", err)
 	}
 	if h.Version != ProtocolVersion {
@@ -379,7 +379,7 @@ func (s *Server) NextSeq() uint64 { return s.nextSeq() }
 
 func (s *Server) ping(ctx context.Context, args []byte) ([]byte, error) {
 	var p Ping
-	if err := msgpack.Unmarshal(args, &p); err != nil {
+	if err := unmarshal(args, &p); err != nil {
 		return nil, frame.Errorf(frame.CodeBadRequest, "ping: %v", err)
 	}
 	s.mu.Lock()

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/vnrpc/vnrpc/engine"
+	"github.com/vnrpc/vnrpc/internal/mpcheck"
 )
 
 func argRequests() []engine.OrderRequest {
@@ -82,15 +83,21 @@ func FuzzArgs(f *testing.F) {
 	f.Add([]byte("\x92\x82\xa6symbol\xc4\x02rb\xa6volume\x01\xa3SIM"))
 	f.Add([]byte("\x92\x82\xa6symbol\xa2rb\xa6symbol\xa2cu\xa3SIM"))
 	f.Add([]byte("\x92\x81\xa3foo\xa3bar\xa3SIM"))
+	general := func(b []byte, ptrs ...any) error { // DecodeArgs without its hand-written path
+		if err := mpcheck.Bounded(b); err != nil {
+			return err
+		}
+		return decodeArgs(b, ptrs...)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var o1, o2 engine.OrderRequest
 		var g1, g2 string
-		e1, e2 := DecodeArgs(b, &o1, &g1), decodeArgs(b, &o2, &g2)
+		e1, e2 := DecodeArgs(b, &o1, &g1), general(b, &o2, &g2)
 		if (e1 == nil) != (e2 == nil) || e1 == nil && (!sameRequest(o1, o2) || g1 != g2) {
 			t.Fatalf("order request: %+v %q %v; general path %+v %q %v", o1, g1, e1, o2, g2, e2)
 		}
 		var c1, c2 engine.CancelRequest
-		e1, e2 = DecodeArgs(b, &c1, &g1), decodeArgs(b, &c2, &g2)
+		e1, e2 = DecodeArgs(b, &c1, &g1), general(b, &c2, &g2)
 		if (e1 == nil) != (e2 == nil) || e1 == nil && (c1 != c2 || g1 != g2) {
 			t.Fatalf("cancel request: %+v %q %v; general path %+v %q %v", c1, g1, e1, c2, g2, e2)
 		}

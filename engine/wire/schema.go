@@ -8,6 +8,8 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	e "github.com/vnrpc/vnrpc/engine"
+
+	"github.com/vnrpc/vnrpc/internal/mpcheck"
 )
 
 // Method names of the RPC service, as vn.py's RpcEngine registers them
@@ -183,6 +185,9 @@ func DecodeEvent(typ uint32, payload []byte) (e.Event, error) {
 			Type     string
 			Data     any
 		}
+		if err := mpcheck.Bounded(payload); err != nil {
+			return e.Event{}, fmt.Errorf("%w: event: %v", ErrMalformed, err)
+		}
 		if err := msgpack.Unmarshal(payload, &pair); err != nil {
 			return e.Event{}, fmt.Errorf("%w: event: %v", ErrMalformed, err)
 		}
@@ -237,6 +242,9 @@ func encodeArgs(params ...any) ([]byte, error) {
 // DecodeArgs decodes call parameters into ptrs (*string or engine object
 // pointers). Fewer parameters than ptrs is an error; more are ignored.
 func DecodeArgs(b []byte, ptrs ...any) error {
+	if err := mpcheck.Bounded(b); err != nil {
+		return fmt.Errorf("%w: arguments: %v", ErrMalformed, err)
+	}
 	if len(ptrs) == 2 { // send_order's and cancel_order's, by hand (args.go)
 		if gw, ok := ptrs[1].(*string); ok {
 			switch req := ptrs[0].(type) {
@@ -316,6 +324,9 @@ func EncodeList[T any](items []*T) ([]byte, error) {
 
 // DecodeList decodes EncodeList's output.
 func DecodeList[T any](b []byte) ([]*T, error) {
+	if err := mpcheck.Bounded(b); err != nil {
+		return nil, fmt.Errorf("%w: list: %v", ErrMalformed, err)
+	}
 	r := bytes.NewReader(b)
 	dec := msgpack.NewDecoder(r)
 	n, err := dec.DecodeArrayLen()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/vnrpc/vnrpc/internal/mpcheck"
 )
 
 // A message is a msgpack array whose first element is its kind. On a
@@ -146,6 +147,9 @@ func Decode(body []byte) (*Request, *Reply, error) {
 // decode is Decode by msgpack's Decoder: it decides every input that
 // decodeQuick passes on.
 func decode(body []byte) (*Request, *Reply, error) {
+	if err := mpcheck.Bounded(body); err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
 	d := msgpack.NewDecoder(bytes.NewReader(body))
 	bad := func(what string, err error) error {
 		if err == nil {
@@ -233,6 +237,9 @@ func DecodeEvent(body []byte) (*Event, error) {
 
 // decodeEvent is DecodeEvent by msgpack's Decoder (see decode).
 func decodeEvent(body []byte) (*Event, error) {
+	if err := mpcheck.Bounded(body); err != nil {
+		return nil, fmt.Errorf("%w: event: %v", ErrMalformed, err)
+	}
 	d := msgpack.NewDecoder(bytes.NewReader(body))
 	bad := func(what string, err error) error {
 		if err == nil {

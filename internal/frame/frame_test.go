@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -166,3 +167,25 @@ func BenchmarkRequestRoundTrip(b *testing.B) {
 	}
 }
 
+// A frame that declares a payload larger than itself is malformed, and
+// costs no allocation of the declared size (msgpack's Decoder would make
+// it before reading: 4 GiB for 20 bytes).
+func TestDeclaredSizesAreChecked(t *testing.T) {
+	for _, b := range [][]byte{
+		[]byte("\x95\x02\x00\x00\x00\xc6\xff\xff\xff\xff\x00"),             // event, payload bin32
+		[]byte("\xdc\x00\x05\x00\x01\xa1m\x00\xc6\xff\xff\xff\xff"),        // request as array16: the general path
+		[]byte("\xdc\x00\x05\x01\x01\x00\xa0\xc6\xff\xff\xff\xff\x01\x02"), // reply as array16
+	} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, _, err1 := Decode(b)
+		_, err2 := DecodeEvent(b)
+		runtime.ReadMemStats(&after)
+		if !errors.Is(err1, ErrMalformed) || !errors.Is(err2, ErrMalformed) {
+			t.Errorf("% x: %v, %v", b, err1, err2)
+		}
+		if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+			t.Errorf("% x: decoding allocated %d bytes", b, n)
+		}
+	}
+}
