@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/vnrpc/vnrpc/shm"
 )
 
 // Result is one measured series: a subject or a baseline, at one size and
@@ -192,7 +194,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	dir, err := os.MkdirTemp("", "vnrpc-bench")
+	dir, err := shm.MkdirTemp("vnrpc-bench") // memory-backed: rings and sockets, never written back to disk
 	if err != nil {
 		return rep, err
 	}

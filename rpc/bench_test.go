@@ -20,6 +20,8 @@ import (
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
+
+	"github.com/vnrpc/vnrpc/shm"
 )
 
 // Cross-process call benchmarks. The server runs in another process (the
@@ -258,7 +260,7 @@ func BenchmarkCall(b *testing.B) {
 		for _, size := range []int{64, 1024} {
 			for _, callers := range []int{1, 8} {
 				b.Run(fmt.Sprintf("transport=%s/size=%d/callers=%d", tr, size, callers), func(b *testing.B) {
-					dir, err := os.MkdirTemp("", "rpcb")
+					dir, err := shm.MkdirTemp("rpcb")
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -305,7 +307,7 @@ func BenchmarkCall(b *testing.B) {
 
 func BenchmarkCallBaseline(b *testing.B) {
 	b.Run("unixsocket-echo/size=64", func(b *testing.B) {
-		dir, err := os.MkdirTemp("", "rpcb")
+		dir, err := shm.MkdirTemp("rpcb")
 		if err != nil {
 			b.Fatal(err)
 		}

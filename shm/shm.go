@@ -49,6 +49,18 @@ func (e *OpError) Unwrap() error { return e.Err }
 // DefaultDir is where segments live unless Options.Dir says otherwise.
 const DefaultDir = "/dev/shm"
 
+// MkdirTemp creates a fresh directory for segments (and their sockets)
+// under DefaultDir, which is memory-backed, or under os.TempDir when
+// DefaultDir cannot take one. A segment in a disk-backed directory has its
+// pages written back to disk, and a write to a page under writeback waits
+// for it: benchmarks and tests that place segments should use this.
+func MkdirTemp(pattern string) (string, error) {
+	if dir, err := os.MkdirTemp(DefaultDir, pattern); err == nil {
+		return dir, nil
+	}
+	return os.MkdirTemp("", pattern)
+}
+
 // Options locate and protect segments.
 type Options struct {
 	Dir  string      // default DefaultDir
