@@ -127,10 +127,15 @@ func (ps *procs) spawn(role string, env ...string) (*proc, error) {
 	return p, err
 }
 
-func (ps procs) stop() {
-	for i := len(ps) - 1; i >= 0; i-- {
-		ps[i].stop()
+// stop stops them, the last started first. Its receiver is a pointer so
+// that "defer ps.stop()" stops what was spawned after the defer: with a
+// value receiver the deferred call saw the empty list, and every case's
+// processes (spinning readers among them) ran on until the suite ended.
+func (ps *procs) stop() {
+	for i := len(*ps) - 1; i >= 0; i-- {
+		(*ps)[i].stop()
 	}
+	*ps = nil
 }
 
 // waitStdin blocks until stdin closes (a helper's parent is done with it).

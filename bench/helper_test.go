@@ -1,0 +1,49 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"testing"
+	"time"
+)
+
+func TestMain(m *testing.M) {
+	if IsHelper() { // the test binary re-executed as a helper
+		os.Exit(HelperMain())
+	}
+	os.Exit(m.Run())
+}
+
+func init() {
+	helpers["test-wait"] = func() error {
+		fmt.Println("ready")
+		waitStdin()
+		return nil
+	}
+}
+
+// A deferred stop stops the helpers spawned after the defer, as every
+// scenario's "var ps procs; defer ps.stop()" needs.
+func TestDeferredStopStopsLaterSpawns(t *testing.T) {
+	var spawned []*proc
+	func() {
+		var ps procs
+		defer ps.stop()
+		for range 2 {
+			p, err := ps.spawn("test-wait")
+			if err != nil {
+				t.Fatal(err)
+			}
+			spawned = append(spawned, p)
+			if _, err := p.expect("ready", 30*time.Second); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}()
+	for _, p := range spawned {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			t.Errorf("helper %d still running after the deferred stop", p.cmd.Process.Pid)
+		}
+	}
+}
