@@ -11,7 +11,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/vnrpc/vnrpc/internal/frame"
-	"github.com/vnrpc/vnrpc/internal/mpcheck"
+	"github.com/vnrpc/vnrpc/internal/mp"
 )
 
 // ProtocolVersion is the version of the call protocol and hello exchange
@@ -124,9 +124,9 @@ func Errorf(code Code, format string, a ...any) error { return frame.Errorf(code
 
 // unmarshal is msgpack.Unmarshal for bytes from a peer: declared sizes are
 // checked against the message first, since the decoder would allocate a
-// bin's declared length before reading it (mpcheck).
+// bin's declared length before reading it (internal/mp).
 func unmarshal(b []byte, v any) error {
-	if err := mpcheck.Bounded(b); err != nil {
+	if err := mp.Bounded(b); err != nil {
 		return err
 	}
 	return msgpack.Unmarshal(b, v)

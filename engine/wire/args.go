@@ -2,6 +2,7 @@ package wire
 
 import (
 	e "github.com/vnrpc/vnrpc/engine"
+	"github.com/vnrpc/vnrpc/internal/mp"
 )
 
 // The arguments of send_order and cancel_order, [request, gateway_name],
@@ -22,15 +23,15 @@ func appendOrderRequestArgs(b []byte, req *e.OrderRequest, gw string) (_ []byte,
 		}
 	}
 	b = append(b, 0x92, 0x80|8) // [2 items], {8 keys}: the order of orderRequestCodec
-	b = appendStr(appendStr(b, "symbol"), req.Symbol)
-	b = appendStr(appendStr(b, "exchange"), req.Exchange.String())
-	b = appendStr(appendStr(b, "direction"), req.Direction.String())
-	b = appendStr(appendStr(b, "type"), req.Type.String())
-	b = appendF64(appendStr(b, "volume"), req.Volume)
-	b = appendF64(appendStr(b, "price"), req.Price)
-	b = appendStr(appendStr(b, "offset"), req.Offset.String())
-	b = appendStr(appendStr(b, "reference"), req.Reference)
-	return appendStr(b, gw), true
+	b = mp.AppendStr(mp.AppendStr(b, "symbol"), req.Symbol)
+	b = mp.AppendStr(mp.AppendStr(b, "exchange"), req.Exchange.String())
+	b = mp.AppendStr(mp.AppendStr(b, "direction"), req.Direction.String())
+	b = mp.AppendStr(mp.AppendStr(b, "type"), req.Type.String())
+	b = appendF64(mp.AppendStr(b, "volume"), req.Volume)
+	b = appendF64(mp.AppendStr(b, "price"), req.Price)
+	b = mp.AppendStr(mp.AppendStr(b, "offset"), req.Offset.String())
+	b = mp.AppendStr(mp.AppendStr(b, "reference"), req.Reference)
+	return mp.AppendStr(b, gw), true
 }
 
 // appendCancelArgs is appendOrderRequestArgs for a cancel request.
@@ -39,94 +40,97 @@ func appendCancelArgs(b []byte, req *e.CancelRequest, gw string) (_ []byte, ok b
 		return nil, false
 	}
 	b = append(b, 0x92, 0x80|3) // the order of cancelCodec
-	b = appendStr(appendStr(b, "orderid"), req.OrderID)
-	b = appendStr(appendStr(b, "symbol"), req.Symbol)
-	b = appendStr(appendStr(b, "exchange"), req.Exchange.String())
-	return appendStr(b, gw), true
+	b = mp.AppendStr(mp.AppendStr(b, "orderid"), req.OrderID)
+	b = mp.AppendStr(mp.AppendStr(b, "symbol"), req.Symbol)
+	b = mp.AppendStr(mp.AppendStr(b, "exchange"), req.Exchange.String())
+	return mp.AppendStr(b, gw), true
 }
 
 // decodeOrderRequestArgs decodes the canonical form of [req, gw, …]; ok is
 // false when b is anything else (the general path then decides).
 func decodeOrderRequestArgs(b []byte, req *e.OrderRequest, gw *string) (ok bool) {
-	r := reader{b: b}
-	n, keys := r.argsHeader()
-	if n < 2 || keys == 0 {
-		return false
-	}
 	var v e.OrderRequest
-	var seen uint8
-	for range keys {
-		var bit uint8
-		switch string(r.canonicalStr()) {
+	g, ok := argsMap(b, func(key []byte, r *reader) uint8 {
+		switch string(key) {
 		case "symbol":
-			bit, v.Symbol = 1, string(r.canonicalStr())
+			v.Symbol = string(r.canonicalStr())
+			return 1
 		case "exchange":
-			bit = 2
 			r.canonicalEnum(exchanges, (*uint8)(&v.Exchange))
+			return 2
 		case "direction":
-			bit = 4
 			r.canonicalEnum(directions, (*uint8)(&v.Direction))
+			return 4
 		case "type":
-			bit = 8
 			r.canonicalEnum(orderTypes, (*uint8)(&v.Type))
+			return 8
 		case "volume":
-			bit, v.Volume = 16, r.canonicalF64()
+			v.Volume = r.canonicalF64()
+			return 16
 		case "price":
-			bit, v.Price = 32, r.canonicalF64()
+			v.Price = r.canonicalF64()
+			return 32
 		case "offset":
-			bit = 64
 			r.canonicalEnum(offsets, (*uint8)(&v.Offset))
+			return 64
 		case "reference":
-			bit, v.Reference = 128, string(r.canonicalStr())
-		default:
-			return false
+			v.Reference = string(r.canonicalStr())
+			return 128
 		}
-		if r.err != nil || seen&bit != 0 {
-			return false
-		}
-		seen |= bit
+		return 0
+	})
+	if ok {
+		*req, *gw = v, g
 	}
-	g := r.canonicalStr()
-	if r.err != nil {
-		return false
-	}
-	*req, *gw = v, string(g)
-	return true
+	return ok
 }
 
 // decodeCancelArgs is decodeOrderRequestArgs for a cancel request.
 func decodeCancelArgs(b []byte, req *e.CancelRequest, gw *string) (ok bool) {
+	var v e.CancelRequest
+	g, ok := argsMap(b, func(key []byte, r *reader) uint8 {
+		switch string(key) {
+		case "orderid":
+			v.OrderID = string(r.canonicalStr())
+			return 1
+		case "symbol":
+			v.Symbol = string(r.canonicalStr())
+			return 2
+		case "exchange":
+			r.canonicalEnum(exchanges, (*uint8)(&v.Exchange))
+			return 4
+		}
+		return 0
+	})
+	if ok {
+		*req, *gw = v, g
+	}
+	return ok
+}
+
+// argsMap walks the canonical form of [request map, gw, …]: field reads
+// the value of one key into the request and returns the key's bit, 0 for
+// an unknown key. ok is false for anything else: another form, an unknown
+// or repeated key, a value field could not read.
+func argsMap(b []byte, field func(key []byte, r *reader) uint8) (gw string, ok bool) {
 	r := reader{b: b}
 	n, keys := r.argsHeader()
 	if n < 2 || keys == 0 {
-		return false
+		return "", false
 	}
-	var v e.CancelRequest
 	var seen uint8
 	for range keys {
-		var bit uint8
-		switch string(r.canonicalStr()) {
-		case "orderid":
-			bit, v.OrderID = 1, string(r.canonicalStr())
-		case "symbol":
-			bit, v.Symbol = 2, string(r.canonicalStr())
-		case "exchange":
-			bit = 4
-			r.canonicalEnum(exchanges, (*uint8)(&v.Exchange))
-		default:
-			return false
-		}
-		if r.err != nil || seen&bit != 0 {
-			return false
+		bit := field(r.canonicalStr(), &r)
+		if bit == 0 || r.err != nil || seen&bit != 0 {
+			return "", false
 		}
 		seen |= bit
 	}
 	g := r.canonicalStr()
 	if r.err != nil {
-		return false
+		return "", false
 	}
-	*req, *gw = v, string(g)
-	return true
+	return string(g), true
 }
 
 // argsHeader reads a fixarray header and the fixmap header of its first

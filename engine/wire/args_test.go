@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/vnrpc/vnrpc/engine"
-	"github.com/vnrpc/vnrpc/internal/mpcheck"
+	"github.com/vnrpc/vnrpc/internal/mp"
 )
 
 func argRequests() []engine.OrderRequest {
@@ -84,7 +84,7 @@ func FuzzArgs(f *testing.F) {
 	f.Add([]byte("\x92\x82\xa6symbol\xa2rb\xa6symbol\xa2cu\xa3SIM"))
 	f.Add([]byte("\x92\x81\xa3foo\xa3bar\xa3SIM"))
 	general := func(b []byte, ptrs ...any) error { // DecodeArgs without its hand-written path
-		if err := mpcheck.Bounded(b); err != nil {
+		if err := mp.Bounded(b); err != nil {
 			return err
 		}
 		return decodeArgs(b, ptrs...)

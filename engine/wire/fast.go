@@ -8,6 +8,7 @@ import (
 	"time"
 
 	e "github.com/vnrpc/vnrpc/engine"
+	"github.com/vnrpc/vnrpc/internal/mp"
 )
 
 // The hot records — tick, order, trade — also have a positional form: a
@@ -38,11 +39,11 @@ func AppendTick(b []byte, t *e.Tick) ([]byte, error) {
 		return b, err
 	}
 	b = appendArrayLen(b, tickFields)
-	b = appendStr(b, t.GatewayName)
-	b = appendStr(b, t.Symbol)
-	b = appendStr(b, t.Exchange.String())
+	b = mp.AppendStr(b, t.GatewayName)
+	b = mp.AppendStr(b, t.Symbol)
+	b = mp.AppendStr(b, t.Exchange.String())
 	b = appendTime(b, t.Datetime)
-	b = appendStr(b, t.Name)
+	b = mp.AppendStr(b, t.Name)
 	for _, f := range [...]float64{t.Volume, t.Turnover, t.OpenInterest, t.LastPrice, t.LastVolume, t.LimitUp,
 		t.LimitDown, t.OpenPrice, t.HighPrice, t.LowPrice, t.PreClose} {
 		b = appendF64(b, f)
@@ -160,20 +161,20 @@ func AppendOrder(b []byte, o *e.Order) ([]byte, error) {
 		}
 	}
 	b = appendArrayLen(b, orderFields)
-	b = appendStr(b, o.GatewayName)
-	b = appendStr(b, o.Symbol)
-	b = appendStr(b, o.Exchange.String())
-	b = appendStr(b, o.OrderID)
-	b = appendStr(b, o.Type.String())
-	b = appendStr(b, o.Direction.String())
-	b = appendStr(b, o.Offset.String())
+	b = mp.AppendStr(b, o.GatewayName)
+	b = mp.AppendStr(b, o.Symbol)
+	b = mp.AppendStr(b, o.Exchange.String())
+	b = mp.AppendStr(b, o.OrderID)
+	b = mp.AppendStr(b, o.Type.String())
+	b = mp.AppendStr(b, o.Direction.String())
+	b = mp.AppendStr(b, o.Offset.String())
 	b = appendF64(b, o.Price)
 	b = appendF64(b, o.Volume)
 	b = appendF64(b, o.Traded)
-	b = appendStr(b, o.Status.String())
+	b = mp.AppendStr(b, o.Status.String())
 	b = appendTime(b, o.Datetime)
-	b = appendStr(b, o.Reference)
-	return appendStr(b, o.Reason), nil
+	b = mp.AppendStr(b, o.Reference)
+	return mp.AppendStr(b, o.Reason), nil
 }
 
 // DecodeOrderFast decodes an order, positional or map form, into o.
@@ -245,13 +246,13 @@ func AppendTrade(b []byte, t *e.Trade) ([]byte, error) {
 		}
 	}
 	b = appendArrayLen(b, tradeFields)
-	b = appendStr(b, t.GatewayName)
-	b = appendStr(b, t.Symbol)
-	b = appendStr(b, t.Exchange.String())
-	b = appendStr(b, t.OrderID)
-	b = appendStr(b, t.TradeID)
-	b = appendStr(b, t.Direction.String())
-	b = appendStr(b, t.Offset.String())
+	b = mp.AppendStr(b, t.GatewayName)
+	b = mp.AppendStr(b, t.Symbol)
+	b = mp.AppendStr(b, t.Exchange.String())
+	b = mp.AppendStr(b, t.OrderID)
+	b = mp.AppendStr(b, t.TradeID)
+	b = mp.AppendStr(b, t.Direction.String())
+	b = mp.AppendStr(b, t.Offset.String())
 	b = appendF64(b, t.Price)
 	b = appendF64(b, t.Volume)
 	return appendTime(b, t.Datetime), nil
@@ -343,20 +344,6 @@ func appendArrayLen(b []byte, n int) []byte {
 		return append(b, 0x90|byte(n))
 	}
 	return append(b, 0xdc, byte(n>>8), byte(n))
-}
-
-func appendStr(b []byte, s string) []byte {
-	switch n := len(s); {
-	case n < 32:
-		b = append(b, 0xa0|byte(n))
-	case n < 1<<8:
-		b = append(b, 0xd9, byte(n))
-	case n < 1<<16:
-		b = append(b, 0xda, byte(n>>8), byte(n))
-	default:
-		b = append(b, 0xdb, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	}
-	return append(b, s...)
 }
 
 func appendF64(b []byte, f float64) []byte {

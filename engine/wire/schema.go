@@ -9,7 +9,7 @@ import (
 
 	e "github.com/vnrpc/vnrpc/engine"
 
-	"github.com/vnrpc/vnrpc/internal/mpcheck"
+	"github.com/vnrpc/vnrpc/internal/mp"
 )
 
 // Method names of the RPC service, as vn.py's RpcEngine registers them
@@ -185,7 +185,7 @@ func DecodeEvent(typ uint32, payload []byte) (e.Event, error) {
 			Type     string
 			Data     any
 		}
-		if err := mpcheck.Bounded(payload); err != nil {
+		if err := mp.Bounded(payload); err != nil {
 			return e.Event{}, fmt.Errorf("%w: event: %v", ErrMalformed, err)
 		}
 		if err := msgpack.Unmarshal(payload, &pair); err != nil {
@@ -242,7 +242,7 @@ func encodeArgs(params ...any) ([]byte, error) {
 // DecodeArgs decodes call parameters into ptrs (*string or engine object
 // pointers). Fewer parameters than ptrs is an error; more are ignored.
 func DecodeArgs(b []byte, ptrs ...any) error {
-	if err := mpcheck.Bounded(b); err != nil {
+	if err := mp.Bounded(b); err != nil {
 		return fmt.Errorf("%w: arguments: %v", ErrMalformed, err)
 	}
 	if len(ptrs) == 2 { // send_order's and cancel_order's, by hand (args.go)
@@ -324,7 +324,7 @@ func EncodeList[T any](items []*T) ([]byte, error) {
 
 // DecodeList decodes EncodeList's output.
 func DecodeList[T any](b []byte) ([]*T, error) {
-	if err := mpcheck.Bounded(b); err != nil {
+	if err := mp.Bounded(b); err != nil {
 		return nil, fmt.Errorf("%w: list: %v", ErrMalformed, err)
 	}
 	r := bytes.NewReader(b)

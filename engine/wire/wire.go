@@ -12,7 +12,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 
 	"github.com/vnrpc/vnrpc/engine"
-	"github.com/vnrpc/vnrpc/internal/mpcheck"
+	"github.com/vnrpc/vnrpc/internal/mp"
 )
 
 // ErrMalformed marks every decoding failure: bad msgpack, a field of the
@@ -208,7 +208,7 @@ func Marshal(v any) ([]byte, error) {
 // Unmarshal decodes b into v, a pointer to an engine object. Trailing bytes
 // after the object are an error.
 func Unmarshal(b []byte, v any) error {
-	if err := mpcheck.Bounded(b); err != nil {
+	if err := mp.Bounded(b); err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	r := bytes.NewReader(b)

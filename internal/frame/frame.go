@@ -12,7 +12,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
-	"github.com/vnrpc/vnrpc/internal/mpcheck"
+	"github.com/vnrpc/vnrpc/internal/mp"
 )
 
 // A message is a msgpack array whose first element is its kind. On a
@@ -55,17 +55,17 @@ type Reply struct {
 // integers), written by hand: no encoder, no allocation.
 func AppendRequest(b []byte, r *Request) []byte {
 	b, at := begin(b, kindRequest, r.ID)
-	b = appendStr(b, r.Method)
+	b = mp.AppendStr(b, r.Method)
 	b = binary.BigEndian.AppendUint64(append(b, 0xd3), uint64(r.Deadline))
-	return end(appendBin(b, r.Args), at)
+	return end(mp.AppendBin(b, r.Args), at)
 }
 
 // AppendReply appends r as a stream frame (see AppendRequest).
 func AppendReply(b []byte, r *Reply) []byte {
 	b, at := begin(b, kindReply, r.ID)
 	b = appendInt(b, int64(r.Code))
-	b = appendStr(b, r.Msg)
-	return end(appendBin(b, r.Result), at)
+	b = mp.AppendStr(b, r.Msg)
+	return end(mp.AppendBin(b, r.Result), at)
 }
 
 // begin appends a length prefix to fill in, and a message's first fields:
@@ -80,35 +80,6 @@ func begin(b []byte, kind byte, id uint64) ([]byte, int) {
 func end(b []byte, at int) []byte {
 	binary.LittleEndian.PutUint32(b[at:], uint32(len(b)-at-LenPrefix))
 	return b
-}
-
-func appendStr(b []byte, s string) []byte {
-	switch n := len(s); {
-	case n < 32:
-		b = append(b, 0xa0|byte(n))
-	case n < 1<<8:
-		b = append(b, 0xd9, byte(n))
-	case n < 1<<16:
-		b = append(b, 0xda, byte(n>>8), byte(n))
-	default:
-		b = append(b, 0xdb, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	}
-	return append(b, s...)
-}
-
-// appendBin appends p as bin, or nil for a nil slice.
-func appendBin(b, p []byte) []byte {
-	switch n := len(p); {
-	case p == nil:
-		return append(b, 0xc0)
-	case n < 1<<8:
-		b = append(b, 0xc4, byte(n))
-	case n < 1<<16:
-		b = append(b, 0xc5, byte(n>>8), byte(n))
-	default:
-		b = append(b, 0xc6, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	}
-	return append(b, p...)
 }
 
 // appendInt appends n in its shortest form, as msgpack's EncodeInt does.
@@ -147,7 +118,7 @@ func Decode(body []byte) (*Request, *Reply, error) {
 // decode is Decode by msgpack's Decoder: it decides every input that
 // decodeQuick passes on.
 func decode(body []byte) (*Request, *Reply, error) {
-	if err := mpcheck.Bounded(body); err != nil {
+	if err := mp.Bounded(body); err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	d := msgpack.NewDecoder(bytes.NewReader(body))
@@ -223,7 +194,7 @@ func AppendEvent(b []byte, e *Event) []byte {
 	b, at := begin(b, kindEvent, e.Seq)
 	b = binary.BigEndian.AppendUint32(append(b, 0xce), e.Type)
 	b = binary.BigEndian.AppendUint64(append(b, 0xd3), uint64(e.Timestamp))
-	return end(appendBin(b, e.Payload), at)
+	return end(mp.AppendBin(b, e.Payload), at)
 }
 
 // DecodeEvent decodes one event message (without its length prefix).
@@ -237,7 +208,7 @@ func DecodeEvent(body []byte) (*Event, error) {
 
 // decodeEvent is DecodeEvent by msgpack's Decoder (see decode).
 func decodeEvent(body []byte) (*Event, error) {
-	if err := mpcheck.Bounded(body); err != nil {
+	if err := mp.Bounded(body); err != nil {
 		return nil, fmt.Errorf("%w: event: %v", ErrMalformed, err)
 	}
 	d := msgpack.NewDecoder(bytes.NewReader(body))

@@ -1,10 +1,12 @@
-// Package mpcheck guards msgpack decoding of untrusted bytes.
+// Package mp holds the msgpack pieces that vnrpc's hand-written codecs
+// share: appending strings and bins, and guarding the decoding of
+// untrusted bytes.
 //
 // msgpack/v5's Decoder allocates a bin value's (and a skipped value's)
 // declared length before it reads it: four bytes can ask for 4 GiB. Bounded
 // walks the bytes first, without allocating, and refuses any length or
 // element count that the bytes after it cannot hold.
-package mpcheck
+package mp
 
 import (
 	"encoding/binary"
