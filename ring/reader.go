@@ -112,7 +112,7 @@ func NewReader(buf []byte, o ReaderOptions) (*Reader, error) {
 	if o.LivenessInterval <= 0 {
 		o.LivenessInterval = 100 * time.Millisecond
 	}
-	r := &Reader{geometry: g, opts: o, solo: o.Wait == WaitSpin && runtime.GOMAXPROCS(0) == 1}
+	r := &Reader{geometry: g, opts: o, solo: soloSpinner(o.Wait)}
 	for range 1000 { // retried only while the writer laps the start point
 		if err := r.start(); err != errRetry {
 			return r, err
@@ -120,6 +120,10 @@ func NewReader(buf []byte, o ReaderOptions) (*Reader, error) {
 	}
 	return nil, fmt.Errorf("%w: could not find a stable start record", ErrCorrupt)
 }
+
+// soloSpinner reports whether a reader waiting with w spins on the
+// process's only thread, and so must yield now and then.
+func soloSpinner(w Wait) bool { return w == WaitSpin && runtime.GOMAXPROCS(0) == 1 }
 
 var errRetry = fmt.Errorf("retry")
 
@@ -309,6 +313,7 @@ func (r *Reader) Next(dst []byte) (Record, error) {
 		if spins&1023 == 0 || spins > r.opts.Spins {
 			if now := Nanotime(); now >= nextCheck {
 				nextCheck = now + int64(r.opts.LivenessInterval)
+				r.solo = soloSpinner(r.opts.Wait) // GOMAXPROCS may have changed
 				if err := r.checkLiveness(); err != nil {
 					return Record{}, err
 				}
