@@ -58,9 +58,11 @@ func t2oCases(quick bool) []t2oCase {
 		clients = []int{1}
 	}
 	// The tuned setup first: it is the most sensitive to what the cases
-	// before it leave behind (right after the saturated tcp case with 4
-	// strategies it measured 966 us p50, alone 11-13 us). One strategy
-	// only: with more, the spinners outnumber the cores.
+	// before it leave behind. (It measured 966 us p50 last in a full run,
+	// 11-13 us alone; the cause turned out to be the earlier cases'
+	// processes left running, fixed in procs.stop, but the case stays
+	// first.) One strategy only: with more, the spinners outnumber the
+	// cores.
 	out := []t2oCase{{"local", "spin", true, true, 1, true}}
 	for _, c := range []t2oCase{{"local", "spin", true, true, 0, false}, {"local", "block", false, false, 0, false},
 		{"local", "block", false, true, 0, false}, {"tcp", "block", false, false, 0, false}} {
