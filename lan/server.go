@@ -267,6 +267,9 @@ func (s *Server) request(router *zmq.Socket, msg [][]byte) {
 		s.serve(id, req, rep, true)
 		s.rbuf = frame.AppendReply(s.rbuf[:0], rep)
 		_, _ = router.SendMessageDontwait(id, s.rbuf[frame.LenPrefix:])
+		if cap(s.rbuf) > 1<<20 {
+			s.rbuf = nil // do not keep a large reply's buffer
+		}
 		return
 	}
 	s.calls.Add(1)
