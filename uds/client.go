@@ -175,6 +175,9 @@ func (c *Client) flush() {
 		_, err := c.c.Write(out)
 		c.wmu.Lock()
 		c.spare = out[:0]
+		if cap(out) > 1<<20 {
+			c.spare = nil // do not keep a burst's buffer
+		}
 		if err != nil {
 			c.wq = c.wq[:0]
 			c.wmu.Unlock()
