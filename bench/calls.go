@@ -91,7 +91,7 @@ func runCalls(ctx context.Context, e *Env) ([]Result, error) {
 	// The tuned setup (README, "Low latency"): GOMAXPROCS=1 in the server
 	// and, while its cases run, in the callers' process.
 	tunedSrv, err := ps.spawn("rpc-server", "VNRPC_SOCK="+filepath.Join(e.Dir, "rpctuned", "rpc.sock"),
-		"VNRPC_SEGDIR="+e.Dir, "VNRPC_POLL=1", "GOMAXPROCS=1")
+		"VNRPC_SEGDIR="+e.Dir, "VNRPC_POLL=1", tunedEnv)
 	if err != nil {
 		return nil, err
 	}

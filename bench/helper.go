@@ -116,6 +116,10 @@ func (p *proc) stop() {
 	}
 }
 
+// tunedEnv is the environment setting of the tuned low-latency setup
+// (README, "Low latency on a small host"): one runtime thread per process.
+const tunedEnv = "GOMAXPROCS=1"
+
 // procs stops every helper it holds.
 type procs []*proc
 

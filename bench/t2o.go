@@ -125,8 +125,8 @@ func t2oOnce(e *Env, c t2oCase, n, warm int) (Result, error) {
 	var procs []string // the tuned setup's settings, for the server and each strategy
 	srvEnv := []string{"VNRPC_DIR=" + dir, "VNRPC_WARM=" + strconv.Itoa(warm), "VNRPC_OUT=" + hist}
 	if c.tuned {
-		procs = []string{"GOMAXPROCS=1"}
-		srvEnv = append(srvEnv, "GOMAXPROCS=1", "VNRPC_SERVER_POLL_US="+strconv.Itoa(tunedPollUs))
+		procs = []string{tunedEnv}
+		srvEnv = append(srvEnv, tunedEnv, "VNRPC_SERVER_POLL_US="+strconv.Itoa(tunedPollUs))
 	}
 	srv, err := ps.spawn("t2o-server", srvEnv...)
 	if err != nil {
@@ -157,20 +157,10 @@ func t2oOnce(e *Env, c t2oCase, n, warm int) (Result, error) {
 			return Result{}, fmt.Errorf("strategy connected over %s, want %s", f[1], c.transport)
 		}
 	}
-	start := time.Now()
-	if err := srv.send("run %d %d", n, c.clients); err != nil {
-		return Result{}, err
-	}
-	f, err := srv.expect("done", 10*time.Minute)
+	h, missing, elapsed, err := t2oRun(srv, hist, fmt.Sprintf("run %d %d", n, c.clients))
 	if err != nil {
 		return Result{}, err
 	}
-	elapsed := time.Since(start)
-	h, err := LoadHist(hist)
-	if err != nil {
-		return Result{}, err
-	}
-	missing, _ := strconv.Atoi(f[1])
 	r := Result{Scenario: "tick-to-order", Subject: c.subject(), Peers: c.clients, Rate: float64(n) / elapsed.Seconds(),
 		Lost: uint64(missing), Note: "tick step at the server's gateway to the strategy's order at the server's gateway"}
 	if c.tuned {
@@ -178,6 +168,25 @@ func t2oOnce(e *Env, c t2oCase, n, warm int) (Result, error) {
 	}
 	h.Fill(&r)
 	return r, nil
+}
+
+// t2oRun sends a tick-to-order server its run command, waits for its
+// "done MISSING" and loads the histogram it saved.
+func t2oRun(srv *proc, hist, cmd string) (h *Hist, missing int, elapsed time.Duration, err error) {
+	start := time.Now()
+	if err := srv.send("%s", cmd); err != nil {
+		return nil, 0, 0, err
+	}
+	f, err := srv.expect("done", 10*time.Minute)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	elapsed = time.Since(start)
+	if h, err = LoadHist(hist); err != nil {
+		return nil, 0, 0, err
+	}
+	missing, _ = strconv.Atoi(f[1])
+	return h, missing, elapsed, nil
 }
 
 // t2oGateway is the sim gateway, timing each order's arrival against the
@@ -316,20 +325,10 @@ func t2oZmq(e *Env, n, warm int) (Result, error) {
 	if err := awaitJoin(srv, srv); err != nil { // the server hears the subscriber's hello on its REP socket
 		return Result{}, err
 	}
-	start := time.Now()
-	if err := srv.send("run %d", n); err != nil {
-		return Result{}, err
-	}
-	d, err := srv.expect("done", 10*time.Minute)
+	h, missing, elapsed, err := t2oRun(srv, hist, fmt.Sprintf("run %d", n))
 	if err != nil {
 		return Result{}, err
 	}
-	elapsed := time.Since(start)
-	h, err := LoadHist(hist)
-	if err != nil {
-		return Result{}, err
-	}
-	missing, _ := strconv.Atoi(d[1])
 	r := Result{Scenario: "tick-to-order", Subject: "zmq-pubsub+reqrep-tcp", Baseline: true, Peers: 1,
 		Rate: float64(n) / elapsed.Seconds(), Lost: uint64(missing), Note: "ticks over PUB/SUB, msgpack orders over REQ/REP"}
 	h.Fill(&r)

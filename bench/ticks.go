@@ -182,7 +182,7 @@ func runTicks(ctx context.Context, e *Env) ([]Result, error) {
 		}
 		var env []string
 		if c.tuned {
-			env = []string{"GOMAXPROCS=1"}
+			env = []string{tunedEnv}
 		}
 		t, err := startTicks(e, c.transport, c.wait, c.queued, c.clients, n, warm, env...)
 		if err != nil {

@@ -265,11 +265,9 @@ func (s *Server) request(router *zmq.Socket, msg [][]byte) {
 		s.mu.Unlock()
 		rep := &frame.Reply{ID: req.ID}
 		s.serve(id, req, rep, true)
-		s.rbuf = frame.AppendReply(s.rbuf[:0], rep)
+		s.rbuf = frame.AppendReply(s.rbuf, rep)
 		_, _ = router.SendMessageDontwait(id, s.rbuf[frame.LenPrefix:])
-		if cap(s.rbuf) > 1<<20 {
-			s.rbuf = nil // do not keep a large reply's buffer
-		}
+		s.rbuf = frame.Reuse(s.rbuf)
 		return
 	}
 	s.calls.Add(1)

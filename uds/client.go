@@ -174,10 +174,7 @@ func (c *Client) flush() {
 		c.wmu.Unlock()
 		_, err := c.c.Write(out)
 		c.wmu.Lock()
-		c.spare = out[:0]
-		if cap(out) > 1<<20 {
-			c.spare = nil // do not keep a burst's buffer
-		}
+		c.spare = frame.Reuse(out)
 		if err != nil {
 			c.wq = c.wq[:0]
 			c.wmu.Unlock()

@@ -334,10 +334,7 @@ func (sc *serverConn) reply(r *Reply, flush bool) {
 	}
 	if flush && len(sc.out) > 0 {
 		_, _ = sc.c.Write(sc.out) // a failed write means the peer is gone; serve() notices
-		sc.out = sc.out[:0]
-		if cap(sc.out) > 1<<20 {
-			sc.out = nil // do not keep a burst's buffer
-		}
+		sc.out = frame.Reuse(sc.out)
 	}
 }
 

@@ -60,6 +60,15 @@ func AppendRequest(b []byte, r *Request) []byte {
 	return end(mp.AppendBin(b, r.Args), at)
 }
 
+// Reuse returns b emptied for the next frames, or nil once it has grown
+// past 1 MiB: a write buffer keeps a burst's memory otherwise.
+func Reuse(b []byte) []byte {
+	if cap(b) > 1<<20 {
+		return nil
+	}
+	return b[:0]
+}
+
 // AppendReply appends r as a stream frame (see AppendRequest).
 func AppendReply(b []byte, r *Reply) []byte {
 	b, at := begin(b, kindReply, r.ID)
