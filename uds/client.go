@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/vnrpc/vnrpc/internal/frame"
 )
 
@@ -29,8 +27,9 @@ import (
 // come (a leader/follower scheme). A single caller thus wakes straight
 // from the socket, as a plain blocking read would, with no goroutine
 // hand-off; on a small machine that hand-off costs more than the call. A
-// watcher thread waits in poll(2) for the peer's hang-up only, so a dead
-// server is noticed at once even when no call is in flight.
+// watcher goroutine waits for the peer's hang-up only (in the netpoller,
+// through an epoll instance: no thread), so a dead server is noticed at
+// once even when no call is in flight.
 type Client struct {
 	c    *net.UnixConn
 	opts Options
@@ -45,7 +44,7 @@ type Client struct {
 	role frame.Role   // the reader role; its holder owns fr
 	fr   *frameReader // replies
 
-	wake      int // eventfd: stops the watcher
+	hup       *hangup // the watcher's
 	watchDone chan struct{}
 	async     sync.WaitGroup // goroutines behind Go
 	done      chan struct{}
@@ -70,57 +69,32 @@ func Dial(ctx context.Context, path string, o Options) (*Client, error) {
 	uc := conn.(*net.UnixConn)
 	c := &Client{c: uc, opts: o, watchDone: make(chan struct{}), done: make(chan struct{})}
 	c.fr = newFrameReader(reader(uc, o.Poll), o.MaxFrame)
-	// The watcher polls its own duplicate of the socket, so its fd stays
-	// valid until it returns, and an eventfd that Close signals.
-	var dupErr error
-	raw, err := uc.SyscallConn()
-	if err == nil {
-		var fd int
-		err = raw.Control(func(s uintptr) { fd, dupErr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) })
-		if err == nil && dupErr == nil {
-			c.wake, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-			if err != nil {
-				_ = unix.Close(fd)
-			} else {
-				go c.watch(fd)
-				return c, nil
-			}
-		}
+	if c.hup, err = newHangup(uc); err != nil {
+		_ = uc.Close()
+		return nil, fmt.Errorf("uds: dial %s: watcher: %w", path, err)
 	}
-	_ = uc.Close()
-	return nil, fmt.Errorf("uds: dial %s: watcher: %w", path, errors.Join(err, dupErr))
+	go c.watch()
+	return c, nil
 }
 
 // watch waits for the peer's hang-up (or Close) without reading, so it
 // never competes with callers for replies. On hang-up it takes the reader
 // role, delivers the replies still buffered, and ends the client.
-func (c *Client) watch(fd int) {
+func (c *Client) watch() {
 	defer close(c.watchDone)
-	defer unix.Close(fd)
-	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLRDHUP}, {Fd: int32(c.wake), Events: unix.POLLIN}}
-	for {
-		_, err := unix.Poll(fds, -1)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
+	if err := c.hup.wait(); err != nil {
+		if !errors.Is(err, os.ErrClosed) {
 			c.end(fmt.Errorf("uds: watching the connection: %w", err))
-			return
 		}
-		if fds[1].Revents != 0 {
-			return
-		}
-		if fds[0].Revents&(unix.POLLRDHUP|unix.POLLHUP|unix.POLLERR) != 0 {
-			c.role.Lock()
-			for c.pending.Err() == nil {
-				if err := c.readOne(); err != nil {
-					c.end(err)
-				}
-			}
-			c.role.Unlock()
-			return
+		return
+	}
+	c.role.Lock()
+	for c.pending.Err() == nil {
+		if err := c.readOne(); err != nil {
+			c.end(err)
 		}
 	}
+	c.role.Unlock()
 }
 
 // Go starts a call and returns at once; done (buffered; nil: a new one)
@@ -263,8 +237,7 @@ func (c *Client) end(err error) {
 	c.pending.Fail(err)
 	c.endOnce.Do(func() {
 		_ = c.c.Close()
-		var one = [8]byte{1}
-		_, _ = unix.Write(c.wake, one[:])
+		_ = c.hup.close()
 		close(c.done)
 	})
 }
@@ -282,7 +255,6 @@ func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		<-c.watchDone
 		c.async.Wait()
-		_ = unix.Close(c.wake)
 	})
 	return nil
 }

@@ -258,6 +258,27 @@ func TestServerCloseFailsPendingCalls(t *testing.T) {
 	}
 }
 
+// An idle client (no call in flight, so nobody reading) still notices at
+// once that the server went away: the watcher waits for the hang-up.
+func TestIdleClientNoticesServerEnd(t *testing.T) {
+	f := serve(t, Options{})
+	c := dial(t, f.path, Options{})
+	if _, err := c.Call(within(t), "echo", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("an idle client did not notice the server's end")
+	}
+	if !errors.Is(c.Err(), ErrClosed) {
+		t.Fatalf("Err after the server's end: %v", c.Err())
+	}
+}
+
 // rawPeer connects without the client and writes bytes.
 func rawPeer(t *testing.T, path string, b []byte) {
 	t.Helper()
