@@ -10,9 +10,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// reader returns c itself, or with poll > 0 a reader that spins on the
-// non-blocking socket for up to poll before parking in the netpoller.
-func reader(c *net.UnixConn, poll time.Duration) io.Reader {
+// reader returns c itself, or with poll > 0 a pollReader that spins on
+// the non-blocking socket for up to poll before parking in the netpoller
+// (calling park, if set, first).
+func reader(c *net.UnixConn, poll time.Duration, park func()) io.Reader {
 	if poll <= 0 {
 		return c
 	}
@@ -20,34 +21,31 @@ func reader(c *net.UnixConn, poll time.Duration) io.Reader {
 	if err != nil {
 		return c
 	}
-	return &pollReader{raw: raw, poll: poll}
+	p := &pollReader{raw: raw, poll: poll, park: park}
+	p.fn = p.try
+	return p
 }
 
+// pollReader's Read is used by one goroutine at a time (the reader role's
+// holder, or a server connection's reader), so it keeps its state in
+// fields: no closure to allocate per read.
 type pollReader struct {
 	raw  syscall.RawConn
 	poll time.Duration
+	park func()
+	fn   func(fd uintptr) bool // p.try, made once
+
+	b    []byte
+	n    int
+	rerr error
+	end  time.Time
 }
 
 func (p *pollReader) Read(b []byte) (int, error) {
-	var n int
-	var rerr error
-	end := time.Now().Add(p.poll)
-	err := p.raw.Read(func(fd uintptr) bool {
-		for {
-			n, rerr = unix.Read(int(fd), b)
-			if rerr == unix.EINTR {
-				continue
-			}
-			if rerr == unix.EAGAIN {
-				if time.Now().Before(end) {
-					runtime.Gosched() // let callers this process just completed run: they may be about to send
-					continue
-				}
-				return false // park until readable
-			}
-			return true
-		}
-	})
+	p.b, p.n, p.rerr, p.end = b, 0, nil, time.Now().Add(p.poll)
+	err := p.raw.Read(p.fn)
+	n, rerr := p.n, p.rerr
+	p.b, p.rerr = nil, nil
 	if err != nil {
 		return 0, err
 	}
@@ -58,4 +56,29 @@ func (p *pollReader) Read(b []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return n, nil
+}
+
+// try reads what the socket has; false means park until it is readable.
+func (p *pollReader) try(fd uintptr) bool {
+	for {
+		p.n, p.rerr = unix.Read(int(fd), p.b)
+		if p.rerr == unix.EINTR {
+			continue
+		}
+		if p.rerr == unix.EAGAIN {
+			if time.Now().Before(p.end) {
+				runtime.Gosched() // let callers this process just completed run: they may be about to send
+				continue
+			}
+			p.n, p.rerr = 0, nil
+			if p.park != nil {
+				p.park()
+			}
+			return false
+		}
+		if p.n < 0 {
+			p.n = 0
+		}
+		return true
+	}
 }

@@ -235,7 +235,7 @@ func (sc *serverConn) serve() {
 		s.mu.Unlock()
 	}()
 	inl, _ := s.h.(frame.Inliner)
-	fr := newFrameReader(reader(sc.c, s.opts.Poll), s.opts.MaxFrame)
+	fr := newFrameReader(reader(sc.c, s.opts.Poll, nil), s.opts.MaxFrame)
 	for {
 		body, err := fr.next()
 		if err != nil {

@@ -165,16 +165,32 @@ func TestRepliesOutOfOrder(t *testing.T) {
 	}
 }
 
+// A call whose context ends returns at once and leaves the client usable,
+// blocking or polling (which arms the interrupt only when it parks), for
+// a deadline and for a cancel.
 func TestTimeoutLeavesClientUsable(t *testing.T) {
-	f := serve(t, Options{})
-	c := dial(t, f.path, Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
-	defer cancel()
-	if _, err := c.Call(ctx, "block", nil); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("blocked call: %v", err)
-	}
-	if got, err := c.Call(within(t), "echo", []byte("ok")); err != nil || string(got) != "ok" {
-		t.Fatalf("after a timeout: %q %v", got, err)
+	for _, poll := range []time.Duration{0, 50 * time.Microsecond} {
+		t.Run(fmt.Sprintf("poll=%v", poll), func(t *testing.T) {
+			f := serve(t, Options{})
+			c := dial(t, f.path, Options{Poll: poll})
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+			defer cancel()
+			if _, err := c.Call(ctx, "block", nil); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("blocked call: %v", err)
+			}
+			<-f.mux.entered // that call's
+			if got, err := c.Call(within(t), "echo", []byte("ok")); err != nil || string(got) != "ok" {
+				t.Fatalf("after a timeout: %q %v", got, err)
+			}
+			ctx, cancel = context.WithCancel(context.Background())
+			go func() { <-f.mux.entered; cancel() }()
+			if _, err := c.Call(ctx, "block", nil); !errors.Is(err, context.Canceled) {
+				t.Fatalf("cancelled call: %v", err)
+			}
+			if got, err := c.Call(within(t), "echo", []byte("ok")); err != nil || string(got) != "ok" {
+				t.Fatalf("after a cancel: %q %v", got, err)
+			}
+		})
 	}
 }
 
