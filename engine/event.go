@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,6 +79,20 @@ type handlerTable struct {
 	general []handlerEntry
 	taps    map[string][]handlerEntry
 	tapsAll []handlerEntry
+	keyed   map[string]bool // general types (eTick.) with a handler or tap for a keyed type (eTick.rb2601.SHFE)
+}
+
+// index fills keyed from byType and taps.
+func (t *handlerTable) index() *handlerTable {
+	t.keyed = map[string]bool{}
+	for _, m := range []map[string][]handlerEntry{t.byType, t.taps} {
+		for typ := range m {
+			if i := strings.IndexByte(typ, '.'); i >= 0 && i < len(typ)-1 {
+				t.keyed[typ[:i+1]] = true
+			}
+		}
+	}
+	return t
 }
 
 // EventEngineOption configures an EventEngine.
@@ -101,7 +116,7 @@ func NewEventEngine(opts ...EventEngineOption) *EventEngine {
 	for _, o := range opts {
 		o(e)
 	}
-	e.table.Store(&handlerTable{byType: map[string][]handlerEntry{}, taps: map[string][]handlerEntry{}})
+	e.table.Store((&handlerTable{byType: map[string][]handlerEntry{}, taps: map[string][]handlerEntry{}}).index())
 	return e
 }
 
@@ -188,6 +203,15 @@ func (e *EventEngine) Put(ev Event) {
 		default:
 		}
 	}
+}
+
+// WantsKeyed reports whether a keyed copy of an event of the general type
+// (eTick.rb2601.SHFE for eTick.) could reach anything: a handler or tap
+// registered for a keyed type of it, a general handler, or a tap on every
+// event. A producer need not build (or put) the keyed copy otherwise.
+func (e *EventEngine) WantsKeyed(general string) bool {
+	t := e.table.Load()
+	return len(t.general) > 0 || len(t.tapsAll) > 0 || t.keyed[general]
 }
 
 // Register adds h for events of type typ and returns a function that removes it.
@@ -282,7 +306,7 @@ func (e *EventEngine) update(f func(*handlerTable) uint64) uint64 {
 		t.taps[k] = v
 	}
 	id := f(t)
-	e.table.Store(t)
+	e.table.Store(t.index())
 	return id
 }
 

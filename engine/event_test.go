@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -280,4 +281,49 @@ func TestUnhandledEventsAreNotQueued(t *testing.T) {
 	if e.Pending() != 2 {
 		t.Fatalf("a general handler: pending %d, want 2", e.Pending())
 	}
+}
+
+// A gateway builds and puts the keyed copy of an event (eTick.rb2601.SHFE)
+// only while something could see it: a handler or tap for a keyed type of
+// that general type, a general handler, or a tap on every event.
+func TestKeyedCopiesOnlyWhenWanted(t *testing.T) {
+	e := NewEventEngine(WithTimerInterval(0))
+	g := NewGatewayBase(e, "SIM")
+	var seen []string
+	record := func(ev Event) { seen = append(seen, ev.Type) }
+	e.RegisterTap(EventTick, record)
+	tick := &Tick{Symbol: "rb2601", Exchange: ExchangeSHFE}
+	want := func(wanted bool, types ...string) {
+		t.Helper()
+		seen = nil
+		if got := e.WantsKeyed(EventTick); got != wanted {
+			t.Errorf("WantsKeyed(%q) = %v, want %v", EventTick, got, wanted)
+		}
+		g.OnTick(tick)
+		if fmt.Sprint(seen) != fmt.Sprint(types) {
+			t.Errorf("taps saw %v, want %v", seen, types)
+		}
+	}
+	keyed := EventTick + tick.VtSymbol()
+	want(false, EventTick)
+	if e.WantsKeyed(EventOrder) {
+		t.Error("WantsKeyed(eOrder.) with no order handlers")
+	}
+	unreg := e.RegisterTap(keyed, record)
+	want(true, EventTick, keyed)
+	unreg()
+	want(false, EventTick)
+	unreg = e.Register(EventTick+"other.SHFE", func(Event) {})
+	want(true, EventTick)
+	if e.WantsKeyed(EventOrder) {
+		t.Error("a keyed tick handler made eOrder. keyed")
+	}
+	unreg()
+	unreg = e.RegisterGeneral(func(Event) {})
+	want(true, EventTick)
+	unreg()
+	unreg = e.RegisterTap("", func(Event) {})
+	want(true, EventTick)
+	unreg()
+	want(false, EventTick)
 }

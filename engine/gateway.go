@@ -91,17 +91,50 @@ func NewGatewayBase(ev *EventEngine, name string) GatewayBase {
 func (g *GatewayBase) Name() string              { return g.name }
 func (g *GatewayBase) EventEngine() *EventEngine { return g.ev }
 
-func (g *GatewayBase) put(general, key string, data any) {
+// put puts data as an event of the general type and reports whether its
+// keyed copy (eTick.rb2601.SHFE), which vn.py always puts too, could reach
+// anything (EventEngine.WantsKeyed); only then do the On methods build the
+// key and put the copy.
+func (g *GatewayBase) put(general string, data any) (keyed bool) {
 	g.ev.Put(Event{Type: general, Data: data})
-	g.ev.Put(Event{Type: general + key, Data: data})
+	return g.ev.WantsKeyed(general)
 }
 
-func (g *GatewayBase) OnTick(t *Tick)         { g.put(EventTick, t.VtSymbol(), t) }
-func (g *GatewayBase) OnTrade(t *Trade)       { g.put(EventTrade, t.VtSymbol(), t) }
-func (g *GatewayBase) OnOrder(o *Order)       { g.put(EventOrder, o.VtOrderID(), o) }
-func (g *GatewayBase) OnPosition(p *Position) { g.put(EventPosition, p.VtSymbol(), p) }
-func (g *GatewayBase) OnAccount(a *Account)   { g.put(EventAccount, a.VtAccountID(), a) }
-func (g *GatewayBase) OnQuote(q *Quote)       { g.put(EventQuote, q.VtSymbol(), q) }
+func (g *GatewayBase) OnTick(t *Tick) {
+	if g.put(EventTick, t) {
+		g.ev.Put(Event{Type: EventTick + t.VtSymbol(), Data: t})
+	}
+}
+
+func (g *GatewayBase) OnTrade(t *Trade) {
+	if g.put(EventTrade, t) {
+		g.ev.Put(Event{Type: EventTrade + t.VtSymbol(), Data: t})
+	}
+}
+
+func (g *GatewayBase) OnOrder(o *Order) {
+	if g.put(EventOrder, o) {
+		g.ev.Put(Event{Type: EventOrder + o.VtOrderID(), Data: o})
+	}
+}
+
+func (g *GatewayBase) OnPosition(p *Position) {
+	if g.put(EventPosition, p) {
+		g.ev.Put(Event{Type: EventPosition + p.VtSymbol(), Data: p})
+	}
+}
+
+func (g *GatewayBase) OnAccount(a *Account) {
+	if g.put(EventAccount, a) {
+		g.ev.Put(Event{Type: EventAccount + a.VtAccountID(), Data: a})
+	}
+}
+
+func (g *GatewayBase) OnQuote(q *Quote) {
+	if g.put(EventQuote, q) {
+		g.ev.Put(Event{Type: EventQuote + q.VtSymbol(), Data: q})
+	}
+}
 func (g *GatewayBase) OnContract(c *Contract) { g.ev.Put(Event{Type: EventContract, Data: c}) }
 func (g *GatewayBase) OnLog(l *Log)           { g.ev.Put(Event{Type: EventLog, Data: l}) }
 
