@@ -79,7 +79,16 @@ type handlerTable struct {
 	general []handlerEntry
 	taps    map[string][]handlerEntry
 	tapsAll []handlerEntry
+	tapsGen []handlerEntry  // taps on every event but keyed copies
 	keyed   map[string]bool // general types (eTick.) with a handler or tap for a keyed type (eTick.rb2601.SHFE)
+}
+
+// isKeyed reports whether typ is a keyed copy's type: a general type (which
+// ends in a dot, as eTick. does) followed by a key. By vn.py's convention
+// no other event type has a dot before its end.
+func isKeyed(typ string) bool {
+	i := strings.IndexByte(typ, '.')
+	return i >= 0 && i < len(typ)-1
 }
 
 // index fills keyed from byType and taps.
@@ -87,8 +96,8 @@ func (t *handlerTable) index() *handlerTable {
 	t.keyed = map[string]bool{}
 	for _, m := range []map[string][]handlerEntry{t.byType, t.taps} {
 		for typ := range m {
-			if i := strings.IndexByte(typ, '.'); i >= 0 && i < len(typ)-1 {
-				t.keyed[typ[:i+1]] = true
+			if isKeyed(typ) {
+				t.keyed[typ[:strings.IndexByte(typ, '.')+1]] = true
 			}
 		}
 	}
@@ -171,7 +180,7 @@ func (e *EventEngine) Stop() {
 // put.)
 func (e *EventEngine) Put(ev Event) {
 	t := e.table.Load()
-	if len(t.tapsAll) > 0 || len(t.taps) > 0 {
+	if len(t.tapsAll) > 0 || len(t.taps) > 0 || len(t.tapsGen) > 0 {
 		e.mu.Lock()
 		stopped := e.state == stateStopped
 		e.mu.Unlock()
@@ -181,6 +190,11 @@ func (e *EventEngine) Put(ev Event) {
 			}
 			for _, x := range t.tapsAll {
 				e.call(x.h, ev)
+			}
+			if len(t.tapsGen) > 0 && !isKeyed(ev.Type) {
+				for _, x := range t.tapsGen {
+					e.call(x.h, ev)
+				}
 			}
 		}
 	}
@@ -208,7 +222,8 @@ func (e *EventEngine) Put(ev Event) {
 // WantsKeyed reports whether a keyed copy of an event of the general type
 // (eTick.rb2601.SHFE for eTick.) could reach anything: a handler or tap
 // registered for a keyed type of it, a general handler, or a tap on every
-// event. A producer need not build (or put) the keyed copy otherwise.
+// event (RegisterTap("")). A producer need not build (or put) the keyed
+// copy otherwise.
 func (e *EventEngine) WantsKeyed(general string) bool {
 	t := e.table.Load()
 	return len(t.general) > 0 || len(t.tapsAll) > 0 || t.keyed[general]
@@ -267,6 +282,25 @@ func (e *EventEngine) RegisterTap(typ string, h Handler) (unregister func()) {
 	}
 }
 
+// RegisterTapUnkeyed adds h as a tap (see RegisterTap) for every event
+// except keyed copies (eTick.rb2601.SHFE; eTick. itself is seen), for a
+// consumer that takes each event once, such as the RPC service's
+// publisher; it does not make producers build keyed copies. It returns a
+// function that removes h.
+func (e *EventEngine) RegisterTapUnkeyed(h Handler) (unregister func()) {
+	id := e.update(func(t *handlerTable) uint64 {
+		e.nextID++
+		t.tapsGen = append(t.tapsGen, handlerEntry{e.nextID, h})
+		return e.nextID
+	})
+	return func() {
+		e.update(func(t *handlerTable) uint64 {
+			t.tapsGen = without(t.tapsGen, id)
+			return 0
+		})
+	}
+}
+
 func (e *EventEngine) remove(typ string, id uint64, general bool) {
 	e.update(func(t *handlerTable) uint64 {
 		if general {
@@ -298,7 +332,7 @@ func (e *EventEngine) update(f func(*handlerTable) uint64) uint64 {
 	defer e.regMu.Unlock()
 	old := e.table.Load()
 	t := &handlerTable{byType: make(map[string][]handlerEntry, len(old.byType)), general: old.general,
-		taps: make(map[string][]handlerEntry, len(old.taps)), tapsAll: old.tapsAll}
+		taps: make(map[string][]handlerEntry, len(old.taps)), tapsAll: old.tapsAll, tapsGen: old.tapsGen}
 	for k, v := range old.byType {
 		t.byType[k] = v
 	}

@@ -326,4 +326,18 @@ func TestKeyedCopiesOnlyWhenWanted(t *testing.T) {
 	want(true, EventTick)
 	unreg()
 	want(false, EventTick)
+
+	// A tap on every event but keyed copies does not ask for them, and
+	// sees none when something else does.
+	var unkeyed []string
+	unreg = e.RegisterTapUnkeyed(func(ev Event) { unkeyed = append(unkeyed, ev.Type) })
+	want(false, EventTick)
+	unregKeyed := e.RegisterTap(keyed, record)
+	want(true, EventTick, keyed)
+	unregKeyed()
+	unreg()
+	want(false, EventTick)
+	if fmt.Sprint(unkeyed) != fmt.Sprint([]string{EventTick, EventTick}) {
+		t.Errorf("the unkeyed tap saw %v, want the general tick twice", unkeyed)
+	}
 }
