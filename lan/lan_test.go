@@ -223,6 +223,61 @@ func TestEventsAndGaps(t *testing.T) {
 	}
 }
 
+// With no subscriber an event is not sent at all; the server notices a
+// subscriber, and its leaving, through the XPUB's subscription messages.
+func TestPublishesOnlyToSubscribers(t *testing.T) {
+	s := listen(t, ServerOptions{}, newHandler())
+	for i := range 3 {
+		if err := s.Publish(frame.Event{Seq: uint64(i), Type: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.Subscribed() {
+		t.Fatal("subscribed with no client")
+	}
+	arrived := make(chan struct{}, 1)
+	c, err := Dial(within(t), ClientOptions{CallAddr: s.CallAddr(), EventAddr: s.EventAddr(),
+		OnEvent: func(frame.Event) {
+			select {
+			case arrived <- struct{}{}:
+			default:
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(10 * time.Second)
+	for seq := uint64(3); ; seq++ {
+		if err := s.Publish(frame.Event{Seq: seq, Type: 1}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-arrived:
+		case <-time.After(5 * time.Millisecond):
+			continue
+		case <-deadline:
+			t.Fatal("no event reached the subscriber")
+		}
+		break
+	}
+	if !s.Subscribed() {
+		t.Fatal("an event arrived but the server does not count a subscriber")
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint64(1000); s.Subscribed(); seq++ {
+		if err := s.Publish(frame.Event{Seq: seq, Type: 1}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-deadline:
+			t.Fatal("the server still counts a subscriber after it left")
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
 func keyPair(t testing.TB) Keys {
 	k, err := NewKeys()
 	if err != nil {

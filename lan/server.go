@@ -60,12 +60,18 @@ type Server struct {
 	// threads with a full barrier between uses), so an event costs no
 	// hand-off to the loop and no wake-up of its thread.
 	pubMu  sync.Mutex
-	pub    *zmq.Socket // nil once closed
+	pub    *zmq.Socket // an XPUB; nil once closed
 	pubBuf []byte
-	sem    chan struct{}
-	calls  sync.WaitGroup
-	loop   sync.WaitGroup
-	rbuf   []byte // the loop's reply buffer, for inline methods
+	// Subscriptions, as the XPUB reports them: a topic appears when its
+	// first subscriber subscribes and goes when its last one leaves.
+	// Publish reads them (at most every subCheckEvery) and sends nothing
+	// while there are none: with no LAN client an event costs no cgo call.
+	topics   map[string]struct{}
+	subCheck int64 // when Publish last read them, on the clock of Event.Timestamp
+	sem      chan struct{}
+	calls    sync.WaitGroup
+	loop     sync.WaitGroup
+	rbuf     []byte // the loop's reply buffer, for inline methods
 
 	mu      sync.Mutex
 	closing bool // no new calls start
@@ -144,7 +150,7 @@ func (s *Server) start() (err error) {
 				return nil, "", fmt.Errorf("lan: CURVE: %w", err)
 			}
 		}
-		if t == zmq.PUB {
+		if t == zmq.XPUB {
 			_ = so.SetSndhwm(s.opts.EventHWM)
 		}
 		if err := bindRetry(so, addr); err != nil {
@@ -163,7 +169,7 @@ func (s *Server) start() (err error) {
 	if err != nil {
 		return err
 	}
-	pub, eventAddr, err := newSock(zmq.PUB, s.opts.EventAddr)
+	pub, eventAddr, err := newSock(zmq.XPUB, s.opts.EventAddr)
 	if err != nil {
 		return err
 	}
@@ -176,7 +182,7 @@ func (s *Server) start() (err error) {
 		return err
 	}
 	s.callAddr, s.eventAddr = callAddr, eventAddr
-	s.pub = pub
+	s.pub, s.topics, s.subCheck = pub, map[string]struct{}{}, 0
 	s.loop.Add(1)
 	go s.run(router, pull)
 	return nil
@@ -352,12 +358,62 @@ func (s *Server) Publish(e frame.Event) error {
 	if s.pub == nil {
 		return ErrClosed
 	}
-	s.pubBuf = frame.AppendEvent(s.pubBuf[:0], &e)
 	s.published.Add(1)
+	// The event's timestamp is the clock (one read per event is enough);
+	// without one, this process's monotonic clock.
+	now := e.Timestamp
+	if now == 0 {
+		now = int64(time.Since(clockBase))
+	}
+	if now-s.subCheck >= int64(subCheckEvery) || now < s.subCheck {
+		s.subCheck = now
+		s.readSubscriptions()
+	}
+	if len(s.topics) == 0 {
+		return nil // nobody subscribes: ZeroMQ would drop it anyway
+	}
+	s.pubBuf = frame.AppendEvent(s.pubBuf[:0], &e)
 	if _, err := s.pub.SendBytes(s.pubBuf[frame.LenPrefix:], zmq.DONTWAIT); err != nil {
 		s.dropped.Add(1) // past the high-water mark: subscribers see the gap
 	}
 	return nil
+}
+
+// subCheckEvery is how often Publish reads the XPUB's subscription
+// messages. A subscriber's first events can come up to this much later
+// than with a plain PUB; ZeroMQ's own subscription hand-shake already
+// takes longer (a LAN client takes its first event as its start).
+const subCheckEvery = 100 * time.Microsecond
+
+var clockBase = time.Now()
+
+// readSubscriptions takes the subscription messages the XPUB has queued:
+// 1 then the topic when a topic gets its first subscriber, 0 then the
+// topic when it loses its last. The caller holds pubMu.
+func (s *Server) readSubscriptions() {
+	for {
+		msg, err := s.pub.RecvBytes(zmq.DONTWAIT)
+		if err != nil {
+			return
+		}
+		if len(msg) == 0 {
+			continue
+		}
+		switch msg[0] {
+		case 1:
+			s.topics[string(msg[1:])] = struct{}{}
+		case 0:
+			delete(s.topics, string(msg[1:]))
+		}
+	}
+}
+
+// Subscribed reports whether a LAN client subscribed to events when
+// Publish last looked (it looks at most every subCheckEvery).
+func (s *Server) Subscribed() bool {
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
+	return len(s.topics) > 0
 }
 
 // Stats counts events handed to Publish and events the PUB socket refused.
