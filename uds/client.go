@@ -107,19 +107,18 @@ func (c *Client) watch() {
 // receives the Call when it completes. ctx's deadline travels with the
 // request; ctx's end does not cancel a call started with Go.
 func (c *Client) Go(ctx context.Context, method string, args []byte, done chan *Call) *Call {
-	return frame.Async(&c.async, c.start(ctx, method, args), done, c.wait)
+	return frame.Async(&c.async, c.start(ctx, &Call{Method: method, Done: make(chan *Call, 1)}, args), done, c.wait)
 }
 
 // start registers and sends a call; its Done is private to the client.
-func (c *Client) start(ctx context.Context, method string, args []byte) *Call {
-	call, ok := c.pending.Add(method, make(chan *Call, 1))
-	if !ok {
+func (c *Client) start(ctx context.Context, call *Call, args []byte) *Call {
+	if !c.pending.Register(call) {
 		return call
 	}
 	deadline := frame.Deadline(ctx)
 	c.wmu.Lock()
 	at := len(c.wq)
-	c.wq = frame.AppendRequest(c.wq, &Request{ID: call.ID, Method: method, Deadline: deadline, Args: args})
+	c.wq = frame.AppendRequest(c.wq, &Request{ID: call.ID, Method: call.Method, Deadline: deadline, Args: args})
 	if n := len(c.wq) - at - lenPrefix; n > c.opts.MaxFrame {
 		c.wq = c.wq[:at]
 		c.wmu.Unlock()
@@ -168,13 +167,23 @@ func (c *Client) flush() {
 // Call makes a call and waits for its reply or ctx's end. A remote
 // failure is a *RemoteError.
 func (c *Client) Call(ctx context.Context, method string, args []byte) ([]byte, error) {
-	call := c.start(ctx, method, args)
-	res, err, gaveUp := c.wait(ctx, call)
+	call := callPool.Get().(*Call)
+	call.Method = method
+	res, err, gaveUp := c.wait(ctx, c.start(ctx, call, args))
+	*call = Call{Done: call.Done}
+	callPool.Put(call)
 	if gaveUp {
 		return nil, fmt.Errorf("uds: %s: %w", method, err)
 	}
 	return res, err
 }
+
+// callPool recycles the Calls (with their Done channels) of synchronous
+// calls. Once wait has returned nothing refers to the Call: the pending
+// table let go of it when it completed or was forgotten, whoever
+// completed it is done with it, and its Done channel is empty (wait took
+// the one completion sent, or none was).
+var callPool = sync.Pool{New: func() any { return &Call{Done: make(chan *Call, 1)} }}
 
 // wait waits for call's reply, reading replies itself whenever the reader
 // role is free (frame.Role). If ctx ends first the call is forgotten and

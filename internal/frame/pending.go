@@ -39,12 +39,18 @@ func (p *Pending) Add(method string, done chan *Call) (call *Call, ok bool) {
 		done = make(chan *Call, 1)
 	}
 	call = &Call{Method: method, Done: done}
+	return call, p.Register(call)
+}
+
+// Register is Add for a Call the caller made (or recycled): its Method
+// and Done (buffered, empty) set, its other fields zero.
+func (p *Pending) Register(call *Call) (ok bool) {
 	p.mu.Lock()
 	if p.err != nil {
 		call.Err = p.err
 		p.mu.Unlock()
 		call.finish()
-		return call, false
+		return false
 	}
 	if p.m == nil {
 		p.m = map[uint64]*Call{}
@@ -53,7 +59,7 @@ func (p *Pending) Add(method string, done chan *Call) (call *Call, ok bool) {
 	call.ID = p.next
 	p.m[call.ID] = call
 	p.mu.Unlock()
-	return call, true
+	return true
 }
 
 // Complete finishes the call with id, if it is still pending (its caller
