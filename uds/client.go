@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vnrpc/vnrpc/internal/frame"
@@ -46,6 +47,8 @@ type Client struct {
 
 	leadCtx   context.Context // the role holder's
 	leadStop  func() bool     // undoes the AfterFunc that interrupts its read
+	armed     atomic.Int64    // the read deadline set for the calls' Expires (Unix ns), or 0
+	earlier   atomic.Uint64   // bumped by a call that expires before armed
 	interrupt func()          // makes a blocked read return os.ErrDeadlineExceeded
 
 	hup       *hangup // the watcher's
@@ -116,6 +119,17 @@ func (c *Client) start(ctx context.Context, call *Call, args []byte) *Call {
 		return call
 	}
 	deadline := frame.Deadline(ctx)
+	if call.Expires != 0 {
+		if deadline == 0 || call.Expires < deadline {
+			deadline = call.Expires
+		}
+		if a := c.armed.Load(); a == 0 || call.Expires < a {
+			// The reader's deadline is later than this call's Expires (or
+			// unset): wake it to re-arm (see armExpiry).
+			c.earlier.Add(1)
+			c.interrupt()
+		}
+	}
 	c.wmu.Lock()
 	at := len(c.wq)
 	c.wq = frame.AppendRequest(c.wq, &Request{ID: call.ID, Method: call.Method, Deadline: deadline, Args: args})
@@ -167,12 +181,30 @@ func (c *Client) flush() {
 // Call makes a call and waits for its reply or ctx's end. A remote
 // failure is a *RemoteError.
 func (c *Client) Call(ctx context.Context, method string, args []byte) ([]byte, error) {
+	return c.call(ctx, method, args, 0)
+}
+
+// CallTimeout is Call with a timeout that costs no context: the request
+// carries now+timeout (or ctx's deadline if earlier) as its deadline, and
+// the client gives up on it then by itself (an error wrapping
+// context.DeadlineExceeded). The reader role enforces every call's
+// timeout with one read deadline, set only when its read parks; a timeout
+// context makes a timer, and a context registration to interrupt the
+// read, per call.
+func (c *Client) CallTimeout(ctx context.Context, method string, args []byte, timeout time.Duration) ([]byte, error) {
+	return c.call(ctx, method, args, time.Now().Add(timeout).UnixNano())
+}
+
+func (c *Client) call(ctx context.Context, method string, args []byte, expires int64) ([]byte, error) {
 	call := callPool.Get().(*Call)
-	call.Method = method
+	call.Method, call.Expires = method, expires
 	res, err, gaveUp := c.wait(ctx, c.start(ctx, call, args))
 	*call = Call{Done: call.Done}
 	callPool.Put(call)
 	if gaveUp {
+		return nil, fmt.Errorf("uds: %s: %w", method, err)
+	}
+	if errors.Is(err, frame.ErrExpired) {
 		return nil, fmt.Errorf("uds: %s: %w", method, err)
 	}
 	return res, err
@@ -200,6 +232,7 @@ func (c *Client) wait(ctx context.Context, call *Call) (res []byte, err error, g
 func (c *Client) lead(ctx context.Context, call *Call) ([]byte, error, bool) {
 	c.leadCtx = ctx
 	defer c.disarm()
+	c.armExpiry()
 	if c.opts.Poll <= 0 {
 		c.arm() // a blocking read parks at once
 	}
@@ -216,11 +249,14 @@ func (c *Client) lead(ctx context.Context, call *Call) ([]byte, error, bool) {
 				return nil, ctx.Err(), true
 			}
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			// Ours, or left behind by an earlier caller's context.
+			// Ours, left behind by an earlier caller's context, or a
+			// call's Expires: clear it, expire what is due, re-arm.
 			_ = c.c.SetReadDeadline(time.Time{})
+			c.armed.Store(0)
 			if ctx.Err() != nil && c.pending.Forget(call.ID) {
 				return nil, ctx.Err(), true
 			}
+			c.armExpiry()
 		default:
 			c.end(err) // completes every pending call, ours too
 		}
@@ -231,6 +267,37 @@ func (c *Client) lead(ctx context.Context, call *Call) ([]byte, error, bool) {
 func (c *Client) arm() {
 	if c.leadStop == nil && c.leadCtx != nil && c.leadCtx.Done() != nil {
 		c.leadStop = context.AfterFunc(c.leadCtx, c.interrupt)
+	}
+}
+
+// armExpiry completes the calls whose Expires passed and makes the read
+// deadline the next Expires. It never moves the deadline later: one set
+// for a call that has since completed only wakes the reader early once,
+// which is cheaper than setting it per call. If it expired calls, the
+// deadline goes to the past, so the lead loop sees what completed.
+func (c *Client) armExpiry() {
+	if !c.pending.Expiring() {
+		return
+	}
+	seen := c.earlier.Load()
+	n, next := c.pending.Expire(time.Now().UnixNano())
+	switch {
+	case n > 0:
+		c.armed.Store(0)
+		_ = c.c.SetReadDeadline(aLongTimeAgo)
+		return
+	case next == 0:
+		return
+	case c.armed.Load() != 0 && c.armed.Load() <= next:
+	default:
+		c.armed.Store(next)
+		_ = c.c.SetReadDeadline(time.Unix(0, next))
+	}
+	// A call that expires earlier may have registered after the scan,
+	// and its wake-up may have come before the deadline just set; so may
+	// the context's end.
+	if c.earlier.Load() != seen || c.leadCtx != nil && c.leadCtx.Err() != nil {
+		c.interrupt()
 	}
 }
 

@@ -72,6 +72,11 @@ func newTestMux() *testMux {
 	m.Handle("bad", func(context.Context, []byte) ([]byte, error) { return nil, Errorf(CodeBadRequest, "want an int") })
 	m.Handle("panic", func(context.Context, []byte) ([]byte, error) { panic("handler bug") })
 	m.Handle("count", func(context.Context, []byte) ([]byte, error) { m.counted.Add(1); return nil, nil })
+	m.Handle("stall", func(_ context.Context, a []byte) ([]byte, error) { // deaf to its deadline
+		m.entered <- struct{}{}
+		<-m.release
+		return a, nil
+	})
 	m.Handle("block", func(ctx context.Context, a []byte) ([]byte, error) {
 		m.entered <- struct{}{}
 		select {
@@ -189,6 +194,59 @@ func TestTimeoutLeavesClientUsable(t *testing.T) {
 			}
 			if got, err := c.Call(within(t), "echo", []byte("ok")); err != nil || string(got) != "ok" {
 				t.Fatalf("after a cancel: %q %v", got, err)
+			}
+		})
+	}
+}
+
+// CallTimeout gives up by itself, with no context timer, at its timeout:
+// the reader role's deadline follows the earliest timeout in flight, even
+// one that comes after the reader parked with a later one. The handler
+// ignores its deadline, so only the client can end these calls.
+func TestCallTimeout(t *testing.T) {
+	for _, poll := range []time.Duration{0, 50 * time.Microsecond} {
+		t.Run(fmt.Sprintf("poll=%v", poll), func(t *testing.T) {
+			f := serve(t, Options{})
+			c := dial(t, f.path, Options{Poll: poll})
+			defer close(f.mux.release) // let the stalled handlers go
+			start := time.Now()
+			if _, err := c.CallTimeout(context.Background(), "stall", nil, 30*time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("stalled call: %v", err)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Fatalf("a 30 ms timeout took %v", d)
+			}
+			<-f.mux.entered
+			if got, err := c.CallTimeout(context.Background(), "echo", []byte("ok"), 10*time.Second); err != nil || string(got) != "ok" {
+				t.Fatalf("after a timeout: %q %v", got, err)
+			}
+
+			// A long call leads (its reader parks with a 1 min deadline);
+			// a short one comes after it and must still end on time.
+			long := make(chan error, 1)
+			go func() {
+				_, err := c.CallTimeout(context.Background(), "stall", nil, time.Minute)
+				long <- err
+			}()
+			<-f.mux.entered
+			start = time.Now()
+			if _, err := c.CallTimeout(context.Background(), "stall", nil, 50*time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("short call behind a long one: %v", err)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Fatalf("a 50 ms timeout behind a 1 min one took %v", d)
+			}
+			<-f.mux.entered
+			// A context that ends first still wins.
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+			defer cancel()
+			if _, err := c.CallTimeout(ctx, "stall", nil, time.Minute); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("context before timeout: %v", err)
+			}
+			select {
+			case err := <-long:
+				t.Fatalf("the long call ended early: %v", err)
+			default:
 			}
 		})
 	}

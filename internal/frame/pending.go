@@ -2,7 +2,9 @@ package frame
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // Call is one call in flight. Done receives the Call when it completes.
@@ -12,6 +14,9 @@ type Call struct {
 	Err    error
 	Done   chan *Call
 	ID     uint64
+	// Expires, if not zero, is when (Unix ns) the client gives up on the
+	// call by itself (Pending.Expire), with no context timer.
+	Expires int64
 }
 
 func (c *Call) finish() {
@@ -25,10 +30,11 @@ func (c *Call) finish() {
 // has failed, every call in it and every later Add completes with that
 // error. It is safe for concurrent use.
 type Pending struct {
-	mu   sync.Mutex
-	m    map[uint64]*Call
-	next uint64
-	err  error
+	mu       sync.Mutex
+	m        map[uint64]*Call
+	next     uint64
+	err      error
+	expiring atomic.Int32 // calls in m with Expires set
 }
 
 // Add registers a call to method with a fresh id. done must be buffered
@@ -58,16 +64,33 @@ func (p *Pending) Register(call *Call) (ok bool) {
 	p.next++
 	call.ID = p.next
 	p.m[call.ID] = call
+	if call.Expires != 0 {
+		p.expiring.Add(1)
+	}
 	p.mu.Unlock()
 	return true
+}
+
+// Expiring reports whether any pending call has Expires set.
+func (p *Pending) Expiring() bool { return p.expiring.Load() > 0 }
+
+// take removes call id from m and returns it; the caller holds mu.
+func (p *Pending) take(id uint64) (*Call, bool) {
+	call, ok := p.m[id]
+	if ok {
+		delete(p.m, id)
+		if call.Expires != 0 {
+			p.expiring.Add(-1)
+		}
+	}
+	return call, ok
 }
 
 // Complete finishes the call with id, if it is still pending (its caller
 // may have given up).
 func (p *Pending) Complete(id uint64, res []byte, err error) {
 	p.mu.Lock()
-	call, ok := p.m[id]
-	delete(p.m, id)
+	call, ok := p.take(id)
 	p.mu.Unlock()
 	if ok {
 		call.Result, call.Err = res, err
@@ -95,8 +118,7 @@ func (p *Pending) CompleteReply(rep *Reply) {
 func (p *Pending) Forget(id uint64) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	_, ok := p.m[id]
-	delete(p.m, id)
+	_, ok := p.take(id)
 	return ok
 }
 
@@ -109,12 +131,41 @@ func (p *Pending) Fail(err error) error {
 	}
 	calls, final := p.m, p.err
 	p.m = nil
+	p.expiring.Store(0)
 	p.mu.Unlock()
 	for _, call := range calls {
 		call.Err = final
 		call.finish()
 	}
 	return final
+}
+
+// ErrExpired completes a call whose Expires passed (Pending.Expire); it
+// wraps context.DeadlineExceeded.
+var ErrExpired = fmt.Errorf("call expired: %w", context.DeadlineExceeded)
+
+// Expire completes, with ErrExpired, every pending call whose Expires is
+// at or before now. It returns how many it completed and the earliest
+// Expires still pending (0: none).
+func (p *Pending) Expire(now int64) (n int, next int64) {
+	var expired []*Call
+	p.mu.Lock()
+	for id, call := range p.m {
+		switch {
+		case call.Expires == 0:
+		case call.Expires <= now:
+			expired = append(expired, call)
+			p.take(id)
+		case next == 0 || call.Expires < next:
+			next = call.Expires
+		}
+	}
+	p.mu.Unlock()
+	for _, call := range expired {
+		call.Err = ErrExpired
+		call.finish()
+	}
+	return len(expired), next
 }
 
 // Len is the number of calls pending.
