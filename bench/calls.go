@@ -117,10 +117,8 @@ func runCalls(ctx context.Context, e *Env) ([]Result, error) {
 			return out, err
 		}
 		payload := make([]byte, c.size)
-		call := func() error {
-			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			defer cancel()
-			_, err := cl.CallRaw(cctx, "echo", payload)
+		call := func() error { // a 10 s timeout, as the RPC gateway's calls carry
+			_, err := cl.CallRawTimeout(ctx, "echo", payload, 10*time.Second)
 			return err
 		}
 		procs := runtime.GOMAXPROCS(0)

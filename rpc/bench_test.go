@@ -293,12 +293,7 @@ func BenchmarkCall(b *testing.B) {
 					defer c.Close()
 					payload := make([]byte, size)
 					ctx := context.Background()
-					measure(b, callers, func() error {
-						ctx, cancel := benchCtx(ctx)
-						defer cancel()
-						_, err := c.CallRaw(ctx, "echo", payload)
-						return err
-					})
+					measure(b, callers, func() error { return benchCall(ctx, c, payload) })
 				})
 			}
 		}
@@ -352,13 +347,23 @@ func BenchmarkCallBaseline(b *testing.B) {
 	})
 }
 
-// benchCtx bounds a benchmark call by 10 s, or not at all with
-// VNRPC_BENCH_NOTIMEOUT=1 (to see what the timer costs).
-func benchCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	if os.Getenv("VNRPC_BENCH_NOTIMEOUT") == "1" {
-		return ctx, func() {}
+// benchCall makes one call bounded by 10 s as the RPC gateway's calls
+// are: CallRawTimeout, no context timer. Diagnostic knob:
+// VNRPC_BENCH_TIMEOUT=ctx bounds it with a context.WithTimeout per call
+// instead (to see what that costs), =none not at all.
+func benchCall(ctx context.Context, c *Client, payload []byte) error {
+	switch os.Getenv("VNRPC_BENCH_TIMEOUT") {
+	case "ctx":
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		_, err := c.CallRaw(ctx, "echo", payload)
+		return err
+	case "none":
+		_, err := c.CallRaw(ctx, "echo", payload)
+		return err
 	}
-	return context.WithTimeout(ctx, 10*time.Second)
+	_, err := c.CallRawTimeout(ctx, "echo", payload, 10*time.Second)
+	return err
 }
 
 // benchPoll is the polling window of the uds-poll case ($VNRPC_POLL_US, a

@@ -176,9 +176,16 @@ func (cn *conn) die(err error) {
 	})
 }
 
-func (cn *conn) call(ctx context.Context, method string, args []byte) ([]byte, error) {
-	if cn.udsc != nil {
+func (cn *conn) call(ctx context.Context, method string, args []byte, timeout time.Duration) ([]byte, error) {
+	switch {
+	case cn.udsc != nil && timeout > 0:
+		return cn.udsc.CallTimeout(ctx, method, args, timeout)
+	case cn.udsc != nil:
 		return cn.udsc.Call(ctx, method, args)
+	case timeout > 0:
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		return cn.lanc.Call(ctx, method, args)
 	}
 	return cn.lanc.Call(ctx, method, args)
 }
@@ -472,9 +479,7 @@ func (c *Client) supervise() {
 
 func (c *Client) ping(cn *conn) error {
 	args, _ := msgpack.Marshal(Ping{ClientID: c.id, Seq: c.next.Load(), Laps: c.laps.Load(), Lost: c.lost.Load()})
-	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Tolerance)
-	defer cancel()
-	res, err := cn.call(ctx, MethodPing, args)
+	res, err := cn.call(context.Background(), MethodPing, args, c.opts.Tolerance)
 	if err != nil {
 		return fmt.Errorf("%w: heartbeat: %w", ErrDisconnected, err)
 	}
@@ -548,6 +553,18 @@ func (c *Client) reconnect() bool {
 
 // CallRaw calls method with raw argument bytes.
 func (c *Client) CallRaw(ctx context.Context, method string, args []byte) ([]byte, error) {
+	return c.callRaw(ctx, method, args, 0)
+}
+
+// CallRawTimeout is CallRaw bounded by timeout as well as by ctx. Over
+// the local transport the timeout costs no context timer (uds.Client's
+// CallTimeout): cheaper than a context.WithTimeout per call, for callers
+// that make many.
+func (c *Client) CallRawTimeout(ctx context.Context, method string, args []byte, timeout time.Duration) ([]byte, error) {
+	return c.callRaw(ctx, method, args, timeout)
+}
+
+func (c *Client) callRaw(ctx context.Context, method string, args []byte, timeout time.Duration) ([]byte, error) {
 	cn := c.current()
 	if cn == nil {
 		c.mu.Lock()
@@ -558,7 +575,7 @@ func (c *Client) CallRaw(ctx context.Context, method string, args []byte) ([]byt
 		}
 		return nil, ErrDisconnected
 	}
-	res, err := cn.call(ctx, method, args)
+	res, err := cn.call(ctx, method, args, timeout)
 	if err != nil && (errors.Is(err, uds.ErrClosed) || errors.Is(err, lan.ErrClosed) || errors.Is(err, lan.ErrNoServer)) {
 		return nil, fmt.Errorf("%w: %s: %w", ErrDisconnected, method, err)
 	}

@@ -294,9 +294,7 @@ func (g *Gateway) call(method string, args []byte) ([]byte, error) {
 	if c == nil {
 		return nil, fmt.Errorf("gateway %s: %w", g.Name(), engine.ErrNotConnected)
 	}
-	ctx, cancel := context.WithTimeout(g.ctx, timeout)
-	defer cancel()
-	res, err := c.CallRaw(ctx, method, args)
+	res, err := c.CallRawTimeout(g.ctx, method, args, timeout)
 	if err != nil {
 		return nil, fmt.Errorf("gateway %s: %s: %w", g.Name(), method, err)
 	}
