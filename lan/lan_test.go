@@ -157,6 +157,26 @@ func TestExpiredRequestNeverRuns(t *testing.T) {
 	}
 }
 
+// awaitSubscription publishes probe events (sequence numbers from seq on)
+// until one arrives: a subscription is live then. It returns the
+// test's 10 s deadline, started before the probes.
+func awaitSubscription(t *testing.T, s *Server, arrived <-chan struct{}, seq uint64) <-chan time.Time {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for ; ; seq++ {
+		if err := s.Publish(frame.Event{Seq: seq, Type: 1}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-arrived:
+			return deadline
+		case <-time.After(5 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("no event reached the subscriber")
+		}
+	}
+}
+
 func TestEventsAndGaps(t *testing.T) {
 	s := listen(t, ServerOptions{}, newHandler())
 	var mu sync.Mutex
@@ -175,21 +195,7 @@ func TestEventsAndGaps(t *testing.T) {
 		},
 		OnGap: func(n uint64) { mu.Lock(); lost += n; mu.Unlock() }})
 	_ = c
-	// A subscription is live once a probe event arrives.
-	deadline := time.After(10 * time.Second)
-	for probe := uint64(0); ; probe++ {
-		if err := s.Publish(frame.Event{Seq: probe, Type: 1}); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-arrived:
-		case <-time.After(20 * time.Millisecond):
-			continue
-		case <-deadline:
-			t.Fatal("no event reached the subscriber")
-		}
-		break
-	}
+	deadline := awaitSubscription(t, s, arrived, 0)
 	mu.Lock()
 	base := got[len(got)-1]
 	got, lost = nil, 0
@@ -246,20 +252,7 @@ func TestPublishesOnlyToSubscribers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.After(10 * time.Second)
-	for seq := uint64(3); ; seq++ {
-		if err := s.Publish(frame.Event{Seq: seq, Type: 1}); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-arrived:
-		case <-time.After(5 * time.Millisecond):
-			continue
-		case <-deadline:
-			t.Fatal("no event reached the subscriber")
-		}
-		break
-	}
+	deadline := awaitSubscription(t, s, arrived, 3)
 	if !s.Subscribed() {
 		t.Fatal("an event arrived but the server does not count a subscriber")
 	}
