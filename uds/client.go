@@ -99,7 +99,16 @@ func (c *Client) watch() {
 	c.role.Lock()
 	c.leadCtx = context.Background()
 	for c.pending.Err() == nil {
-		if err := c.readOne(); err != nil {
+		err := c.readOne()
+		switch {
+		case err == nil:
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// A call's Expires or a caller's interrupt, not the end: the
+			// replies still buffered are delivered, then EOF ends it.
+			_ = c.c.SetReadDeadline(time.Time{})
+			c.armed.Store(0)
+			c.pending.Expire(time.Now().UnixNano())
+		default:
 			c.end(err)
 		}
 	}
