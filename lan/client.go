@@ -299,6 +299,12 @@ func (c *Client) lead(ctx context.Context, call *Call) ([]byte, error, bool) {
 					if len(msg) == 1 {
 						c.reply(msg[0])
 					}
+					if len(call.Done) > 0 {
+						// Ours is in: return without the receive that would
+						// find the socket empty (a cgo call); the next
+						// holder of the role takes what else has come.
+						break
+					}
 				}
 			case c.pull:
 				for {
