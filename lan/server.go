@@ -227,6 +227,11 @@ func (s *Server) run(router, pull *zmq.Socket) {
 						break
 					}
 					s.request(router, msg)
+					// Ask whether more has come (one cgo call) rather
+					// than try a receive that finds nothing (three).
+					if ev, err := router.GetEvents(); err != nil || ev&zmq.POLLIN == 0 {
+						break
+					}
 				}
 			case pull:
 				for range pollBatch {
