@@ -83,12 +83,16 @@ type handlerTable struct {
 	keyed   map[string]bool // general types (eTick.) with a handler or tap for a keyed type (eTick.rb2601.SHFE)
 }
 
-// isKeyed reports whether typ is a keyed copy's type: a general type (which
-// ends in a dot, as eTick. does) followed by a key. By vn.py's convention
-// no other event type has a dot before its end.
-func isKeyed(typ string) bool {
+// keyedOf reports whether typ is a keyed copy's type, a general type
+// (which ends in a dot, as eTick. does) followed by a key, and returns
+// that general type. By vn.py's convention no other event type has a dot
+// before its end.
+func keyedOf(typ string) (general string, keyed bool) {
 	i := strings.IndexByte(typ, '.')
-	return i >= 0 && i < len(typ)-1
+	if i < 0 || i == len(typ)-1 {
+		return "", false
+	}
+	return typ[:i+1], true
 }
 
 // index fills keyed from byType and taps.
@@ -96,8 +100,8 @@ func (t *handlerTable) index() *handlerTable {
 	t.keyed = map[string]bool{}
 	for _, m := range []map[string][]handlerEntry{t.byType, t.taps} {
 		for typ := range m {
-			if isKeyed(typ) {
-				t.keyed[typ[:strings.IndexByte(typ, '.')+1]] = true
+			if general, ok := keyedOf(typ); ok {
+				t.keyed[general] = true
 			}
 		}
 	}
@@ -191,7 +195,7 @@ func (e *EventEngine) Put(ev Event) {
 			for _, x := range t.tapsAll {
 				e.call(x.h, ev)
 			}
-			if len(t.tapsGen) > 0 && !isKeyed(ev.Type) {
+			if _, keyed := keyedOf(ev.Type); len(t.tapsGen) > 0 && !keyed {
 				for _, x := range t.tapsGen {
 					e.call(x.h, ev)
 				}

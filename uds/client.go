@@ -105,8 +105,7 @@ func (c *Client) watch() {
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			// A call's Expires or a caller's interrupt, not the end: the
 			// replies still buffered are delivered, then EOF ends it.
-			_ = c.c.SetReadDeadline(time.Time{})
-			c.armed.Store(0)
+			c.clearDeadline()
 			c.pending.Expire(time.Now().UnixNano())
 		default:
 			c.end(err)
@@ -197,9 +196,9 @@ func (c *Client) Call(ctx context.Context, method string, args []byte) ([]byte, 
 // carries now+timeout (or ctx's deadline if earlier) as its deadline, and
 // the client gives up on it then by itself (an error wrapping
 // context.DeadlineExceeded). The reader role enforces every call's
-// timeout with one read deadline, set only when its read parks; a timeout
-// context makes a timer, and a context registration to interrupt the
-// read, per call.
+// timeout with one read deadline, the earliest in flight, never moved
+// later (armExpiry); a timeout context makes a timer, and a context
+// registration to interrupt the read, per call.
 func (c *Client) CallTimeout(ctx context.Context, method string, args []byte, timeout time.Duration) ([]byte, error) {
 	return c.call(ctx, method, args, time.Now().Add(timeout).UnixNano())
 }
@@ -210,10 +209,7 @@ func (c *Client) call(ctx context.Context, method string, args []byte, expires i
 	res, err, gaveUp := c.wait(ctx, c.start(ctx, call, args))
 	*call = Call{Done: call.Done}
 	callPool.Put(call)
-	if gaveUp {
-		return nil, fmt.Errorf("uds: %s: %w", method, err)
-	}
-	if errors.Is(err, frame.ErrExpired) {
+	if gaveUp || errors.Is(err, frame.ErrExpired) {
 		return nil, fmt.Errorf("uds: %s: %w", method, err)
 	}
 	return res, err
@@ -260,8 +256,7 @@ func (c *Client) lead(ctx context.Context, call *Call) ([]byte, error, bool) {
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			// Ours, left behind by an earlier caller's context, or a
 			// call's Expires: clear it, expire what is due, re-arm.
-			_ = c.c.SetReadDeadline(time.Time{})
-			c.armed.Store(0)
+			c.clearDeadline()
 			if ctx.Err() != nil && c.pending.Forget(call.ID) {
 				return nil, ctx.Err(), true
 			}
@@ -290,14 +285,14 @@ func (c *Client) armExpiry() {
 	}
 	seen := c.earlier.Load()
 	n, next := c.pending.Expire(time.Now().UnixNano())
-	switch {
+	switch a := c.armed.Load(); {
 	case n > 0:
 		c.armed.Store(0)
 		_ = c.c.SetReadDeadline(aLongTimeAgo)
 		return
 	case next == 0:
 		return
-	case c.armed.Load() != 0 && c.armed.Load() <= next:
+	case a != 0 && a <= next:
 	default:
 		c.armed.Store(next)
 		_ = c.c.SetReadDeadline(time.Unix(0, next))
@@ -308,6 +303,12 @@ func (c *Client) armExpiry() {
 	if c.earlier.Load() != seen || c.leadCtx != nil && c.leadCtx.Err() != nil {
 		c.interrupt()
 	}
+}
+
+// clearDeadline clears the read deadline, whatever set it.
+func (c *Client) clearDeadline() {
+	_ = c.c.SetReadDeadline(time.Time{})
+	c.armed.Store(0)
 }
 
 func (c *Client) disarm() {
