@@ -3,15 +3,10 @@ package mp
 // AppendStr appends s as a msgpack str in its shortest format, as
 // msgpack/v5's Encoder.EncodeString does.
 func AppendStr(b []byte, s string) []byte {
-	switch n := len(s); {
-	case n < 32:
+	if n := len(s); n < 32 {
 		b = append(b, 0xa0|byte(n))
-	case n < 1<<8:
-		b = append(b, 0xd9, byte(n))
-	case n < 1<<16:
-		b = append(b, 0xda, byte(n>>8), byte(n))
-	default:
-		b = append(b, 0xdb, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	} else {
+		b = appendHead(b, 0xd9, n)
 	}
 	return append(b, s...)
 }
@@ -19,15 +14,21 @@ func AppendStr(b []byte, s string) []byte {
 // AppendBin appends p as a msgpack bin, or nil for a nil slice, as
 // msgpack/v5's Encoder.EncodeBytes does.
 func AppendBin(b, p []byte) []byte {
-	switch n := len(p); {
-	case p == nil:
+	if p == nil {
 		return append(b, 0xc0)
-	case n < 1<<8:
-		b = append(b, 0xc4, byte(n))
-	case n < 1<<16:
-		b = append(b, 0xc5, byte(n>>8), byte(n))
-	default:
-		b = append(b, 0xc6, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 	}
-	return append(b, p...)
+	return append(appendHead(b, 0xc4, len(p)), p...)
+}
+
+// appendHead appends a str or bin header for n bytes: op8 (str8 0xd9,
+// bin8 0xc4) with a 1-byte length, or the next two codes with a 2- or
+// 4-byte one.
+func appendHead(b []byte, op8 byte, n int) []byte {
+	switch {
+	case n < 1<<8:
+		return append(b, op8, byte(n))
+	case n < 1<<16:
+		return append(b, op8+1, byte(n>>8), byte(n))
+	}
+	return append(b, op8+2, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 }
