@@ -1,6 +1,7 @@
 package shm
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -290,13 +292,33 @@ func (s *Segment) Alive(timeout time.Duration) error {
 	return nil
 }
 
-// pidAlive reports whether a process exists (one of another user counts).
+// pidAlive reports whether a process exists (one of another user counts)
+// and has not exited: a zombie, killed but not yet reaped by its parent,
+// still answers kill(pid, 0), and in a container whose init never reaps
+// it stays one for good.
 func pidAlive(pid int) bool {
 	if pid <= 0 {
 		return false
 	}
-	err := unix.Kill(pid, 0)
-	return err == nil || errors.Is(err, unix.EPERM)
+	if err := unix.Kill(pid, 0); err != nil && !errors.Is(err, unix.EPERM) {
+		return false
+	}
+	return !exited(pid)
+}
+
+// exited reports whether /proc shows pid as a zombie (or dead); false
+// when it cannot tell (no procfs).
+func exited(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// "pid (comm) S ...": comm may hold spaces and parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return false
+	}
+	return b[i+2] == 'Z' || b[i+2] == 'X'
 }
 
 // Close unmaps the segment. It is idempotent and returns the first

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -224,4 +225,43 @@ func FuzzOpen(f *testing.F) {
 		}
 		_ = seg.Alive(time.Second)
 	})
+}
+
+// TestZombieCreatorIsDead: a creator killed but not yet reaped (a zombie,
+// as under an init that never reaps) is dead, so its segment is stale.
+func TestZombieCreatorIsDead(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no procfs: zombies cannot be told apart here")
+	}
+	o := opts(t)
+	s, err := Create("zombie", 4096, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cmd := exec.Command("true")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	defer cmd.Wait() // reap it at the end
+	// Without Wait the exited child stays a zombie: wait for /proc to say so.
+	for deadline := time.Now().Add(10 * time.Second); !exited(pid); {
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d never showed as exited in /proc", pid)
+		}
+		runtime.Gosched()
+	}
+	u64(s.mem, offPID).Store(uint64(pid))
+	r, err := Open("zombie", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.Alive(0); !errors.Is(err, ErrCreatorDead) {
+		t.Errorf("zombie creator: Alive = %v, want ErrCreatorDead", err)
+	}
+	if !pidAlive(os.Getpid()) {
+		t.Error("this process counted as dead")
+	}
 }
