@@ -221,6 +221,9 @@ func (g *Gateway) run(o vrpc.ClientOptions) {
 		var err error
 		c, err = vrpc.Dial(ctx, o)
 		cancel()
+		if err != nil && g.ctx.Err() != nil {
+			return // closed while dialing: nothing failed
+		}
 		if err != nil {
 			g.WriteLogLevel(engine.LogWarning, fmt.Sprintf("connect to %s failed: %v; retrying in %v", o.Addr, err, backoff))
 			select {
