@@ -11,6 +11,7 @@
 package rpcservice
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -207,18 +208,18 @@ func (s *Engine) StartWith(st Setting) error {
 		return engine.ErrClosed
 	}
 	if s.srv.Load() != nil {
-		s.writeLog("RPC service is already running")
+		s.writeLogLevel(engine.LogWarning, "RPC service is already running")
 		return errors.New("rpcservice: already running")
 	}
 	o, err := serverOptions(st, s.log)
 	if err != nil {
-		s.writeLog("RPC service failed to start: " + err.Error())
+		s.writeLogLevel(engine.LogError, "RPC service failed to start: "+err.Error())
 		return err
 	}
 	srv := rpc.NewServer(o)
 	s.register(srv)
 	if err := srv.Start(); err != nil {
-		s.writeLog("RPC service failed to start: " + err.Error())
+		s.writeLogLevel(engine.LogError, "RPC service failed to start: "+err.Error())
 		return err
 	}
 	s.srv.Store(srv)
@@ -275,7 +276,7 @@ func (s *Engine) Stop() error {
 	defer s.mu.Unlock()
 	srv := s.srv.Load()
 	if srv == nil {
-		s.writeLog("RPC service is not running")
+		s.writeLogLevel(engine.LogWarning, "RPC service is not running")
 		return errors.New("rpcservice: not running")
 	}
 	s.unreg()
@@ -300,9 +301,19 @@ func (s *Engine) Close() error {
 }
 
 // writeLog puts an eRpcLog event (vn.py's write_log) and logs it.
-func (s *Engine) writeLog(msg string) {
-	s.log.Info("rpcservice: " + msg)
-	s.ev.Put(engine.Event{Type: EventRpcLog, Data: &engine.Log{GatewayName: AppName, Msg: msg, Level: engine.LogInfo,
+func (s *Engine) writeLog(msg string) { s.writeLogLevel(engine.LogInfo, msg) }
+
+// writeLogLevel logs at a Python logging level (engine.LogInfo ...).
+func (s *Engine) writeLogLevel(level int, msg string) {
+	lv := slog.LevelInfo
+	switch {
+	case level >= engine.LogError:
+		lv = slog.LevelError
+	case level >= engine.LogWarning:
+		lv = slog.LevelWarn
+	}
+	s.log.Log(context.Background(), lv, "rpcservice: "+msg)
+	s.ev.Put(engine.Event{Type: EventRpcLog, Data: &engine.Log{GatewayName: AppName, Msg: msg, Level: level,
 		Time: time.Now()}})
 }
 
