@@ -94,8 +94,12 @@ type Options struct {
 	// DataDir holds the settings file (default TraderDir()).
 	DataDir string
 	// Setting, if non-nil, is used instead of the file's (and saved to it
-	// on a successful start).
+	// on a successful start, unless KeepFile).
 	Setting *Setting
+	// KeepFile: Start leaves the settings file as it is, so that settings
+	// given for one run (a command line's flags) do not stick.
+	// StartWith, which takes new settings (a settings form), still saves.
+	KeepFile bool
 	// Logger receives the service's logs besides eRpcLog events
 	// (default: the main engine's).
 	Logger *slog.Logger
@@ -196,12 +200,15 @@ func (s *Engine) Server() *rpc.Server { return s.srv.Load() }
 // Running reports whether the service is serving.
 func (s *Engine) Running() bool { return s.Server() != nil }
 
-// Start serves with the current settings.
-func (s *Engine) Start() error { return s.StartWith(s.Setting()) }
+// Start serves with the current settings (saving them unless
+// Options.KeepFile).
+func (s *Engine) Start() error { return s.start(s.Setting(), !s.opts.KeepFile) }
 
 // StartWith serves with st; on success st is saved as the settings. It
 // fails if the service is running.
-func (s *Engine) StartWith(st Setting) error {
+func (s *Engine) StartWith(st Setting) error { return s.start(st, true) }
+
+func (s *Engine) start(st Setting, save bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -227,8 +234,10 @@ func (s *Engine) StartWith(st Setting) error {
 	// A tap: events are published on the producing gateway's goroutine,
 	// without waiting for the event engine's dispatcher to wake up.
 	s.unreg = s.ev.RegisterTapUnkeyed(s.publish)
-	if err := SaveSetting(s.opts.DataDir, st); err != nil {
-		s.log.Warn("rpcservice: settings not saved", "err", err)
+	if save {
+		if err := SaveSetting(s.opts.DataDir, st); err != nil {
+			s.log.Warn("rpcservice: settings not saved", "err", err)
+		}
 	}
 	sock, calls, events := srv.Addrs()
 	s.writeLog(fmt.Sprintf("RPC service started (socket %s, calls %s, events %s)", sock, orNone(calls), orNone(events)))

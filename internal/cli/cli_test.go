@@ -243,3 +243,31 @@ func TestServiceCallPolling(t *testing.T) {
 		t.Fatalf("call_poll_us %d, want 250", got)
 	}
 }
+
+// TestFlagsDoNotStickInTheSettingsFile: a run with --no-lan and --socket
+// leaves rpc_service_setting.json as it was, so the next run without
+// those flags serves the LAN again.
+func TestFlagsDoNotStickInTheSettingsFile(t *testing.T) {
+	dir := t.TempDir()
+	want, err := rpcservice.LoadSetting(dir) // creates the file with the defaults
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := engine.NewMainEngine(nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer me.Close()
+	c := RPCConfig{Enabled: true, DataDir: dir, SocketPath: filepath.Join(dir, "s", "rpc.sock"), NoLAN: true, CallPollUs: 250}
+	if err := startService(me, c, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Fatal(err)
+	}
+	got, err := rpcservice.LoadSetting(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.RepAddress != want.RepAddress || got.SocketPath != want.SocketPath || got.CallPollUs != want.CallPollUs {
+		t.Fatalf("settings file after a run with flags: rep %q socket %q poll %d; want %q %q %d",
+			got.RepAddress, got.SocketPath, got.CallPollUs, want.RepAddress, want.SocketPath, want.CallPollUs)
+	}
+	if want.RepAddress == "" {
+		t.Fatal("the default settings have no LAN address: the test proves nothing")
+	}
+}

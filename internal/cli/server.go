@@ -147,7 +147,8 @@ func (c *ServerConfig) Validate() error {
 }
 
 // startService adds the RPC service to me and starts it: the settings file
-// in the data directory, overridden by what the config gives.
+// in the data directory, overridden for this run (not saved) by what the
+// config gives.
 func startService(me *engine.MainEngine, c RPCConfig, log *slog.Logger) error {
 	dir := c.DataDir
 	if dir == "" {
@@ -175,7 +176,7 @@ func startService(me *engine.MainEngine, c RPCConfig, log *slog.Logger) error {
 	if c.CallPollUs > 0 {
 		st.CallPollUs = c.CallPollUs
 	}
-	app, err := me.AddApp(rpcservice.Factory(rpcservice.Options{DataDir: dir, Setting: &st, Logger: log}))
+	app, err := me.AddApp(rpcservice.Factory(rpcservice.Options{DataDir: dir, Setting: &st, KeepFile: true, Logger: log}))
 	if err != nil {
 		return err
 	}
