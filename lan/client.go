@@ -31,6 +31,10 @@ type ClientOptions struct {
 	OnEvent func(frame.Event)
 	OnGap   func(lost uint64)
 	Logger  *slog.Logger
+	// MaxMessage bounds a message either way (default DefaultMaxMessage):
+	// a longer request fails with ErrTooLarge before it is sent, and a
+	// server sending a longer reply or event is disconnected by ZeroMQ.
+	MaxMessage int
 }
 
 // Client calls a lan Server and receives its events. Calls may be made
@@ -76,6 +80,9 @@ type Call = frame.Call
 func Dial(ctx context.Context, o ClientOptions) (*Client, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.MaxMessage <= 0 {
+		o.MaxMessage = DefaultMaxMessage
 	}
 	if _, err := checkAddr(o.CallAddr); err != nil {
 		return nil, err
@@ -128,6 +135,9 @@ func (c *Client) start() (err error) {
 		}
 		socks = append(socks, s)
 		_ = s.SetLinger(0)
+		if err := s.SetMaxmsgsize(int64(c.opts.MaxMessage)); err != nil {
+			return nil, fmt.Errorf("lan: ZMQ_MAXMSGSIZE: %w", err)
+		}
 		if c.opts.Curve != nil {
 			k := c.opts.Curve
 			if err := s.ClientAuthCurve(k.ServerPublic, k.Keys.Public, k.Keys.Secret); err != nil {
@@ -377,6 +387,10 @@ func (c *Client) begin(ctx context.Context, method string, args []byte) *Call {
 		return call
 	}
 	b := frame.AppendRequest(nil, &frame.Request{ID: call.ID, Method: method, Deadline: frame.Deadline(ctx), Args: args})
+	if n := len(b) - frame.LenPrefix; n > c.opts.MaxMessage {
+		c.pending.Complete(call.ID, nil, fmt.Errorf("%w: request of %d bytes, limit %d", ErrTooLarge, n, c.opts.MaxMessage))
+		return call
+	}
 	if c.role.TryLock() {
 		if c.dealer == nil {
 			c.pending.Complete(call.ID, nil, ErrClosed)

@@ -18,6 +18,12 @@ const (
 	DefaultEventPort = 4102
 )
 
+// DefaultMaxMessage bounds a message (a request, reply or event body)
+// unless options say otherwise; it is uds.DefaultMaxFrame's value. A peer
+// that sends a longer one is disconnected by ZeroMQ before the message is
+// buffered (ZMQ_MAXMSGSIZE).
+const DefaultMaxMessage = 4 << 20
+
 // Errors callers branch on (with errors.Is).
 var (
 	// ErrInsecure: a non-loopback address without CURVE and without Insecure.
@@ -31,6 +37,8 @@ var (
 	ErrNoServer = errors.New("lan: no server answered")
 	// ErrBadAddr: the address is not tcp://HOST:PORT.
 	ErrBadAddr = errors.New("lan: bad address")
+	// ErrTooLarge: a request exceeds the message size limit.
+	ErrTooLarge = errors.New("lan: message too large")
 )
 
 // checkAddr accepts tcp://HOST:PORT (HOST may be *, an IP or a name) and

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	zmq "github.com/pebbe/zmq4"
+
 	"github.com/vnrpc/vnrpc/internal/frame"
 )
 
@@ -433,4 +435,74 @@ func FuzzKeyFiles(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestMessageLimit: a request over the client's limit fails before it is
+// sent; a reply over the server's is an error reply; a peer that sends the
+// server an oversize message is cut off before the request runs, and the
+// server goes on serving.
+func TestMessageLimit(t *testing.T) {
+	const limit = 64 << 10
+	h := newHandler()
+	h.Handle("big", func(context.Context, []byte) ([]byte, error) { return make([]byte, 2*limit), nil })
+	s := listen(t, ServerOptions{MaxMessage: limit}, h)
+	c := dial(t, ClientOptions{CallAddr: s.CallAddr(), MaxMessage: limit})
+	ctx := within(t)
+	if _, err := c.Call(ctx, "echo", make([]byte, limit+1)); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("oversize request: %v, want ErrTooLarge", err)
+	}
+	var re *frame.RemoteError
+	if _, err := c.Call(ctx, "big", nil); !errors.As(err, &re) || re.Code != frame.CodeInternal ||
+		!strings.Contains(re.Msg, "exceeds the message limit") {
+		t.Fatalf("oversize reply: %v, want a CodeInternal error reply", err)
+	}
+	if got, err := c.Call(ctx, "echo", []byte("still here")); err != nil || string(got) != "still here" {
+		t.Fatalf("after the oversize calls: %q %v", got, err)
+	}
+
+	// A raw DEALER (no limit of its own) sends an oversize request, id 1,
+	// then small ones until one is answered: ZeroMQ drops the connection
+	// at the oversize header, the DEALER reconnects, and id 1 never runs.
+	raw, err := zmq.NewSocket(zmq.DEALER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	_ = raw.SetLinger(0)
+	_ = raw.SetRcvtimeo(100 * time.Millisecond)
+	if err := raw.Connect(s.CallAddr()); err != nil {
+		t.Fatal(err)
+	}
+	req := func(id uint64, args []byte) []byte {
+		return frame.AppendRequest(nil, &frame.Request{ID: id, Method: "count", Args: args})[frame.LenPrefix:]
+	}
+	if _, err := raw.SendBytes(req(1, make([]byte, 2*limit)), 0); err != nil {
+		t.Fatal(err)
+	}
+	answered := false
+	for id := uint64(2); !answered; id++ {
+		if ctx.Err() != nil {
+			t.Fatal("no small request answered after the oversize one")
+		}
+		if _, err := raw.SendBytes(req(id, nil), zmq.DONTWAIT); err != nil {
+			continue // reconnecting
+		}
+		for {
+			b, err := raw.RecvBytes(0)
+			if err != nil {
+				break // nothing within 100 ms: send another
+			}
+			_, rep, err := frame.Decode(b)
+			if err != nil || rep == nil {
+				t.Fatalf("reply: %v", err)
+			}
+			if rep.ID == 1 {
+				t.Fatal("the oversize request ran")
+			}
+			answered = true
+		}
+	}
+	if got, err := c.Call(ctx, "echo", []byte("others unaffected")); err != nil || string(got) != "others unaffected" {
+		t.Fatalf("after the oversize peer: %q %v", got, err)
+	}
 }

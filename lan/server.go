@@ -38,7 +38,11 @@ type ServerOptions struct {
 	// events per subscriber); events beyond it are dropped by ZeroMQ, and
 	// subscribers see the gap in the sequence numbers.
 	EventHWM int
-	Logger   *slog.Logger
+	// MaxMessage bounds a request (default DefaultMaxMessage): ZeroMQ
+	// disconnects a peer that sends a longer one. A reply over it is
+	// replaced by a CodeInternal error reply.
+	MaxMessage int
+	Logger     *slog.Logger
 }
 
 // Server serves calls on a ROUTER socket and publishes events on a PUB
@@ -95,6 +99,9 @@ func Listen(o ServerOptions, h frame.Handler) (*Server, error) {
 	if o.EventHWM <= 0 {
 		o.EventHWM = 100_000
 	}
+	if o.MaxMessage <= 0 {
+		o.MaxMessage = DefaultMaxMessage
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -145,6 +152,9 @@ func (s *Server) start() (err error) {
 		}
 		socks = append(socks, so)
 		_ = so.SetLinger(0)
+		if err := so.SetMaxmsgsize(int64(s.opts.MaxMessage)); err != nil {
+			return nil, "", fmt.Errorf("lan: ZMQ_MAXMSGSIZE: %w", err)
+		}
 		if s.opts.Curve != nil {
 			if err := so.ServerAuthCurve(s.domain, s.opts.Curve.Keys.Secret); err != nil {
 				return nil, "", fmt.Errorf("lan: CURVE: %w", err)
@@ -276,7 +286,7 @@ func (s *Server) request(router *zmq.Socket, msg [][]byte) {
 		s.mu.Unlock()
 		rep := &frame.Reply{ID: req.ID}
 		s.serve(id, req, rep, true)
-		s.rbuf = frame.AppendReply(s.rbuf, rep)
+		s.rbuf = s.appendReply(s.rbuf, rep)
 		_, _ = router.SendMessageDontwait(id, s.rbuf[frame.LenPrefix:])
 		s.rbuf = frame.Reuse(s.rbuf)
 		return
@@ -296,8 +306,20 @@ func (s *Server) handle(identity []byte, req *frame.Request) {
 	case <-s.ctx.Done():
 		rep.Code, rep.Msg = frame.CodeShutdown, "server closing"
 	}
-	b := frame.AppendReply(nil, rep)
+	b := s.appendReply(nil, rep)
 	s.send([][]byte{[]byte("r"), identity, b[frame.LenPrefix:]})
+}
+
+// appendReply appends rep's frame to b, or, if its body would exceed the
+// message limit (the client would be disconnected for it), an error reply.
+func (s *Server) appendReply(b []byte, rep *frame.Reply) []byte {
+	at := len(b)
+	b = frame.AppendReply(b, rep)
+	if len(b)-at-frame.LenPrefix > s.opts.MaxMessage {
+		b = frame.AppendReply(b[:at], &frame.Reply{ID: rep.ID, Code: frame.CodeInternal,
+			Msg: fmt.Sprintf("result of %d bytes exceeds the message limit %d", len(rep.Result), s.opts.MaxMessage)})
+	}
+	return b
 }
 
 func (s *Server) serve(identity []byte, req *frame.Request, rep *frame.Reply, inline bool) {
