@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -418,5 +419,38 @@ func TestConcurrentReadersRace(t *testing.T) {
 			t.Errorf("reader %d: got %d + lost %d != %d written", i, res.got, res.lost, total)
 		}
 		t.Logf("reader %d (%v): got %d, lost %d in %d laps", i, waits[i], res.got, res.lost, res.laps)
+	}
+}
+
+// TestBlockingReaderBacksOff: WaitBlock spins, yields Yields times, then
+// sleeps on the futex word (where the writer's wake finds it); Yields < 0
+// goes straight from spinning to sleeping.
+func TestBlockingReaderBacksOff(t *testing.T) {
+	for _, tc := range []struct{ yields, want int }{{0, 50}, {7, 7}, {-1, 0}} {
+		w, buf := newRing(t, 4096)
+		r := reader(t, buf, ReaderOptions{Yields: tc.yields})
+		got := make(chan error, 1)
+		go func() { _, err := r.Next(nil); got <- err }()
+		// Wait for the reader to sleep, then wake it with a record.
+		for deadline := time.Now().Add(10 * time.Second); r.c.waiters.Load() == 0; {
+			if time.Now().After(deadline) {
+				t.Fatalf("yields %d: the reader never slept", tc.yields)
+			}
+			runtime.Gosched()
+		}
+		if _, err := w.Write(1, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-got:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("yields %d: a sleeping reader was not woken", tc.yields)
+		}
+		if r.yields != uint64(tc.want) {
+			t.Errorf("Yields %d: yielded %d times before sleeping, want %d", tc.yields, r.yields, tc.want)
+		}
 	}
 }
