@@ -27,6 +27,7 @@ import (
 //	   144     2  closed      u32              writer: 1 once the writer closed
 //	   148     2  futexWord   u32              writer: bumped on every wake
 //	   192     3  waiters     u32              readers: how many sleep or are about to
+//	   196     3  armed       u32              readers: the futex word value a reader sleeps on
 //	   256        data: capacity bytes of records
 //
 // Positions (tailIntent, tail, latest, oldest) count bytes since the ring
@@ -61,6 +62,7 @@ const (
 	offClosed     = offOldest + 8
 	offFutex      = offClosed + 4
 	offWaiters    = 3 * cacheLine
+	offArmed      = offWaiters + 4
 	HeaderSize    = 4 * cacheLine
 
 	recLength    = 0
@@ -71,14 +73,14 @@ const (
 
 	alignment     = 8
 	magic         = 0x474e4952_43505256 // "VRPCRING" little-endian
-	layoutVersion = 1
+	layoutVersion = 2
 	typePadding   = 0
 )
 
 // counters are typed views of the header, made once at attach time.
 type counters struct {
 	tailIntent, tail, latest, oldest *atomic.Uint64
-	closed, futex, waiters           *atomic.Uint32
+	closed, futex, waiters, armed    *atomic.Uint32
 }
 
 // aligned8 reports whether b starts on an 8-byte boundary.
@@ -93,7 +95,8 @@ func plain64(b []byte, off uint64) *uint64 { return (*uint64)(unsafe.Pointer(&b[
 
 func viewCounters(b []byte) counters {
 	return counters{tailIntent: u64(b, offTailIntent), tail: u64(b, offTail), latest: u64(b, offLatest),
-		oldest: u64(b, offOldest), closed: u32(b, offClosed), futex: u32(b, offFutex), waiters: u32(b, offWaiters)}
+		oldest: u64(b, offOldest), closed: u32(b, offClosed), futex: u32(b, offFutex), waiters: u32(b, offWaiters),
+		armed: u32(b, offArmed)}
 }
 
 // futexAddr is the address the blocking wait sleeps on.

@@ -365,14 +365,30 @@ func (r *Reader) checkLiveness() error {
 // sleep registers as a sleeper, re-checks for data, and sleeps on the
 // futex word until the writer bumps it or the liveness interval passes.
 // With Go's sequentially consistent atomics either the writer sees the
-// sleeper count (and wakes), or this reader sees the new tail: no lost wake-up.
+// sleeper count and the armed value (and wakes), or this reader sees the
+// new tail: no lost wake-up.
 func (r *Reader) sleep() {
 	r.c.waiters.Add(1)
 	seen := r.c.futex.Load()
+	r.arm(seen)
 	if r.c.tail.Load() == r.cursor && r.c.closed.Load() == 0 && !r.closed.Load() {
 		futexWait(futexAddr(r.c), seen, r.opts.LivenessInterval)
 	}
 	r.c.waiters.Add(^uint32(0))
+}
+
+// arm records that a reader sleeps on futex word value v, for the writer,
+// which wakes readers only when some reader armed the word's current
+// value. armed only moves forward (comparing across wrap-around): a
+// reader that loaded an older value must not hide a newer sleeper, and
+// its own wait on the old value returns at once.
+func (r *Reader) arm(v uint32) {
+	for {
+		cur := r.c.armed.Load()
+		if int32(v-cur) <= 0 || r.c.armed.CompareAndSwap(cur, v) {
+			return
+		}
+	}
 }
 
 // Close makes a Next in progress (or the next one) return ErrReaderClosed.

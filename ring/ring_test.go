@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"go/parser"
 	"go/token"
 	"hash/crc32"
@@ -14,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -54,8 +56,11 @@ func TestLayoutIsPinned(t *testing.T) {
 	if line(offWaiters) == line(offFutex) || offTailIntent%cacheLine != 0 || offWaiters%cacheLine != 0 {
 		t.Error("the readers' line is shared or misaligned")
 	}
+	if line(offArmed) != line(offWaiters) {
+		t.Error("armed is not on the readers' line")
+	}
 	if HeaderSize != 256 || RecordHeader != 24 || RecordHeader%alignment != 0 || HeaderSize%cacheLine != 0 ||
-		offWaiters+4 > HeaderSize {
+		offArmed+4 > HeaderSize {
 		t.Errorf("HeaderSize %d RecordHeader %d: the shared-memory format changed; bump layoutVersion", HeaderSize, RecordHeader)
 	}
 }
@@ -451,6 +456,88 @@ func TestBlockingReaderBacksOff(t *testing.T) {
 		}
 		if r.yields != uint64(tc.want) {
 			t.Errorf("Yields %d: yielded %d times before sleeping, want %d", tc.yields, r.yields, tc.want)
+		}
+	}
+}
+
+// TestWriterWakesOncePerArming: readers the writer has woken stay counted
+// in waiters until they run; the writer wakes again only once a reader
+// has armed the futex word's new value, not for every record meanwhile.
+func TestWriterWakesOncePerArming(t *testing.T) {
+	w, buf := newRing(t, 4096)
+	r := reader(t, buf, ReaderOptions{})
+	// A reader on its way to sleep, as sleep() leaves the counters.
+	r.c.waiters.Add(1)
+	r.arm(r.c.futex.Load())
+	before := r.c.futex.Load()
+	for range 10 {
+		if _, err := w.Write(1, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if woke := r.c.futex.Load() - before; woke != 1 {
+		t.Fatalf("10 records with one armed sleeper: %d wakes, want 1", woke)
+	}
+	// Armed again on the new value: the next record wakes once more.
+	r.arm(r.c.futex.Load())
+	if _, err := w.Write(1, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if woke := r.c.futex.Load() - before; woke != 2 {
+		t.Fatalf("after re-arming: %d wakes in all, want 2", woke)
+	}
+	// A stale arming (an older value) does not move armed back.
+	r.arm(before)
+	if got, want := r.c.armed.Load(), before+1; got != want {
+		t.Fatalf("armed %d after a stale arm, want %d", got, want)
+	}
+	r.c.waiters.Add(^uint32(0))
+}
+
+// TestNoLostWakeUp: readers that sleep before every record (no spinning,
+// no yields, no liveness wake-up to save them) each get every record; a
+// lost wake-up would leave one asleep for an hour. Bursts exercise wakes
+// while woken readers are still on their way out of the sleep.
+func TestNoLostWakeUp(t *testing.T) {
+	const readers = 3
+	total := stressRecords(t, 3000)
+	w, buf := newRing(t, 1<<20)
+	var got [readers]atomic.Int64
+	var wg sync.WaitGroup
+	for i := range readers {
+		r := reader(t, buf, ReaderOptions{Spins: 1, Yields: -1, LivenessInterval: time.Hour})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				if _, err := r.Next(nil); err != nil {
+					return // ErrClosed at the end
+				}
+				got[i].Add(1)
+			}
+		}()
+	}
+	defer func() { _ = w.Close(); wg.Wait() }()
+	await := func(what string, ok func() bool) {
+		for deadline := time.Now().Add(10 * time.Second); !ok(); {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: gave up after 10 s (a lost wake-up?)", what)
+			}
+			runtime.Gosched()
+		}
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for n := 0; n < total; {
+		await("readers asleep", func() bool { return w.c.waiters.Load() == readers })
+		burst := 1 + rng.IntN(4)
+		for range burst {
+			if _, err := w.Write(1, []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n += burst
+		for i := range readers {
+			await(fmt.Sprintf("reader %d at record %d", i, n), func() bool { return got[i].Load() == int64(n) })
 		}
 	}
 }

@@ -155,7 +155,10 @@ func (w *Writer) Commit() (uint64, error) {
 	w.c.latest.Store(start)
 	w.seq++
 	w.pending = false
-	if w.c.waiters.Load() != 0 {
+	// Wake only readers asleep on the word's current value: once woken,
+	// readers stay counted in waiters until they run, and waking them
+	// again for every record meanwhile cost a system call per record.
+	if w.c.waiters.Load() != 0 && w.c.armed.Load() == w.c.futex.Load() {
 		w.c.futex.Add(1)
 		futexWake(futexAddr(w.c))
 	}
