@@ -26,8 +26,3 @@ func futexWait(addr uintptr, val uint32, d time.Duration) {
 func futexWake(addr uintptr) {
 	_, _, _ = syscall.Syscall6(syscall.SYS_FUTEX, addr, futexWakeOp, uintptr(1<<31-1), 0, 0, 0)
 }
-
-// osYield gives up the CPU to any other runnable thread (sched_yield). It
-// goes through the scheduler's syscall path: should the OS run others for
-// a whole time slice, the goroutine's P can be handed on meanwhile.
-func osYield() { _, _, _ = syscall.Syscall(syscall.SYS_SCHED_YIELD, 0, 0, 0) }

@@ -3,7 +3,6 @@
 package ring
 
 import (
-	"runtime"
 	"time"
 )
 
@@ -11,6 +10,3 @@ import (
 func futexWait(addr uintptr, val uint32, d time.Duration) { time.Sleep(min(d, 50*time.Microsecond)) }
 
 func futexWake(addr uintptr) {}
-
-// osYield lets other goroutines run (no portable thread yield).
-func osYield() { runtime.Gosched() }

@@ -24,13 +24,9 @@ type Wait uint8
 
 const (
 	// WaitBlock yields once (goroutines the reader's caller has readied run
-	// on its thread first), spins briefly, then gives up the CPU a few
-	// times (sched_yield), then sleeps on a futex word in the ring; the
-	// writer makes the wake syscall only when a reader sleeps. This is
-	// Aeron's backoff (spin, yield, park): a reader that yields is awake
-	// for a record that follows soon, without holding a CPU that another
-	// thread wants, and the writer makes no wake syscall for it. The
-	// default.
+	// on its thread first), spins briefly, then sleeps on a futex word in
+	// the ring; the writer makes the wake syscall only when a reader
+	// sleeps, once per sleep. The default.
 	WaitBlock Wait = iota
 	// WaitSpin busy-polls: the lowest latency, and a whole core. In a
 	// process with GOMAXPROCS=1 it yields (runtime.Gosched) when it runs
@@ -61,13 +57,8 @@ type ReaderOptions struct {
 	Start Start
 	Wait  Wait
 	// Spins is how many polls WaitBlock and WaitYield make before they
-	// sleep or yield (default 2000, a few µs).
+	// sleep or yield (default 2000).
 	Spins int
-	// Yields is how many times WaitBlock yields the CPU, polling after
-	// each, between its spins and its sleep (default 50: about 25 µs on
-	// an idle vCPU of the 2-vCPU VM, less than a futex wake-up costs
-	// there; negative: none).
-	Yields int
 	// Liveness, if set, is called while the reader waits, at most every
 	// LivenessInterval (default 100ms); an error from it ends the wait and
 	// is returned (wrapped in ErrProducerGone if it does not wrap it
@@ -102,8 +93,7 @@ type Reader struct {
 	tail   uint64 // the writer's tail as last loaded; reloaded only when reached
 	laps   uint64
 	lost   uint64
-	yields uint64 // sched_yields made while waiting (WaitBlock), for tests
-	solo   bool   // a spinning reader in a process with GOMAXPROCS=1: it yields now and then
+	solo   bool // a spinning reader in a process with GOMAXPROCS=1: it yields now and then
 	closed atomic.Bool
 }
 
@@ -118,12 +108,6 @@ func NewReader(buf []byte, o ReaderOptions) (*Reader, error) {
 	}
 	if o.Spins <= 0 {
 		o.Spins = 2000
-	}
-	switch {
-	case o.Yields == 0:
-		o.Yields = 50
-	case o.Yields < 0:
-		o.Yields = 0
 	}
 	if o.LivenessInterval <= 0 {
 		o.LivenessInterval = 100 * time.Millisecond
@@ -340,9 +324,6 @@ func (r *Reader) Next(dst []byte) (Record, error) {
 			continue
 		case r.opts.Wait == WaitYield:
 			runtime.Gosched()
-		case spins <= r.opts.Spins+r.opts.Yields:
-			r.yields++
-			osYield()
 		default:
 			r.sleep()
 		}

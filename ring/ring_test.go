@@ -427,39 +427,6 @@ func TestConcurrentReadersRace(t *testing.T) {
 	}
 }
 
-// TestBlockingReaderBacksOff: WaitBlock spins, yields Yields times, then
-// sleeps on the futex word (where the writer's wake finds it); Yields < 0
-// goes straight from spinning to sleeping.
-func TestBlockingReaderBacksOff(t *testing.T) {
-	for _, tc := range []struct{ yields, want int }{{0, 50}, {7, 7}, {-1, 0}} {
-		w, buf := newRing(t, 4096)
-		r := reader(t, buf, ReaderOptions{Yields: tc.yields})
-		got := make(chan error, 1)
-		go func() { _, err := r.Next(nil); got <- err }()
-		// Wait for the reader to sleep, then wake it with a record.
-		for deadline := time.Now().Add(10 * time.Second); r.c.waiters.Load() == 0; {
-			if time.Now().After(deadline) {
-				t.Fatalf("yields %d: the reader never slept", tc.yields)
-			}
-			runtime.Gosched()
-		}
-		if _, err := w.Write(1, []byte("x")); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case err := <-got:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("yields %d: a sleeping reader was not woken", tc.yields)
-		}
-		if r.yields != uint64(tc.want) {
-			t.Errorf("Yields %d: yielded %d times before sleeping, want %d", tc.yields, r.yields, tc.want)
-		}
-	}
-}
-
 // TestWriterWakesOncePerArming: readers the writer has woken stay counted
 // in waiters until they run; the writer wakes again only once a reader
 // has armed the futex word's new value, not for every record meanwhile.
@@ -495,7 +462,7 @@ func TestWriterWakesOncePerArming(t *testing.T) {
 }
 
 // TestNoLostWakeUp: readers that sleep before every record (no spinning,
-// no yields, no liveness wake-up to save them) each get every record; a
+// no liveness wake-up to save them) each get every record; a
 // lost wake-up would leave one asleep for an hour. Bursts exercise wakes
 // while woken readers are still on their way out of the sleep.
 func TestNoLostWakeUp(t *testing.T) {
@@ -505,7 +472,7 @@ func TestNoLostWakeUp(t *testing.T) {
 	var got [readers]atomic.Int64
 	var wg sync.WaitGroup
 	for i := range readers {
-		r := reader(t, buf, ReaderOptions{Spins: 1, Yields: -1, LivenessInterval: time.Hour})
+		r := reader(t, buf, ReaderOptions{Spins: 1, LivenessInterval: time.Hour})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
