@@ -27,14 +27,21 @@ type mirror struct {
 	accounts  map[string]entry[engine.Account]
 	contracts map[string]entry[engine.Contract]
 	quotes    map[string]entry[engine.Quote]
-	ticks     map[string]entry[engine.Tick]
+	ticks     map[symbolKey]entry[engine.Tick]
+}
+
+// symbolKey keys ticks by symbol and exchange: a vt_symbol string would
+// be built (allocated) for every tick.
+type symbolKey struct {
+	symbol   string
+	exchange engine.Exchange
 }
 
 func newMirror() mirror {
 	return mirror{orders: map[string]entry[engine.Order]{}, trades: map[string]entry[engine.Trade]{},
 		positions: map[string]entry[engine.Position]{}, accounts: map[string]entry[engine.Account]{},
 		contracts: map[string]entry[engine.Contract]{}, quotes: map[string]entry[engine.Quote]{},
-		ticks: map[string]entry[engine.Tick]{}}
+		ticks: map[symbolKey]entry[engine.Tick]{}}
 }
 
 // onEvent receives each published record, in order, on the client's event
@@ -55,7 +62,7 @@ func (g *Gateway) onEvent(ev vrpc.Event) {
 		*t = g.scratch
 		t.GatewayName = name
 		g.mu.Lock()
-		g.mirror.ticks[t.VtSymbol()] = entry[engine.Tick]{*t, gen}
+		g.mirror.ticks[symbolKey{t.Symbol, t.Exchange}] = entry[engine.Tick]{*t, gen}
 		g.mu.Unlock()
 		g.OnTick(t)
 		return
@@ -305,7 +312,7 @@ func (g *Gateway) sync(reason string) {
 		}
 		localize(t, g.Name())
 		g.mu.Lock()
-		if apply(g.mirror.ticks, vt, *t, gen0) {
+		if apply(g.mirror.ticks, symbolKey{t.Symbol, t.Exchange}, *t, gen0) {
 			out = append(out, engine.Event{Type: engine.EventTick, Data: t})
 		}
 		g.mu.Unlock()
@@ -322,7 +329,7 @@ func (g *Gateway) sync(reason string) {
 
 // apply records v under key unless what is recorded is newer than the
 // snapshot (pushed after gen0) or equal; true: emit v.
-func apply[T comparable](m map[string]entry[T], key string, v T, gen0 uint64) bool {
+func apply[K, T comparable](m map[K]entry[T], key K, v T, gen0 uint64) bool {
 	old, ok := m[key]
 	if ok && (old.gen > gen0 || old.v == v) {
 		return false
