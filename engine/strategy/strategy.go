@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
-	"slices"
 	"sync"
 
 	"github.com/vnrpc/vnrpc/engine"
@@ -83,6 +82,23 @@ type Runner struct {
 	err     error // why it stopped, for a panic
 	unreg   []func()
 	orders  map[string]bool // vt_orderids of its orders
+	symbols []symbol        // cfg.Symbols parsed, for the tick tap
+}
+
+// symbol is a parsed vt_symbol: the tick tap compares fields rather than
+// build each tick's vt_symbol (an allocation per tick).
+type symbol struct {
+	symbol   string
+	exchange engine.Exchange
+}
+
+func (r *Runner) wants(t *engine.Tick) bool {
+	for _, s := range r.symbols {
+		if s.symbol == t.Symbol && s.exchange == t.Exchange {
+			return true
+		}
+	}
+	return false
 }
 
 // Add starts s on its own goroutine: it subscribes the symbols, then calls
@@ -115,6 +131,7 @@ func Add(me *engine.MainEngine, cfg Config, s Strategy, log *slog.Logger) (*Runn
 		if err := me.Subscribe(engine.SubscribeRequest{Symbol: sym, Exchange: ex}, cfg.Gateway); err != nil {
 			return nil, fmt.Errorf("strategy %s: subscribe %s: %w", cfg.Name, vt, err)
 		}
+		r.symbols = append(r.symbols, symbol{sym, ex})
 	}
 	if cfg.Inline {
 		r.cb.Lock() // no callback before OnStart: run unlocks after it
@@ -124,7 +141,7 @@ func Add(me *engine.MainEngine, cfg Config, s Strategy, log *slog.Logger) (*Runn
 	// event engine's dispatcher.
 	r.unreg = append(r.unreg,
 		ev.RegisterTap(engine.EventTick, func(e engine.Event) {
-			if slices.Contains(r.cfg.Symbols, e.Data.(*engine.Tick).VtSymbol()) {
+			if r.wants(e.Data.(*engine.Tick)) {
 				r.post(e)
 			}
 		}),

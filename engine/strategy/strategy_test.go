@@ -337,3 +337,65 @@ func TestInlineNeedsAReentrantGateway(t *testing.T) {
 		t.Fatalf("inline on SIM: %v", err)
 	}
 }
+
+// tickCounter counts its ticks by vt_symbol.
+type tickCounter struct {
+	strategy.Base
+	mu   sync.Mutex
+	seen map[string]int
+}
+
+func (c *tickCounter) OnTick(_ *strategy.Context, t *engine.Tick) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seen[t.VtSymbol()]++
+}
+
+func (c *tickCounter) counts() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range c.seen {
+		out[k] = v
+	}
+	return out
+}
+
+// A strategy sees the ticks of its own symbols only, though the engine
+// receives others.
+func TestStrategySeesOnlyItsSymbols(t *testing.T) {
+	me := engine.NewMainEngine(nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer me.Close()
+	gwi, err := me.AddGateway(sim.New, sim.DefaultName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := gwi.(*sim.Gateway)
+	if err := me.Connect(engine.Setting{"user_id": "demo", "password": "demo", "seed": 3.0, "tick_rate": 0.0,
+		"capital": 1e6}, gw.Name()); err != nil {
+		t.Fatal(err)
+	}
+	const other = "IF2512.CFFEX"
+	sym, ex, _ := engine.ParseVtSymbol(other)
+	if err := me.Subscribe(engine.SubscribeRequest{Symbol: sym, Exchange: ex}, gw.Name()); err != nil {
+		t.Fatal(err)
+	}
+	c := &tickCounter{seen: map[string]int{}}
+	r, err := strategy.Add(me, strategy.Config{Name: "counter", Symbols: []string{vt}, Gateway: gw.Name()}, c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Stop()
+	eventually(t, "ticks of both symbols in the engine, the strategy's own delivered", func() { _ = gw.Step() },
+		func() error {
+			_, a := me.Tick(vt)
+			_, b := me.Tick(other)
+			if !a || !b || c.counts()[vt] < 3 {
+				return fmt.Errorf("engine has %s: %v, %s: %v; strategy saw %v", vt, a, other, b, c.counts())
+			}
+			return nil
+		})
+	if n := c.counts()[other]; n != 0 {
+		t.Fatalf("the strategy on %s got %d ticks of %s", vt, n, other)
+	}
+}
