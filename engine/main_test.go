@@ -208,3 +208,32 @@ func TestVtIDs(t *testing.T) {
 		t.Errorf("%+v", c)
 	}
 }
+
+// The OMS keeps each symbol's latest tick under its vt_symbol, in the
+// order symbols first ticked.
+func TestOMSTicksByVtSymbol(t *testing.T) {
+	ev := NewEventEngine(WithTimerInterval(0))
+	me := NewMainEngine(ev, nil)
+	defer me.Close()
+	gw := NewGatewayBase(ev, "G")
+	tick := func(sym string, ex Exchange, price float64) {
+		gw.OnTick(&Tick{GatewayName: "G", Symbol: sym, Exchange: ex, LastPrice: price, Datetime: time.Now()})
+	}
+	tick("rb2601", ExchangeSHFE, 1)
+	tick("IF2512", ExchangeCFFEX, 2)
+	tick("rb2601", ExchangeSHFE, 3)
+	tick("rb2601", ExchangeDCE, 4) // same symbol, another exchange: another key
+	drain(t, ev)
+	for vt, want := range map[string]float64{"rb2601.SHFE": 3, "IF2512.CFFEX": 2, "rb2601.DCE": 4} {
+		if tk, ok := me.Tick(vt); !ok || tk.LastPrice != want {
+			t.Errorf("Tick(%s) = %v, %v; want last price %v", vt, tk, ok, want)
+		}
+	}
+	var vts []string
+	for _, tk := range me.AllTicks() {
+		vts = append(vts, tk.VtSymbol())
+	}
+	if !slices.Equal(vts, []string{"rb2601.SHFE", "IF2512.CFFEX", "rb2601.DCE"}) {
+		t.Errorf("AllTicks order %v", vts)
+	}
+}

@@ -24,6 +24,17 @@ func (m *ordered[V]) set(k string, v V) {
 	m.vals = append(m.vals, v)
 }
 
+// setBytes is set with the key in a reused buffer: the lookup of a key
+// already present allocates nothing (the compiler does not copy a
+// string(bytes) map index), and only a new key is made a string.
+func (m *ordered[V]) setBytes(k []byte, v V) {
+	if i, ok := m.idx[string(k)]; ok {
+		m.vals[i] = v
+		return
+	}
+	m.set(string(k), v)
+}
+
 func (m *ordered[V]) get(k string) (V, bool) {
 	i, ok := m.idx[k]
 	if !ok {
@@ -92,6 +103,7 @@ type OMS struct {
 	quotes       *ordered[*Quote]
 	activeOrders *ordered[*Order]
 	activeQuotes *ordered[*Quote]
+	vt           []byte // a tick's vt_symbol, built here rather than allocated per tick
 }
 
 func newOMS() *OMS {
@@ -117,7 +129,8 @@ func (o *OMS) onEvent(e Event) {
 	defer o.mu.Unlock()
 	switch d := e.Data.(type) {
 	case *Tick:
-		o.ticks.set(d.VtSymbol(), d)
+		o.vt = append(append(append(o.vt[:0], d.Symbol...), '.'), d.Exchange.String()...)
+		o.ticks.setBytes(o.vt, d)
 	case *Order:
 		k := d.VtOrderID()
 		o.orders.set(k, d)
