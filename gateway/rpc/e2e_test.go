@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -256,15 +257,22 @@ func TestE2ELappedClientResyncs(t *testing.T) {
 			<-stall
 		}
 	}})
+	var release sync.Once
+	resume := func() { release.Do(func() { close(stall) }) }
+	t.Cleanup(resume) // runs before the client's Close, even if the test fails early
 	other := startClient(t, r.sock, "local")
 	subscribe(t, other)
 	subscribe(t, lapped)
 	r.step(t, 1) // the lapped client's reader takes this event and stalls
-	<-stalled
+	select {
+	case <-stalled:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the lapped client's reader never took the first event")
+	}
 	buy(t, r, other, false)
 	eventually(t, "the other client's fill", func() error { return r.equal(t, other.me) })
 	r.step(t, 6000) // ~2.4 MB of ticks through a 1 MiB ring
-	close(stall)
+	resume()
 	eventually(t, "the lapped client equal to the server", func() error {
 		if st := lapped.gw.Client().Status(); st.Laps == 0 {
 			return fmt.Errorf("not lapped yet: %+v", st)
