@@ -31,10 +31,11 @@ type ClientOptions struct {
 	OnEvent func(frame.Event)
 	OnGap   func(lost uint64)
 	Logger  *slog.Logger
-	// MaxMessage bounds a message either way (default DefaultMaxMessage):
-	// a longer request fails with ErrTooLarge before it is sent, and a
-	// server sending a longer reply or event is disconnected by ZeroMQ.
-	MaxMessage int
+	// MaxMessage bounds a request (default DefaultMaxMessage): a longer
+	// one fails with ErrTooLarge before it is sent. MaxReply bounds a
+	// reply or an event (default DefaultMaxReply): ZeroMQ disconnects a
+	// server that sends a longer one.
+	MaxMessage, MaxReply int
 }
 
 // Client calls a lan Server and receives its events. Calls may be made
@@ -83,6 +84,9 @@ func Dial(ctx context.Context, o ClientOptions) (*Client, error) {
 	}
 	if o.MaxMessage <= 0 {
 		o.MaxMessage = DefaultMaxMessage
+	}
+	if o.MaxReply <= 0 {
+		o.MaxReply = DefaultMaxReply
 	}
 	if _, err := checkAddr(o.CallAddr); err != nil {
 		return nil, err
@@ -135,7 +139,7 @@ func (c *Client) start() (err error) {
 		}
 		socks = append(socks, s)
 		_ = s.SetLinger(0)
-		if err := s.SetMaxmsgsize(int64(c.opts.MaxMessage)); err != nil {
+		if err := s.SetMaxmsgsize(int64(c.opts.MaxReply)); err != nil { // what it receives
 			return nil, fmt.Errorf("lan: ZMQ_MAXMSGSIZE: %w", err)
 		}
 		if c.opts.Curve != nil {

@@ -18,11 +18,15 @@ const (
 	DefaultEventPort = 4102
 )
 
-// DefaultMaxMessage bounds a message (a request, reply or event body)
-// unless options say otherwise; it is uds.DefaultMaxFrame's value. A peer
-// that sends a longer one is disconnected by ZeroMQ before the message is
-// buffered (ZMQ_MAXMSGSIZE).
-const DefaultMaxMessage = 4 << 20
+// Message limits unless options say otherwise, uds's values: a request is
+// bounded tightly (it comes from peers the server does not control), a
+// reply or an event loosely (every contract of a big exchange is one
+// reply, about 400 bytes each). A peer that sends a longer message is
+// disconnected by ZeroMQ before the message is buffered (ZMQ_MAXMSGSIZE).
+const (
+	DefaultMaxMessage = 4 << 20  // a request
+	DefaultMaxReply   = 64 << 20 // a reply or an event
+)
 
 // Errors callers branch on (with errors.Is).
 var (

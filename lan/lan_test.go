@@ -438,22 +438,26 @@ func FuzzKeyFiles(f *testing.F) {
 }
 
 // TestMessageLimit: a request over the client's limit fails before it is
-// sent; a reply over the server's is an error reply; a peer that sends the
-// server an oversize message is cut off before the request runs, and the
-// server goes on serving.
+// sent; a reply may be longer than a request, up to the reply limit, over
+// which it is an error reply; a peer that sends the server an oversize
+// request is cut off before it runs, and the server goes on serving.
 func TestMessageLimit(t *testing.T) {
 	const limit = 64 << 10
 	h := newHandler()
 	h.Handle("big", func(context.Context, []byte) ([]byte, error) { return make([]byte, 2*limit), nil })
-	s := listen(t, ServerOptions{MaxMessage: limit}, h)
-	c := dial(t, ClientOptions{CallAddr: s.CallAddr(), MaxMessage: limit})
+	h.Handle("huge", func(context.Context, []byte) ([]byte, error) { return make([]byte, 8*limit), nil })
+	s := listen(t, ServerOptions{MaxMessage: limit, MaxReply: 4 * limit}, h)
+	c := dial(t, ClientOptions{CallAddr: s.CallAddr(), MaxMessage: limit, MaxReply: 4 * limit})
 	ctx := within(t)
 	if _, err := c.Call(ctx, "echo", make([]byte, limit+1)); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("oversize request: %v, want ErrTooLarge", err)
 	}
+	if got, err := c.Call(ctx, "big", nil); err != nil || len(got) != 2*limit {
+		t.Fatalf("a reply twice the request limit: %d bytes, %v", len(got), err)
+	}
 	var re *frame.RemoteError
-	if _, err := c.Call(ctx, "big", nil); !errors.As(err, &re) || re.Code != frame.CodeInternal ||
-		!strings.Contains(re.Msg, "exceeds the message limit") {
+	if _, err := c.Call(ctx, "huge", nil); !errors.As(err, &re) || re.Code != frame.CodeInternal ||
+		!strings.Contains(re.Msg, "exceeds the reply limit") {
 		t.Fatalf("oversize reply: %v, want a CodeInternal error reply", err)
 	}
 	if got, err := c.Call(ctx, "echo", []byte("still here")); err != nil || string(got) != "still here" {

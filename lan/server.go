@@ -39,10 +39,11 @@ type ServerOptions struct {
 	// subscribers see the gap in the sequence numbers.
 	EventHWM int
 	// MaxMessage bounds a request (default DefaultMaxMessage): ZeroMQ
-	// disconnects a peer that sends a longer one. A reply over it is
-	// replaced by a CodeInternal error reply.
-	MaxMessage int
-	Logger     *slog.Logger
+	// disconnects a peer that sends a longer one. MaxReply bounds a reply
+	// (default DefaultMaxReply): one over it is replaced by a CodeInternal
+	// error reply (the method ran).
+	MaxMessage, MaxReply int
+	Logger               *slog.Logger
 }
 
 // Server serves calls on a ROUTER socket and publishes events on a PUB
@@ -101,6 +102,9 @@ func Listen(o ServerOptions, h frame.Handler) (*Server, error) {
 	}
 	if o.MaxMessage <= 0 {
 		o.MaxMessage = DefaultMaxMessage
+	}
+	if o.MaxReply <= 0 {
+		o.MaxReply = DefaultMaxReply
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -311,13 +315,13 @@ func (s *Server) handle(identity []byte, req *frame.Request) {
 }
 
 // appendReply appends rep's frame to b, or, if its body would exceed the
-// message limit (the client would be disconnected for it), an error reply.
+// reply limit (the client would be disconnected for it), an error reply.
 func (s *Server) appendReply(b []byte, rep *frame.Reply) []byte {
 	at := len(b)
 	b = frame.AppendReply(b, rep)
-	if len(b)-at-frame.LenPrefix > s.opts.MaxMessage {
+	if len(b)-at-frame.LenPrefix > s.opts.MaxReply {
 		b = frame.AppendReply(b[:at], &frame.Reply{ID: rep.ID, Code: frame.CodeInternal,
-			Msg: fmt.Sprintf("result of %d bytes exceeds the message limit %d", len(rep.Result), s.opts.MaxMessage)})
+			Msg: fmt.Sprintf("result of %d bytes exceeds the reply limit %d", len(rep.Result), s.opts.MaxReply)})
 	}
 	return b
 }

@@ -76,7 +76,7 @@ func Dial(ctx context.Context, path string, o Options) (*Client, error) {
 	uc := conn.(*net.UnixConn)
 	c := &Client{c: uc, opts: o, watchDone: make(chan struct{}), done: make(chan struct{})}
 	c.interrupt = func() { _ = uc.SetReadDeadline(aLongTimeAgo) }
-	c.fr = newFrameReader(reader(uc, o.Poll, c.arm), o.MaxFrame)
+	c.fr = newFrameReader(reader(uc, o.Poll, c.arm), o.MaxReply)
 	if c.hup, err = newHangup(uc); err != nil {
 		_ = uc.Close()
 		return nil, fmt.Errorf("uds: dial %s: watcher: %w", path, err)

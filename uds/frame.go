@@ -8,8 +8,16 @@ import (
 	"github.com/vnrpc/vnrpc/internal/frame"
 )
 
-// DefaultMaxFrame bounds a frame's body unless Options say otherwise.
-const DefaultMaxFrame = 4 << 20
+// Frame limits unless Options say otherwise. Requests are small and come
+// from peers the server does not control, so they get the tight bound;
+// replies may be large (every contract of a big exchange: about 400 bytes
+// each) and come from the server a client chose.
+const (
+	// DefaultMaxFrame bounds a request frame's body.
+	DefaultMaxFrame = 4 << 20
+	// DefaultMaxReply bounds a reply frame's body.
+	DefaultMaxReply = 64 << 20
+)
 
 // The call protocol's types, shared with the other transports.
 type (

@@ -34,8 +34,15 @@ type Mux = frame.Mux
 
 // Options configure a Server or a Client.
 type Options struct {
-	// MaxFrame bounds a frame's body (default DefaultMaxFrame).
+	// MaxFrame bounds a request frame's body (default DefaultMaxFrame):
+	// a server drops a peer that sends a longer one, and a client refuses
+	// to send it (ErrFrameTooLarge).
 	MaxFrame int
+	// MaxReply bounds a reply frame's body (default DefaultMaxReply): a
+	// server answers a call whose result is longer with a CodeInternal
+	// error (the method ran), and a client drops a connection that sends
+	// a longer one.
+	MaxReply int
 	// AllowUIDs lists the peer uids a server accepts (default: its own).
 	AllowUIDs []int
 	// MaxInFlight bounds the requests a server runs at once per
@@ -53,6 +60,9 @@ type Options struct {
 func (o *Options) defaults() {
 	if o.MaxFrame <= 0 {
 		o.MaxFrame = DefaultMaxFrame
+	}
+	if o.MaxReply <= 0 {
+		o.MaxReply = DefaultMaxReply
 	}
 	if o.AllowUIDs == nil {
 		o.AllowUIDs = []int{os.Getuid()}
@@ -328,9 +338,9 @@ func (sc *serverConn) reply(r *Reply, flush bool) {
 	defer sc.wmu.Unlock()
 	at := len(sc.out)
 	sc.out = frame.AppendReply(sc.out, r)
-	if len(sc.out)-at-lenPrefix > sc.s.opts.MaxFrame {
+	if len(sc.out)-at-lenPrefix > sc.s.opts.MaxReply {
 		sc.out = frame.AppendReply(sc.out[:at], &Reply{ID: r.ID, Code: CodeInternal,
-			Msg: fmt.Sprintf("result of %d bytes exceeds the frame limit %d", len(r.Result), sc.s.opts.MaxFrame)})
+			Msg: fmt.Sprintf("result of %d bytes exceeds the reply limit %d", len(r.Result), sc.s.opts.MaxReply)})
 	}
 	if flush && len(sc.out) > 0 {
 		_, _ = sc.c.Write(sc.out) // a failed write means the peer is gone; serve() notices

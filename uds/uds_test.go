@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -614,4 +615,30 @@ func FuzzFrame(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestReplyLimitApartFromRequests: a reply may be far longer than a
+// request may be (every contract of a big exchange); a result over the
+// reply limit is an internal error for that call only.
+func TestReplyLimitApartFromRequests(t *testing.T) {
+	f := serve(t, Options{MaxFrame: 1024, MaxReply: 64 << 10})
+	f.mux.Handle("sized", func(_ context.Context, a []byte) ([]byte, error) {
+		n, err := strconv.Atoi(string(a))
+		return make([]byte, n), err
+	})
+	c := dial(t, f.path, Options{MaxFrame: 1024, MaxReply: 64 << 10})
+	if got, err := c.Call(within(t), "sized", []byte("40000")); err != nil || len(got) != 40000 {
+		t.Fatalf("a 40 kB reply under a 1 kB request limit: %d bytes, %v", len(got), err)
+	}
+	var re *RemoteError
+	if _, err := c.Call(within(t), "sized", []byte("70000")); !errors.As(err, &re) || re.Code != CodeInternal ||
+		!strings.Contains(re.Msg, "reply limit") {
+		t.Fatalf("a reply over the reply limit: %v, want a CodeInternal error", err)
+	}
+	if got, err := c.Call(within(t), "echo", []byte("still here")); err != nil || string(got) != "still here" {
+		t.Fatalf("after the oversize reply: %q %v", got, err)
+	}
+	if _, err := c.Call(within(t), "echo", make([]byte, 2000)); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("a 2 kB request under a 1 kB limit: %v, want ErrFrameTooLarge", err)
+	}
 }
