@@ -16,6 +16,7 @@ import (
 	"github.com/vnrpc/vnrpc/engine"
 	"github.com/vnrpc/vnrpc/engine/wire"
 	rpcgw "github.com/vnrpc/vnrpc/gateway/rpc"
+	"github.com/vnrpc/vnrpc/gateway/sim"
 	vrpc "github.com/vnrpc/vnrpc/rpc"
 )
 
@@ -465,5 +466,27 @@ func TestE2ETwoGatewaysBehindOneServer(t *testing.T) {
 	}
 	if gws["SIM1"] != 1 || gws["SIM2"] != 1 {
 		t.Errorf("orders by server gateway: %v, want one on each", gws)
+	}
+}
+
+// TestE2EBigExchange: every contract of a big exchange is one reply of
+// get_all_contracts, some 7 MB here, beyond the 4 MiB a request may be;
+// clients load them all over either transport.
+func TestE2EBigExchange(t *testing.T) {
+	const n = 20000
+	r := startRemote(t, t.TempDir(), "tcp://127.0.0.1:*", "tcp://127.0.0.1:*", false, fmt.Sprintf("VNRPC_MANY_CONTRACTS=%d", n))
+	want := n + len(sim.DefaultContracts())
+	for _, transport := range []string{"local", "tcp"} {
+		addr := r.sock
+		if transport == "tcp" {
+			addr = r.calls
+		}
+		c := startClient(t, addr, transport)
+		eventually(t, transport+": every contract", func() error {
+			if got := len(c.me.AllContracts()); got != want {
+				return fmt.Errorf("%d contracts of %d", got, want)
+			}
+			return nil
+		})
 	}
 }

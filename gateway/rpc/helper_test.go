@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -78,7 +79,18 @@ func helperServer() error {
 			gws = append(gws, gwi.(*sim.Gateway))
 		}
 	} else {
-		gwi, err := me.AddGateway(sim.New, sim.DefaultName)
+		factory := sim.New
+		if n, _ := strconv.Atoi(os.Getenv("VNRPC_MANY_CONTRACTS")); n > 0 {
+			// A big exchange: the defaults and n option-like contracts.
+			specs := sim.DefaultContracts()
+			for i := range n {
+				specs = append(specs, sim.Spec{Symbol: fmt.Sprintf("IO2512-C-%05d", i), Exchange: engine.ExchangeCFFEX,
+					Name: fmt.Sprintf("沪深300指数期权2512认购%d", i), Product: engine.ProductOption, Size: 100,
+					Pricetick: 0.2, MinVolume: 1, Price: 100, MarginRatio: 0.15, LimitRatio: 0.1})
+			}
+			factory = sim.Factory(sim.Options{Contracts: specs})
+		}
+		gwi, err := me.AddGateway(factory, sim.DefaultName)
 		if err != nil {
 			return err
 		}
