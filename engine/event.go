@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -60,6 +61,12 @@ type EventEngine struct {
 	table   atomic.Pointer[handlerTable]
 	panics  atomic.Uint64
 	dropped atomic.Uint64
+
+	// Sync's bookkeeping, under mu: events queued and dispatched so far,
+	// and a channel closed after each batch while someone waits.
+	queued, dispatched uint64
+	syncers            int
+	progress           chan struct{}
 }
 
 const (
@@ -173,6 +180,38 @@ func (e *EventEngine) Stop() {
 	e.done.Wait()
 }
 
+// Sync waits until the dispatcher has handled every event queued before
+// the call (their handlers have returned), or ctx ends, or the engine
+// stops. A reader of state that handlers keep (the OMS) calls it to see
+// everything put so far. It must not be called from a handler.
+func (e *EventEngine) Sync(ctx context.Context) error {
+	e.mu.Lock()
+	target := e.queued
+	e.syncers++
+	if e.progress == nil {
+		e.progress = make(chan struct{})
+	}
+	defer func() { e.mu.Lock(); e.syncers--; e.mu.Unlock() }()
+	for e.dispatched < target {
+		if e.state == stateStopped {
+			e.mu.Unlock()
+			e.done.Wait() // Stop drains the queue: what was put is handled
+			return nil
+		}
+		ch := e.progress
+		e.mu.Unlock()
+		select {
+		case <-ch:
+		case <-e.quit:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		e.mu.Lock()
+	}
+	e.mu.Unlock()
+	return nil
+}
+
 // Put queues an event for dispatch. It never blocks (the queue is
 // unbounded, like vn.py's) and is safe from any goroutine, handlers
 // included. Events put before Start wait for it; events put after Stop are
@@ -214,6 +253,7 @@ func (e *EventEngine) Put(ev Event) {
 	}
 	wake := len(e.queue) == 0
 	e.queue = append(e.queue, ev)
+	e.queued++
 	e.mu.Unlock()
 	if wake {
 		select {
@@ -375,6 +415,11 @@ func (e *EventEngine) dispatch() {
 		}
 		e.mu.Lock()
 		e.spare = batch[:0]
+		e.dispatched += uint64(len(batch))
+		if e.syncers > 0 {
+			close(e.progress)
+			e.progress = make(chan struct{})
+		}
 		empty := len(e.queue) == 0
 		e.mu.Unlock()
 		if !empty {

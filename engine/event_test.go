@@ -2,6 +2,8 @@ package engine
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -339,5 +341,39 @@ func TestKeyedCopiesOnlyWhenWanted(t *testing.T) {
 	want(false, EventTick)
 	if fmt.Sprint(unkeyed) != fmt.Sprint([]string{EventTick, EventTick}) {
 		t.Errorf("the unkeyed tap saw %v, want the general tick twice", unkeyed)
+	}
+}
+
+// Sync returns once every event put before it has been handled, or when
+// its context ends first.
+func TestSyncWaitsForQueuedEvents(t *testing.T) {
+	ev := NewEventEngine(WithTimerInterval(0))
+	var handled atomic.Int64
+	release := make(chan struct{})
+	ev.Register("slow", func(Event) {
+		<-release
+		handled.Add(1)
+	})
+	ev.Start()
+	defer ev.Stop()
+	for range 100 {
+		ev.Put(Event{Type: "slow"})
+	}
+	// The handlers are held: Sync can only end with its context.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := ev.Sync(ctx); !errors.Is(err, context.DeadlineExceeded) || handled.Load() != 0 {
+		t.Fatalf("Sync with the handlers held: %v, %d handled", err, handled.Load())
+	}
+	done := make(chan error, 1)
+	go func() { done <- ev.Sync(context.Background()) }()
+	close(release)
+	select {
+	case err := <-done:
+		if err != nil || handled.Load() != 100 {
+			t.Fatalf("Sync: %v with %d of 100 handled", err, handled.Load())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Sync never returned")
 	}
 }

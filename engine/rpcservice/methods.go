@@ -14,7 +14,10 @@ import (
 // Lookups are Inline (quick, never blocking); calls into gateways are too
 // when every gateway says it is quick (engine.QuickGateway), since a
 // gateway may otherwise wait on its exchange.
-func (s *Engine) register(srv *rpc.Server) {
+//
+// The lookups wait for ready: until the service has started, the OMS may
+// not hold everything put before it did.
+func (s *Engine) register(srv *rpc.Server, ready <-chan struct{}) {
 	me := s.me
 	var gwOpts []rpc.HandleOption
 	if allQuick(me) {
@@ -56,22 +59,22 @@ func (s *Engine) register(srv *rpc.Server) {
 			return wire.EncodeList(ptrs)
 		})
 
-	one(srv, wire.MethodGetTick, me.Tick)
-	one(srv, wire.MethodGetOrder, me.Order)
-	one(srv, wire.MethodGetTrade, me.Trade)
-	one(srv, wire.MethodGetPosition, me.Position)
-	one(srv, wire.MethodGetAccount, me.Account)
-	one(srv, wire.MethodGetContract, me.Contract)
-	one(srv, wire.MethodGetQuote, me.Quote)
-	list(srv, wire.MethodGetAllTicks, me.AllTicks)
-	list(srv, wire.MethodGetAllOrders, me.AllOrders)
-	list(srv, wire.MethodGetAllTrades, me.AllTrades)
-	list(srv, wire.MethodGetAllPositions, me.AllPositions)
-	list(srv, wire.MethodGetAllAccounts, me.AllAccounts)
-	list(srv, wire.MethodGetAllContracts, me.AllContracts)
-	list(srv, wire.MethodGetAllQuotes, me.AllQuotes)
-	list(srv, wire.MethodGetAllActiveOrders, me.AllActiveOrders)
-	list(srv, wire.MethodGetAllActiveQuotes, me.AllActiveQuotes)
+	one(srv, ready, wire.MethodGetTick, me.Tick)
+	one(srv, ready, wire.MethodGetOrder, me.Order)
+	one(srv, ready, wire.MethodGetTrade, me.Trade)
+	one(srv, ready, wire.MethodGetPosition, me.Position)
+	one(srv, ready, wire.MethodGetAccount, me.Account)
+	one(srv, ready, wire.MethodGetContract, me.Contract)
+	one(srv, ready, wire.MethodGetQuote, me.Quote)
+	list(srv, ready, wire.MethodGetAllTicks, me.AllTicks)
+	list(srv, ready, wire.MethodGetAllOrders, me.AllOrders)
+	list(srv, ready, wire.MethodGetAllTrades, me.AllTrades)
+	list(srv, ready, wire.MethodGetAllPositions, me.AllPositions)
+	list(srv, ready, wire.MethodGetAllAccounts, me.AllAccounts)
+	list(srv, ready, wire.MethodGetAllContracts, me.AllContracts)
+	list(srv, ready, wire.MethodGetAllQuotes, me.AllQuotes)
+	list(srv, ready, wire.MethodGetAllActiveOrders, me.AllActiveOrders)
+	list(srv, ready, wire.MethodGetAllActiveQuotes, me.AllActiveQuotes)
 
 	srv.HandleRaw(wire.MethodGetAllGatewayNames, func(context.Context, []byte) ([]byte, error) {
 		return msgpack.Marshal(me.GatewayNames())
@@ -104,8 +107,9 @@ func routed[Req any](srv *rpc.Server, opts []rpc.HandleOption, method string, f 
 }
 
 // one registers a lookup by id: [id] -> object or nil.
-func one[T any](srv *rpc.Server, method string, get func(string) (*T, bool)) {
+func one[T any](srv *rpc.Server, ready <-chan struct{}, method string, get func(string) (*T, bool)) {
 	srv.HandleRaw(method, func(_ context.Context, args []byte) ([]byte, error) {
+		<-ready
 		var id string
 		if err := wire.DecodeArgs(args, &id); err != nil {
 			return nil, rpc.Errorf(rpc.CodeBadRequest, "%s: %v", method, err)
@@ -116,8 +120,9 @@ func one[T any](srv *rpc.Server, method string, get func(string) (*T, bool)) {
 }
 
 // list registers a lookup of everything: [] -> [object].
-func list[T any](srv *rpc.Server, method string, all func() []*T) {
+func list[T any](srv *rpc.Server, ready <-chan struct{}, method string, all func() []*T) {
 	srv.HandleRaw(method, func(context.Context, []byte) ([]byte, error) {
+		<-ready
 		return wire.EncodeList(all())
 	}, rpc.Inline())
 }

@@ -202,13 +202,34 @@ func (s *Engine) Running() bool { return s.Server() != nil }
 
 // Start serves with the current settings (saving them unless
 // Options.KeepFile).
-func (s *Engine) Start() error { return s.start(s.Setting(), !s.opts.KeepFile) }
+func (s *Engine) Start() error { return s.serve(s.Setting(), !s.opts.KeepFile) }
 
 // StartWith serves with st; on success st is saved as the settings. It
 // fails if the service is running.
-func (s *Engine) StartWith(st Setting) error { return s.start(st, true) }
+func (s *Engine) StartWith(st Setting) error { return s.serve(st, true) }
 
-func (s *Engine) start(st Setting, save bool) error {
+// serve starts the service and lets the event engine's dispatcher take in
+// every event put before the service's tap. Queries answer from the OMS,
+// which the dispatcher fills, so until then they wait: a gateway's
+// contracts pushed at connect, before the service started, were never
+// published, and a client must find them all in its first snapshot. Start
+// must therefore not be called from an event handler (Sync would wait for
+// it; queries would wait up to 10 s).
+func (s *Engine) serve(st Setting, save bool) error {
+	ready := make(chan struct{})
+	defer close(ready)
+	if err := s.start(st, save, ready); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.ev.Sync(ctx); err != nil {
+		s.log.Warn("rpcservice: serving before the event engine took in the earlier events", "err", err)
+	}
+	return nil
+}
+
+func (s *Engine) start(st Setting, save bool, ready <-chan struct{}) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -224,7 +245,7 @@ func (s *Engine) start(st Setting, save bool) error {
 		return err
 	}
 	srv := rpc.NewServer(o)
-	s.register(srv)
+	s.register(srv, ready)
 	if err := srv.Start(); err != nil {
 		s.writeLogLevel(engine.LogError, "RPC service failed to start: "+err.Error())
 		return err
