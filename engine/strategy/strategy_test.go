@@ -77,11 +77,12 @@ func eventually(t *testing.T, what string, step func(), cond func() error) {
 	})
 }
 
-// Two strategies on one engine each see only their own orders and fills;
-// a third that panics is stopped and logged while the others go on.
-func TestStrategiesSeeTheirOwnOrders(t *testing.T) {
+// simEngine is a main engine with a connected sim gateway (manual steps),
+// closed when the test ends.
+func simEngine(t *testing.T) (*engine.MainEngine, *sim.Gateway) {
+	t.Helper()
 	me := engine.NewMainEngine(nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	defer me.Close()
+	t.Cleanup(func() { _ = me.Close() })
 	gwi, err := me.AddGateway(sim.New, sim.DefaultName)
 	if err != nil {
 		t.Fatal(err)
@@ -91,6 +92,13 @@ func TestStrategiesSeeTheirOwnOrders(t *testing.T) {
 		"capital": 1e6}, gw.Name()); err != nil {
 		t.Fatal(err)
 	}
+	return me, gw
+}
+
+// Two strategies on one engine each see only their own orders and fills;
+// a third that panics is stopped and logged while the others go on.
+func TestStrategiesSeeTheirOwnOrders(t *testing.T) {
+	me, gw := simEngine(t)
 	var logs strings.Builder
 	var logMu sync.Mutex
 	log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
@@ -364,17 +372,7 @@ func (c *tickCounter) counts() map[string]int {
 // A strategy sees the ticks of its own symbols only, though the engine
 // receives others.
 func TestStrategySeesOnlyItsSymbols(t *testing.T) {
-	me := engine.NewMainEngine(nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	defer me.Close()
-	gwi, err := me.AddGateway(sim.New, sim.DefaultName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw := gwi.(*sim.Gateway)
-	if err := me.Connect(engine.Setting{"user_id": "demo", "password": "demo", "seed": 3.0, "tick_rate": 0.0,
-		"capital": 1e6}, gw.Name()); err != nil {
-		t.Fatal(err)
-	}
+	me, gw := simEngine(t)
 	const other = "IF2512.CFFEX"
 	sym, ex, _ := engine.ParseVtSymbol(other)
 	if err := me.Subscribe(engine.SubscribeRequest{Symbol: sym, Exchange: ex}, gw.Name()); err != nil {
