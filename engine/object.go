@@ -283,6 +283,12 @@ func (r *QuoteRequest) CreateQuote(quoteID, gatewayName string) Quote {
 // VtSymbol is symbol.EXCHANGE, e.g. "rb2601.SHFE".
 func VtSymbol(symbol string, ex Exchange) string { return symbol + "." + ex.String() }
 
+// AppendVtSymbol appends VtSymbol(symbol, ex) to dst, for a caller that
+// reuses a buffer rather than allocate a string per call.
+func AppendVtSymbol(dst []byte, symbol string, ex Exchange) []byte {
+	return append(append(append(dst, symbol...), '.'), ex.String()...)
+}
+
 // ParseVtSymbol splits "rb2601.SHFE" at its last dot.
 func ParseVtSymbol(vt string) (symbol string, ex Exchange, err error) {
 	i := strings.LastIndexByte(vt, '.')

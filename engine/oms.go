@@ -129,7 +129,7 @@ func (o *OMS) onEvent(e Event) {
 	defer o.mu.Unlock()
 	switch d := e.Data.(type) {
 	case *Tick:
-		o.vt = append(append(append(o.vt[:0], d.Symbol...), '.'), d.Exchange.String()...)
+		o.vt = AppendVtSymbol(o.vt[:0], d.Symbol, d.Exchange)
 		o.ticks.setBytes(o.vt, d)
 	case *Order:
 		k := d.VtOrderID()

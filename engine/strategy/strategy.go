@@ -81,20 +81,15 @@ type Runner struct {
 	stopped bool
 	err     error // why it stopped, for a panic
 	unreg   []func()
-	orders  map[string]bool // vt_orderids of its orders
-	symbols []symbol        // cfg.Symbols parsed, for the tick tap
+	orders  map[string]bool           // vt_orderids of its orders
+	symbols []engine.SubscribeRequest // cfg.Symbols parsed, for the tick tap
 }
 
-// symbol is a parsed vt_symbol: the tick tap compares fields rather than
-// build each tick's vt_symbol (an allocation per tick).
-type symbol struct {
-	symbol   string
-	exchange engine.Exchange
-}
-
+// wants reports whether t is of one of the strategy's symbols, comparing
+// fields rather than building each tick's vt_symbol (an allocation).
 func (r *Runner) wants(t *engine.Tick) bool {
 	for _, s := range r.symbols {
-		if s.symbol == t.Symbol && s.exchange == t.Exchange {
+		if s.Symbol == t.Symbol && s.Exchange == t.Exchange {
 			return true
 		}
 	}
@@ -131,7 +126,7 @@ func Add(me *engine.MainEngine, cfg Config, s Strategy, log *slog.Logger) (*Runn
 		if err := me.Subscribe(engine.SubscribeRequest{Symbol: sym, Exchange: ex}, cfg.Gateway); err != nil {
 			return nil, fmt.Errorf("strategy %s: subscribe %s: %w", cfg.Name, vt, err)
 		}
-		r.symbols = append(r.symbols, symbol{sym, ex})
+		r.symbols = append(r.symbols, engine.SubscribeRequest{Symbol: sym, Exchange: ex})
 	}
 	if cfg.Inline {
 		r.cb.Lock() // no callback before OnStart: run unlocks after it

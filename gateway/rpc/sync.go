@@ -27,21 +27,14 @@ type mirror struct {
 	accounts  map[string]entry[engine.Account]
 	contracts map[string]entry[engine.Contract]
 	quotes    map[string]entry[engine.Quote]
-	ticks     map[symbolKey]entry[engine.Tick]
-}
-
-// symbolKey keys ticks by symbol and exchange: a vt_symbol string would
-// be built (allocated) for every tick.
-type symbolKey struct {
-	symbol   string
-	exchange engine.Exchange
+	ticks     map[engine.SubscribeRequest]entry[engine.Tick] // by symbol and exchange: no vt_symbol built per tick
 }
 
 func newMirror() mirror {
 	return mirror{orders: map[string]entry[engine.Order]{}, trades: map[string]entry[engine.Trade]{},
 		positions: map[string]entry[engine.Position]{}, accounts: map[string]entry[engine.Account]{},
 		contracts: map[string]entry[engine.Contract]{}, quotes: map[string]entry[engine.Quote]{},
-		ticks: map[symbolKey]entry[engine.Tick]{}}
+		ticks: map[engine.SubscribeRequest]entry[engine.Tick]{}}
 }
 
 // onEvent receives each published record, in order, on the client's event
@@ -62,7 +55,7 @@ func (g *Gateway) onEvent(ev vrpc.Event) {
 		*t = g.scratch
 		t.GatewayName = name
 		g.mu.Lock()
-		g.mirror.ticks[symbolKey{t.Symbol, t.Exchange}] = entry[engine.Tick]{*t, gen}
+		g.mirror.ticks[engine.SubscribeRequest{Symbol: t.Symbol, Exchange: t.Exchange}] = entry[engine.Tick]{*t, gen}
 		g.mu.Unlock()
 		g.OnTick(t)
 		return
@@ -312,7 +305,7 @@ func (g *Gateway) sync(reason string) {
 		}
 		localize(t, g.Name())
 		g.mu.Lock()
-		if apply(g.mirror.ticks, symbolKey{t.Symbol, t.Exchange}, *t, gen0) {
+		if apply(g.mirror.ticks, engine.SubscribeRequest{Symbol: t.Symbol, Exchange: t.Exchange}, *t, gen0) {
 			out = append(out, engine.Event{Type: engine.EventTick, Data: t})
 		}
 		g.mu.Unlock()
