@@ -190,7 +190,7 @@ func t2oRun(srv *proc, hist, cmd string) (h *Hist, missing int, elapsed time.Dur
 }
 
 // t2oGateway is the sim gateway, timing each order's arrival against the
-// latest tick's step.
+// latest tick's arrival (its OnTick).
 type t2oGateway struct {
 	*sim.Gateway
 	lastTick atomic.Int64
@@ -227,12 +227,15 @@ func t2oServer() error {
 	if err != nil {
 		return err
 	}
+	// A tick arrives at the gateway when the sim hands it to OnTick, which
+	// stamps it (its clock reads CLOCK_MONOTONIC). This tap on its type
+	// runs inside OnTick before the service's publishing tap.
+	me.EventEngine().RegisterTap(engine.EventTick, func(ev engine.Event) {
+		gw.lastTick.Store(ev.Data.(*engine.Tick).Datetime.UnixNano())
+	})
 	return eachRun(func(n int, arg string) error {
 		clients, _ := strconv.Atoi(arg)
-		paceCoarse(n, tickRate, func() {
-			gw.lastTick.Store(nanotime())
-			_ = gw.Step()
-		})
+		paceCoarse(n, tickRate, func() { _ = gw.Step() })
 		want := int64(n * clients)
 		for deadline := time.Now().Add(10 * time.Second); gw.seen.Load() < want && time.Now().Before(deadline); {
 			time.Sleep(time.Millisecond)

@@ -4,7 +4,6 @@ import (
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
-	"time"
 
 	"github.com/vnrpc/vnrpc/engine"
 )
@@ -172,12 +171,12 @@ func (m *market) take(buy bool, lim int64, want float64, fill func(price int64, 
 	}
 }
 
-// tick builds the market data snapshot.
-func (m *market) tick(gateway string, now time.Time) *engine.Tick {
+// tick builds the market data snapshot; the caller stamps its times.
+func (m *market) tick(gateway string) *engine.Tick {
 	t := &engine.Tick{GatewayName: gateway, Symbol: m.spec.Symbol, Exchange: m.spec.Exchange,
-		Datetime: now, Name: m.spec.Name, Volume: m.volume, Turnover: m.turnover, OpenInterest: m.oi,
+		Name: m.spec.Name, Volume: m.volume, Turnover: m.turnover, OpenInterest: m.oi,
 		LastPrice: m.price(m.last), LastVolume: m.lastVolume, LimitUp: m.price(m.limitUp),
-		LimitDown: m.price(m.limitDown), PreClose: m.price(m.preClose), Localtime: now}
+		LimitDown: m.price(m.limitDown), PreClose: m.price(m.preClose)}
 	if m.started {
 		t.OpenPrice, t.HighPrice, t.LowPrice = m.price(m.open), m.price(m.high), m.price(m.low)
 	}

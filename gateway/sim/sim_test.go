@@ -2,11 +2,13 @@ package sim_test
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -580,5 +582,66 @@ func TestLiveTicksAndClose(t *testing.T) {
 	}
 	if gw.(*sim.Gateway).Stats() != st {
 		t.Error("ticks after Close returned")
+	}
+}
+
+// Each tick is stamped when it is handed to OnTick, after its market
+// moved and its snapshot was built: two markets stepped together carry
+// their own times, and no clock read comes between a tick's stamp and its
+// handlers (the end-to-end latency the benchmarks measure starts there).
+func TestTicksStampedAtOnTick(t *testing.T) {
+	var mu sync.Mutex
+	var reads int64
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		reads++
+		return t0.Add(time.Duration(reads) * time.Second)
+	}
+	latest := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return t0.Add(time.Duration(reads) * time.Second)
+	}
+	me := engine.NewMainEngine(nil, nil)
+	defer me.Close()
+	gwi, err := me.AddGateway(sim.Factory(sim.Options{Clock: clock}), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := gwi.(*sim.Gateway)
+	var smu sync.Mutex
+	var stamps []time.Time
+	var bad []string
+	me.EventEngine().RegisterTap(engine.EventTick, func(e engine.Event) { // inside OnTick
+		smu.Lock()
+		defer smu.Unlock()
+		tk := e.Data.(*engine.Tick)
+		if now := latest(); !tk.Datetime.Equal(now) || !tk.Localtime.Equal(now) {
+			bad = append(bad, fmt.Sprintf("%s stamped %v, clock at OnTick %v", tk.Symbol, tk.Datetime, now))
+		}
+		stamps = append(stamps, tk.Datetime)
+	})
+	if err := me.Connect(engine.Setting{"seed": 1, "tick_rate": 0}, gw.Name()); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"rb2601", "cu2601"} {
+		if err := me.Subscribe(engine.SubscribeRequest{Symbol: s, Exchange: engine.ExchangeSHFE}, gw.Name()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	smu.Lock()
+	stamps, bad = nil, nil // a subscription's first tick, if any
+	smu.Unlock()
+	if err := gw.Step(); err != nil { // manual mode: its taps run here, in Step
+		t.Fatal(err)
+	}
+	smu.Lock()
+	defer smu.Unlock()
+	if len(bad) > 0 {
+		t.Fatal(bad)
+	}
+	if len(stamps) != 2 || !stamps[0].Before(stamps[1]) {
+		t.Fatalf("one step's two ticks were stamped %v, want two increasing times", stamps)
 	}
 }
