@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/vnrpc/vnrpc/ring"
@@ -144,6 +145,15 @@ func (ps *procs) stop() {
 
 // waitStdin blocks until stdin closes (a helper's parent is done with it).
 func waitStdin() { _, _ = io.Copy(io.Discard, os.Stdin) }
+
+// cpuTime is the CPU time (user and system) this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 // pace calls f n times at `rate` per second, open loop: call i is due at
 // start + i/rate, and f gets that intended time. It spins for gaps under

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,7 +28,7 @@ import (
 )
 
 func init() {
-	register(Scenario{Name: "ticks", Desc: "ticks end to end, from the sim gateway's step on the server to a tick handler in client processes (local spin, local block, tcp; 1 and 4 clients; spin and block tuned with GOMAXPROCS=1 per process) beside ZeroMQ PUB/SUB over ipc and tcp",
+	register(Scenario{Name: "ticks", Desc: "ticks end to end, from the sim gateway's OnTick on the server to a tick handler in client processes (local spin, local block, tcp; 1 and 4 clients; spin and block tuned with GOMAXPROCS=1 per process; spin with a busy-polling server feed at 20 k/s) beside ZeroMQ PUB/SUB over ipc and tcp",
 		Units: func(quick bool) int { return len(tickCases(quick)) + 2 }, Run: runTicks})
 	register(Scenario{Name: "lossless", Desc: "the highest tick rate 4 client processes receive with no gap (a short sweep)",
 		Units: func(quick bool) int { return len(losslessRates(quick)) }, Run: runLossless})
@@ -45,6 +46,7 @@ type tickCase struct {
 	clients         int
 	queued          bool // the client's handler is queued (Register), not a tap
 	tuned           bool // GOMAXPROCS=1 in the server and the client (README, "Low latency")
+	hot             bool // the server's feed busy-polls: ticks at hotRate, evenly spaced (implies tuned)
 }
 
 func tickCases(quick bool) []tickCase {
@@ -53,20 +55,28 @@ func tickCases(quick bool) []tickCase {
 		clients = []int{1}
 	}
 	var out []tickCase
-	for _, c := range []tickCase{{"local", "spin", 0, false, false}, {"local", "block", 0, false, false},
-		{"tcp", "block", 0, false, false}} {
+	for _, c := range []tickCase{{transport: "local", wait: "spin"}, {transport: "local", wait: "block"},
+		{transport: "tcp", wait: "block"}} {
 		for _, n := range clients {
 			c.clients = n
 			out = append(out, c)
 		}
 	}
 	if !quick { // what the event engine's dispatcher adds: a queued handler
-		out = append(out, tickCase{"local", "block", 1, true, false})
+		out = append(out, tickCase{transport: "local", wait: "block", clients: 1, queued: true})
 	}
-	return append(out, tickCase{"local", "spin", 1, false, true}, tickCase{"local", "block", 1, false, true})
+	return append(out, tickCase{transport: "local", wait: "spin", clients: 1, tuned: true},
+		tickCase{transport: "local", wait: "block", clients: 1, tuned: true},
+		tickCase{transport: "local", wait: "spin", clients: 1, tuned: true, hot: true})
 }
 
 const tickRate = 1000 // ticks per second in the latency runs
+
+// hotRate is the hot case's rate: a tick every 50 µs from a server whose
+// feed loop spins between them, as a busy-polling (kernel-bypass) feed
+// handler's does, so the server's path runs with warm caches instead of
+// after a vCPU halt.
+const hotRate = 20_000
 
 func tickCount(quick bool) (n, warm int) {
 	if quick {
@@ -94,12 +104,29 @@ func paceCoarse(n int, rate float64, f func()) {
 	}
 }
 
+// paceSpin calls f n times at rate per second, evenly spaced, spinning on
+// the clock in between (with runtime.Gosched, so that the process's other
+// goroutines run on its one P): it takes a core.
+func paceSpin(n int, rate float64, f func()) {
+	start := nanotime()
+	for i := range n {
+		for due := start + int64(float64(i)*1e9/rate); nanotime() < due; {
+			runtime.Gosched()
+		}
+		f()
+	}
+}
+
 // tickRun is one server with its clients.
 type tickRun struct {
 	ps      procs
 	srv     *proc
 	clients []*proc
 	hists   []string
+
+	// CPU time of the last run: the server's while it stepped, the
+	// clients' (summed) from their start to their last tick.
+	srvCPU, cliCPU time.Duration
 }
 
 // startTicks starts a tick server and its clients; env is added to each
@@ -148,10 +175,16 @@ func (t *tickRun) run(n int, rate float64) (h *Hist, received int64, lost uint64
 	if err := t.srv.send("run %d %g", n, rate); err != nil {
 		return nil, 0, 0, 0, err
 	}
-	if _, err := t.srv.expect("sent", 10*time.Minute); err != nil {
+	sent, err := t.srv.expect("sent", 10*time.Minute)
+	if err != nil {
 		return nil, 0, 0, 0, err
 	}
 	elapsed = time.Since(start)
+	t.srvCPU, t.cliCPU = 0, 0
+	if len(sent) > 1 {
+		ns, _ := strconv.ParseInt(sent[1], 10, 64)
+		t.srvCPU = time.Duration(ns)
+	}
 	h = NewHist()
 	for i, c := range t.clients {
 		_ = c.stdin.Close()
@@ -163,6 +196,10 @@ func (t *tickRun) run(n int, rate float64) (h *Hist, received int64, lost uint64
 		l, _ := strconv.ParseUint(f[2], 10, 64)
 		received += r
 		lost += l
+		if len(f) > 3 {
+			ns, _ := strconv.ParseInt(f[3], 10, 64)
+			t.cliCPU += time.Duration(ns)
+		}
 		ch, err := LoadHist(t.hists[i])
 		if err != nil {
 			return nil, 0, 0, 0, err
@@ -175,7 +212,6 @@ func (t *tickRun) run(n int, rate float64) (h *Hist, received int64, lost uint64
 func runTicks(ctx context.Context, e *Env) ([]Result, error) {
 	n, warm := tickCount(e.Quick)
 	var out []Result
-	mode := fmt.Sprintf("paced@%d/s", tickRate)
 	for _, c := range tickCases(e.Quick) {
 		if err := ctx.Err(); err != nil {
 			return out, err
@@ -184,24 +220,33 @@ func runTicks(ctx context.Context, e *Env) ([]Result, error) {
 		if c.tuned {
 			env = []string{tunedEnv}
 		}
-		t, err := startTicks(e, c.transport, c.wait, c.queued, c.clients, n, warm, env...)
+		rate, cn, cwarm, mode := float64(tickRate), n, warm, fmt.Sprintf("paced@%d/s", tickRate)
+		if c.hot {
+			env = append(env, "VNRPC_PACE=spin")
+			rate, cn, cwarm, mode = hotRate, 4*n, 4*warm, fmt.Sprintf("hot@%d/s", hotRate)
+		}
+		t, err := startTicks(e, c.transport, c.wait, c.queued, c.clients, cn, cwarm, env...)
 		if err != nil {
 			t.ps.stop()
 			return out, err
 		}
-		h, _, lost, elapsed, err := t.run(n, tickRate)
+		h, _, lost, elapsed, err := t.run(cn, rate)
 		t.ps.stop()
 		if err != nil {
 			return out, fmt.Errorf("ticks %s/%s: %w", c.transport, c.wait, err)
 		}
 		r := Result{Scenario: "ticks", Subject: fmt.Sprintf("tick-%s-%s", c.transport, c.wait), Size: 0,
-			Peers: c.clients, Mode: mode, Rate: float64(n) / elapsed.Seconds(), Lost: lost,
-			Note: "sim step on the server to a tap handler in each client's engine"}
+			Peers: c.clients, Mode: mode, Rate: float64(cn) / elapsed.Seconds(), Lost: lost,
+			Note: "the sim gateway's OnTick on the server to a tap handler in each client's engine"}
 		if c.queued {
 			r.Subject += "-queued"
-			r.Note = "sim step on the server to a queued handler (after the dispatcher's wake-up)"
+			r.Note = "the sim gateway's OnTick on the server to a queued handler (after the dispatcher's wake-up)"
 		}
-		if c.tuned {
+		switch {
+		case c.hot:
+			r.Subject += "-hot"
+			r.Note += "; GOMAXPROCS=1 in the server and the client; the server's feed loop spins between ticks"
+		case c.tuned:
 			r.Subject += "-tuned"
 			r.Note += "; GOMAXPROCS=1 in the server and the client"
 		}
@@ -214,7 +259,7 @@ func runTicks(ctx context.Context, e *Env) ([]Result, error) {
 		if err != nil {
 			return out, fmt.Errorf("zmq baseline: %w", err)
 		}
-		r.Mode = mode
+		r.Mode = fmt.Sprintf("paced@%d/s", tickRate)
 		out = append(out, r)
 		e.Step()
 	}
@@ -247,13 +292,18 @@ func runLossless(ctx context.Context, e *Env) ([]Result, error) {
 			return nil, err
 		}
 		achieved := float64(n) / elapsed.Seconds()
-		e.Logf("lossless: asked %.0f/s, achieved %.0f/s, received %d of %d, lost %d", rate, achieved, received, 4*n, lost)
+		// What bounds the rate on a small host: the CPU a tick costs the
+		// server and each client, against the CPUs there are.
+		srvUs, cliUs := t.srvCPU.Seconds()*1e6/float64(n), t.cliCPU.Seconds()*1e6/float64(4*n)
+		cpu := fmt.Sprintf("CPU per tick: server %.2f µs, each client %.2f µs (%.2f µs in all: %.0f k/s fills %d CPUs)",
+			srvUs, cliUs, srvUs+4*cliUs, float64(runtime.NumCPU())/(srvUs+4*cliUs)*1e3, runtime.NumCPU())
+		e.Logf("lossless: asked %.0f/s, achieved %.0f/s, received %d of %d, lost %d; %s", rate, achieved, received, 4*n, lost, cpu)
 		if lost > 0 || received < int64(4*n) {
 			break
 		}
 		if achieved > best.Rate {
 			best = Result{Scenario: "lossless", Subject: "tick-local-block", Peers: 4, Mode: "sweep", Rate: achieved,
-				Note: fmt.Sprintf("asked %.0f/s", rate)}
+				Note: fmt.Sprintf("asked %.0f/s; %s", rate, cpu)}
 			h.Fill(&best)
 		}
 		if achieved < 0.8*rate {
@@ -265,7 +315,9 @@ func runLossless(ctx context.Context, e *Env) ([]Result, error) {
 }
 
 // tickServer: the sim gateway with manual steps and the RPC service;
-// "run N RATE" steps N times at RATE per second and prints "sent".
+// "run N RATE" steps N times at RATE per second and prints "sent". With
+// VNRPC_PACE=spin the steps are evenly spaced by a loop that spins
+// between them (yielding to the process's other goroutines).
 func tickServer() error {
 	var gw *sim.Gateway
 	me, err := simService(os.Getenv("VNRPC_DIR"), func(ev *engine.EventEngine, name string) engine.Gateway {
@@ -280,8 +332,13 @@ func tickServer() error {
 	}
 	return eachRun(func(n int, arg string) error {
 		rate, _ := strconv.ParseFloat(arg, 64)
-		paceCoarse(n, rate, func() { _ = gw.Step() })
-		fmt.Println("sent")
+		cpu := cpuTime()
+		if os.Getenv("VNRPC_PACE") == "spin" {
+			paceSpin(n, rate, func() { _ = gw.Step() })
+		} else {
+			paceCoarse(n, rate, func() { _ = gw.Step() })
+		}
+		fmt.Println("sent", int64(cpuTime()-cpu))
 		return nil
 	})
 }
@@ -405,6 +462,7 @@ func tickClient() error {
 		time.Sleep(time.Millisecond)
 	}
 	fmt.Println("ready", gw.Transport())
+	cpu := cpuTime()
 	waitStdin()
 	for deadline := time.Now().Add(10 * time.Second); received.Load() < want && time.Now().Before(deadline); {
 		time.Sleep(time.Millisecond)
@@ -412,7 +470,7 @@ func tickClient() error {
 	if err := h.Save(os.Getenv("VNRPC_OUT")); err != nil {
 		return err
 	}
-	fmt.Println("done", received.Load(), gw.Client().Status().Lost)
+	fmt.Println("done", received.Load(), gw.Client().Status().Lost, int64(cpuTime()-cpu))
 	return nil
 }
 
