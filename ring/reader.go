@@ -291,7 +291,7 @@ func (r *Reader) lapped() error {
 // (wrapping ErrProducerGone), a *LapError, or ErrCorrupt.
 func (r *Reader) Next(dst []byte) (Record, error) {
 	spins := 0
-	nextCheck := Nanotime() + int64(r.opts.LivenessInterval)
+	var nextCheck int64 // the liveness check's time, set at the first wait: a record at hand costs no clock read
 	for {
 		rec, ok, err := r.TryNext(dst)
 		if ok || err != nil {
@@ -311,7 +311,9 @@ func (r *Reader) Next(dst []byte) (Record, error) {
 			runtime.Gosched()
 		}
 		if spins&1023 == 0 || spins > r.opts.Spins {
-			if now := Nanotime(); now >= nextCheck {
+			if now := Nanotime(); nextCheck == 0 {
+				nextCheck = now + int64(r.opts.LivenessInterval)
+			} else if now >= nextCheck {
 				nextCheck = now + int64(r.opts.LivenessInterval)
 				r.solo = soloSpinner(r.opts.Wait) // GOMAXPROCS may have changed
 				if err := r.checkLiveness(); err != nil {
