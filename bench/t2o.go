@@ -24,7 +24,7 @@ import (
 )
 
 // tick-to-order: a strategy process answers every tick of one symbol with
-// an order; the server measures from the tick's step at its gateway to the
+// an order; the server measures from the tick's arrival at its gateway (OnTick) to the
 // order's arrival at its gateway. Ticks come one per millisecond, so each
 // order answers the latest tick.
 
