@@ -3,9 +3,11 @@ package bench
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -29,12 +31,13 @@ import (
 // order answers the latest tick.
 
 func init() {
-	register(Scenario{Name: "tick-to-order", Desc: "from a tick at the server's gateway to the order a strategy process sends in reaction, arriving at the server's gateway (local spin with polling calls and inline callbacks, local block with and without inline callbacks, tcp; 1 and 4 strategies; and the tuned low-latency setup: spin, polling on both ends, GOMAXPROCS=1 per process, 1 strategy) beside the same round trip over ZeroMQ PUB/SUB + REQ/REP with msgpack",
-		Units: func(quick bool) int { return len(t2oCases(quick)) + 1 }, Run: runT2O})
+	register(Scenario{Name: "tick-to-order", Desc: "from a tick at the server's gateway to the order a strategy process sends in reaction, arriving at the server's gateway (local spin with polling calls and inline callbacks, local block with and without inline callbacks, tcp; 1 and 4 strategies; and the tuned low-latency setup: spin, polling on both ends, GOMAXPROCS=1 per process, 1 strategy) beside the same round trip over ZeroMQ PUB/SUB + REQ/REP with msgpack, and a timestamp echoed by another process over a unix socket (two wake-ups, the floor of a blocking round trip)",
+		Units: func(quick bool) int { return len(t2oCases(quick)) + 2 }, Run: runT2O})
 	helpers["t2o-server"] = t2oServer
 	helpers["t2o-client"] = t2oClient
 	helpers["t2o-zmq-server"] = t2oZmqServer
 	helpers["t2o-zmq-client"] = t2oZmqClient
+	helpers["t2o-echo"] = t2oEcho
 }
 
 type t2oCase struct {
@@ -111,7 +114,108 @@ func runT2O(ctx context.Context, e *Env) ([]Result, error) {
 	r.Mode = mode
 	out = append(out, r)
 	e.Step()
+	if r, err = t2oFloor(e, n, warm); err != nil {
+		return out, fmt.Errorf("tick-to-order unix-socket baseline: %w", err)
+	}
+	r.Mode = mode
+	out = append(out, r)
+	e.Step()
 	return out, nil
+}
+
+// t2oFloor: the least a blocking tick-to-order can cost here, two
+// cross-process wake-ups and nothing else. This process writes a
+// timestamp on a unix socket at the ticks' pace; another echoes it back
+// at once; each echo's arrival is timed against its timestamp.
+func t2oFloor(e *Env, n, warm int) (Result, error) {
+	path := filepath.Join(e.Dir, "t2o-echo.sock")
+	_ = os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return Result{}, err
+	}
+	defer ln.Close()
+	var ps procs
+	defer ps.stop()
+	p, err := ps.spawn("t2o-echo", "VNRPC_SOCK="+path)
+	if err != nil {
+		return Result{}, err
+	}
+	if _, err := p.expect("ready", 30*time.Second); err != nil {
+		return Result{}, err
+	}
+	c, err := ln.Accept()
+	if err != nil {
+		return Result{}, err
+	}
+	defer c.Close()
+	h := NewHist()
+	echoes := make(chan error, 1)
+	go func() { // owned here: it ends after n echoes or when c closes
+		buf := make([]byte, 8)
+		for i := range n {
+			if _, err := io.ReadFull(c, buf); err != nil {
+				echoes <- err
+				return
+			}
+			if i >= warm {
+				h.Record(nanotime() - int64(binary.LittleEndian.Uint64(buf)))
+			}
+		}
+		echoes <- nil
+	}()
+	buf := make([]byte, 8)
+	var werr error
+	start := time.Now()
+	paceCoarse(n, tickRate, func() {
+		binary.LittleEndian.PutUint64(buf, uint64(nanotime()))
+		if _, err := c.Write(buf); err != nil && werr == nil {
+			werr = err
+		}
+	})
+	elapsed := time.Since(start)
+	if werr != nil {
+		_ = c.Close()
+		<-echoes
+		return Result{}, werr
+	}
+	select {
+	case err := <-echoes:
+		if err != nil {
+			return Result{}, err
+		}
+	case <-time.After(30 * time.Second):
+		_ = c.Close()
+		<-echoes
+		return Result{}, fmt.Errorf("the echoes did not all come back in 30 s")
+	}
+	r := Result{Scenario: "tick-to-order", Subject: "unix-socket-echo", Baseline: true, Peers: 1,
+		Rate: float64(n) / elapsed.Seconds(), Note: "a timestamp to another process and back over a unix socket: two wake-ups, no work"}
+	h.Fill(&r)
+	return r, nil
+}
+
+// t2oEcho echoes 8-byte messages on the unix socket VNRPC_SOCK.
+func t2oEcho() error {
+	c, err := net.Dial("unix", os.Getenv("VNRPC_SOCK"))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	fmt.Println("ready")
+	go func() {
+		waitStdin()
+		_ = c.Close()
+	}()
+	buf := make([]byte, 8)
+	for {
+		if _, err := io.ReadFull(c, buf); err != nil {
+			return nil // closed: the run is over
+		}
+		if _, err := c.Write(buf); err != nil {
+			return nil
+		}
+	}
 }
 
 func t2oOnce(e *Env, c t2oCase, n, warm int) (Result, error) {
@@ -162,7 +266,7 @@ func t2oOnce(e *Env, c t2oCase, n, warm int) (Result, error) {
 		return Result{}, err
 	}
 	r := Result{Scenario: "tick-to-order", Subject: c.subject(), Peers: c.clients, Rate: float64(n) / elapsed.Seconds(),
-		Lost: uint64(missing), Note: "tick step at the server's gateway to the strategy's order at the server's gateway"}
+		Lost: uint64(missing), Note: "a tick's OnTick at the server's gateway to the strategy's order at the server's gateway"}
 	if c.tuned {
 		r.Note += fmt.Sprintf("; GOMAXPROCS=1 in each process, server call_poll_us=%d", tunedPollUs)
 	}
