@@ -31,7 +31,7 @@ import (
 // order answers the latest tick.
 
 func init() {
-	register(Scenario{Name: "tick-to-order", Desc: "from a tick at the server's gateway to the order a strategy process sends in reaction, arriving at the server's gateway (local spin with polling calls and inline callbacks, local block with and without inline callbacks, tcp; 1 and 4 strategies; and the tuned low-latency setup: spin, polling on both ends, GOMAXPROCS=1 per process, 1 strategy) beside the same round trip over ZeroMQ PUB/SUB + REQ/REP with msgpack, and a timestamp echoed by another process over a unix socket (two wake-ups, the floor of a blocking round trip)",
+	register(Scenario{Name: "tick-to-order", Desc: "from a tick at the server's gateway to the order a strategy process sends in reaction, arriving at the server's gateway (local spin with polling calls and inline callbacks, local block with and without inline callbacks, tcp; 1 and 4 strategies; and the tuned low-latency setup: spin, polling on both ends, GOMAXPROCS=1 per process, 1 strategy) beside the same round trip over ZeroMQ PUB/SUB + REQ/REP with msgpack, and a timestamp echoed by another process over a plain unix socket (the same two wake-ups, no work)",
 		Units: func(quick bool) int { return len(t2oCases(quick)) + 2 }, Run: runT2O})
 	helpers["t2o-server"] = t2oServer
 	helpers["t2o-client"] = t2oClient
@@ -114,7 +114,7 @@ func runT2O(ctx context.Context, e *Env) ([]Result, error) {
 	r.Mode = mode
 	out = append(out, r)
 	e.Step()
-	if r, err = t2oFloor(e, n, warm); err != nil {
+	if r, err = t2oSocketEcho(e, n, warm); err != nil {
 		return out, fmt.Errorf("tick-to-order unix-socket baseline: %w", err)
 	}
 	r.Mode = mode
@@ -123,11 +123,12 @@ func runT2O(ctx context.Context, e *Env) ([]Result, error) {
 	return out, nil
 }
 
-// t2oFloor: the least a blocking tick-to-order can cost here, two
-// cross-process wake-ups and nothing else. This process writes a
-// timestamp on a unix socket at the ticks' pace; another echoes it back
-// at once; each echo's arrival is timed against its timestamp.
-func t2oFloor(e *Env, n, warm int) (Result, error) {
+// t2oSocketEcho: the two cross-process wake-ups of a blocking
+// tick-to-order and nothing else, through plain Go unix sockets. This
+// process writes a timestamp on a unix socket at the ticks' pace; another
+// echoes it back at once; each echo's arrival is timed against its
+// timestamp.
+func t2oSocketEcho(e *Env, n, warm int) (Result, error) {
 	path := filepath.Join(e.Dir, "t2o-echo.sock")
 	_ = os.Remove(path)
 	ln, err := net.Listen("unix", path)
@@ -190,7 +191,7 @@ func t2oFloor(e *Env, n, warm int) (Result, error) {
 		return Result{}, fmt.Errorf("the echoes did not all come back in 30 s")
 	}
 	r := Result{Scenario: "tick-to-order", Subject: "unix-socket-echo", Baseline: true, Peers: 1,
-		Rate: float64(n) / elapsed.Seconds(), Note: "a timestamp to another process and back over a unix socket: two wake-ups, no work"}
+		Rate: float64(n) / elapsed.Seconds(), Note: "a timestamp to another process and back over a plain unix socket: the same two wake-ups, no work"}
 	h.Fill(&r)
 	return r, nil
 }
