@@ -26,9 +26,9 @@ import (
 )
 
 // tick-to-order: a strategy process answers every tick of one symbol with
-// an order; the server measures from the tick's arrival at its gateway (OnTick) to the
-// order's arrival at its gateway. Ticks come one per millisecond, so each
-// order answers the latest tick.
+// an order; the server measures from the tick's arrival at its gateway
+// (OnTick) to the order's arrival there. Ticks come one per millisecond,
+// so each order answers the latest tick.
 
 func init() {
 	register(Scenario{Name: "tick-to-order", Desc: "from a tick at the server's gateway to the order a strategy process sends in reaction, arriving at the server's gateway (local spin with polling calls and inline callbacks, local block with and without inline callbacks, tcp; 1 and 4 strategies; and the tuned low-latency setup: spin, polling on both ends, GOMAXPROCS=1 per process, 1 strategy) beside the same round trip over ZeroMQ PUB/SUB + REQ/REP with msgpack, and a timestamp echoed by another process over a plain unix socket (the same two wake-ups, no work)",
