@@ -289,7 +289,7 @@ func (c *Client) local(ctx context.Context, socket string) (_ *conn, err error) 
 		return nil, err
 	}
 	w := cn.welcome
-	if cn.seg, err = shm.Open(w.Segment, shm.Options{Dir: w.SegmentDir}); err != nil {
+	if cn.seg, err = shm.Open(w.Segment, shm.Options{Dir: w.SegmentDir, Populate: true}); err != nil {
 		return nil, err
 	}
 	if cn.seg.Info().Epoch != w.Epoch {

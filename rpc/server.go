@@ -32,7 +32,10 @@ type ServerOptions struct {
 	// (default /dev/shm, "vnrpc"); each start makes a new one.
 	SegmentDir    string
 	SegmentPrefix string
-	// RingCapacity is the ring's data size (default 64 MiB).
+	// RingCapacity is the ring's data size (default 64 MiB). Start
+	// allocates all of it (shm.Options.Populate), and every local client
+	// maps all of it when it attaches: no page faults on the event path,
+	// and a full /dev/shm is an error at Start, not a SIGBUS later.
 	RingCapacity int
 	// CallAddr and EventAddr serve the LAN over ZeroMQ TCP (e.g.
 	// tcp://0.0.0.0:2014 and tcp://0.0.0.0:4102); empty CallAddr: no LAN.
@@ -185,7 +188,7 @@ func (s *Server) Start() (err error) {
 	}
 	epoch := shm.NewEpoch()
 	name := shm.Name(s.opts.SegmentPrefix, epoch)
-	seg, err := shm.Create(name, ring.Size(s.opts.RingCapacity), shm.Options{Dir: s.opts.SegmentDir, Epoch: epoch})
+	seg, err := shm.Create(name, ring.Size(s.opts.RingCapacity), shm.Options{Dir: s.opts.SegmentDir, Epoch: epoch, Populate: true})
 	if err != nil {
 		return fmt.Errorf("rpc: event segment: %w", err)
 	}

@@ -11,6 +11,9 @@ import (
 	"slices"
 	"testing"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 func opts(t testing.TB) Options { return Options{Dir: t.TempDir()} }
@@ -263,5 +266,65 @@ func TestZombieCreatorIsDead(t *testing.T) {
 	}
 	if !pidAlive(os.Getpid()) {
 		t.Error("this process counted as dead")
+	}
+}
+
+// resident counts the pages of b in memory (mincore).
+func resident(t *testing.T, b []byte) (in, all int) {
+	t.Helper()
+	vec := make([]byte, (len(b)+os.Getpagesize()-1)/os.Getpagesize())
+	_, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
+		uintptr(unsafe.Pointer(&vec[0])))
+	if errno != 0 {
+		t.Fatal(errno)
+	}
+	for _, v := range vec {
+		in += int(v & 1)
+	}
+	return in, len(vec)
+}
+
+// Populate allocates a new segment's every page at Create (a ring's
+// first lap then takes no page faults), with MADV_POPULATE_WRITE or, on
+// kernels without it, by touching each page; Open with it works alike.
+func TestPopulateMapsEveryPage(t *testing.T) {
+	dir, err := MkdirTemp("shm-populate") // tmpfs, as segments live in
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	const size = 1 << 20
+	lazy, err := Create(Name("lazy", NewEpoch()), size, Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lazy.Close()
+	if in, all := resident(t, lazy.Bytes()); in > all/2 {
+		t.Fatalf("without Populate %d of %d pages are in memory already: the test cannot tell", in, all)
+	}
+	for _, oldKernel := range []bool{false, true} {
+		if oldKernel {
+			madvise = func([]byte, int) error { return unix.EINVAL }
+			t.Cleanup(func() { madvise = unix.Madvise })
+		}
+		name := Name("eager", NewEpoch())
+		w, err := Create(name, size, Options{Dir: dir, Populate: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if in, all := resident(t, w.Bytes()); in != all {
+			t.Errorf("old kernel %v: %d of %d pages in memory after Create with Populate", oldKernel, in, all)
+		}
+		r, err := Open(name, Options{Dir: dir, Populate: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		copy(w.Bytes()[size-6:], "shared")
+		if string(r.Bytes()[size-6:]) != "shared" || r.Info().Epoch != w.Info().Epoch {
+			t.Errorf("old kernel %v: a populated segment does not share its memory", oldKernel)
+		}
+		_ = r.Close()
+		_ = w.Unlink()
+		_ = w.Close()
 	}
 }
