@@ -143,7 +143,7 @@ func ringOnce(e *Env, c ringCase, n, warm int) (Result, error) {
 // ringReader reads VNRPC_N records and records their one-way latency
 // after VNRPC_WARM; it prints "done LOST".
 func ringReader() error {
-	seg, err := shm.Open(os.Getenv("VNRPC_SEG"), shm.Options{Dir: os.Getenv("VNRPC_DIR")})
+	seg, err := shm.Open(os.Getenv("VNRPC_SEG"), shm.Options{Dir: os.Getenv("VNRPC_DIR"), Populate: true})
 	if err != nil {
 		return err
 	}
@@ -157,7 +157,6 @@ func ringReader() error {
 		return err
 	}
 	defer rd.Close()
-	prefault(seg.Bytes(), false)
 	n, _ := strconv.Atoi(os.Getenv("VNRPC_N"))
 	warm, _ := strconv.Atoi(os.Getenv("VNRPC_WARM"))
 	fmt.Println("ready")
@@ -305,20 +304,3 @@ func unixReader() error {
 	waitStdin()
 	return nil
 }
-
-// prefault touches every page of a ring's data area so that first-touch
-// page faults do not land in the measurement: the writer writes zeros
-// (before any record: the area is zero already), a reader reads.
-func prefault(b []byte, write bool) {
-	var sink byte
-	for i := ring.HeaderSize; i < len(b); i += 4096 {
-		if write {
-			b[i] = 0
-		} else {
-			sink += b[i]
-		}
-	}
-	prefaultSink = sink
-}
-
-var prefaultSink byte

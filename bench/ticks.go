@@ -407,11 +407,11 @@ func awaitJoin(pub, watcher *proc) error {
 	return fmt.Errorf("the subscriber never joined")
 }
 
-// benchRing creates a ring segment in e.Dir, prefaulted, and its writer;
-// done unlinks and closes it.
+// benchRing creates a ring segment in e.Dir, populated as the RPC
+// server's is, and its writer; done unlinks and closes it.
 func benchRing(e *Env, prefix string) (name string, w *ring.Writer, done func(), err error) {
 	name = shm.Name(prefix, shm.NewEpoch())
-	seg, err := shm.Create(name, ring.Size(16<<20), shm.Options{Dir: e.Dir})
+	seg, err := shm.Create(name, ring.Size(16<<20), shm.Options{Dir: e.Dir, Populate: true})
 	if err != nil {
 		return "", nil, nil, err
 	}
@@ -420,7 +420,6 @@ func benchRing(e *Env, prefix string) (name string, w *ring.Writer, done func(),
 		done()
 		return "", nil, nil, err
 	}
-	prefault(seg.Bytes(), true)
 	return name, w, done, nil
 }
 
@@ -675,7 +674,7 @@ func fanoutOnce(e *Env, k, n int) (Result, error) {
 
 // ringReaders runs VNRPC_K blocking readers until stdin closes.
 func ringReaders() error {
-	seg, err := shm.Open(os.Getenv("VNRPC_SEG"), shm.Options{Dir: os.Getenv("VNRPC_DIR")})
+	seg, err := shm.Open(os.Getenv("VNRPC_SEG"), shm.Options{Dir: os.Getenv("VNRPC_DIR"), Populate: true})
 	if err != nil {
 		return err
 	}
