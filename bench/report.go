@@ -60,6 +60,14 @@ func us(ns int64) string {
 	return fmt.Sprintf("%.2f ms", float64(ns)/1e6)
 }
 
+// rateCell is rate, or "-" for a result that has none (a floor).
+func rateCell(r float64) string {
+	if r <= 0 {
+		return "-"
+	}
+	return rate(r)
+}
+
 func rate(r float64) string {
 	switch {
 	case r >= 1e6:
@@ -70,15 +78,23 @@ func rate(r float64) string {
 	return fmt.Sprintf("%.0f/s", r)
 }
 
+// ModeFloor marks a baseline that is a floor under other rows (what the
+// host takes from any spinning thread), not a path to compare p50s with.
+const ModeFloor = "floor"
+
 // baselinesFor lists the baselines of r's scenario that compare with it:
-// the same size when the baseline was measured at that size, and one peer.
+// the same size when the baseline was measured at that size; a hot case
+// (mode "hot@…") and its baselines only with each other; no floor.
 func baselinesFor(r Result, all []Result) []Result {
 	var out []Result
 	for _, b := range all {
-		if !b.Baseline || b.Scenario != r.Scenario || r.Baseline {
+		if !b.Baseline || b.Scenario != r.Scenario || r.Baseline || b.Mode == ModeFloor {
 			continue
 		}
 		if b.Size != 0 && r.Size != 0 && b.Size != r.Size {
+			continue
+		}
+		if (strings.HasPrefix(r.Mode, "hot@") || strings.HasPrefix(b.Mode, "hot@")) && r.Mode != b.Mode {
 			continue
 		}
 		out = append(out, b)
@@ -121,7 +137,7 @@ func Markdown(w io.Writer, rep Report) {
 				extra = fmt.Sprintf(" (%d lost)", r.Lost)
 			}
 			fmt.Fprintf(w, "| %s | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s%s | %s |\n", name, r.Size, r.Peers, r.Mode,
-				us(r.P50), us(r.P90), us(r.P99), us(r.P999), us(r.P9999), us(r.Max), rate(r.Rate), extra, strings.Join(ratios, ", "))
+				us(r.P50), us(r.P90), us(r.P99), us(r.P999), us(r.P9999), us(r.Max), rateCell(r.Rate), extra, strings.Join(ratios, ", "))
 		}
 	}
 }

@@ -53,6 +53,38 @@ func TestReportAndCompare(t *testing.T) {
 	}
 }
 
+// A hot case compares with the baselines of its own mode only, and a
+// floor with nothing.
+func TestReportHotAndFloor(t *testing.T) {
+	hot := Result{Scenario: "ticks", Subject: "tick-local-spin-hot", Peers: 1, Mode: "hot@20000/s"}
+	hist(800, 800, 900).Fill(&hot)
+	cold := Result{Scenario: "ticks", Subject: "tick-local-spin", Peers: 1, Mode: "paced@1000/s"}
+	hist(3000, 3000).Fill(&cold)
+	ring := Result{Scenario: "ticks", Subject: "ring-spin-hot", Baseline: true, Peers: 1, Mode: "hot@20000/s"}
+	hist(400, 400).Fill(&ring)
+	zmq := Result{Scenario: "ticks", Subject: "zmq-pubsub-ipc", Baseline: true, Peers: 1, Mode: "paced@1000/s"}
+	hist(60_000, 60_000).Fill(&zmq)
+	floor := Result{Scenario: "ticks", Subject: "host-spin-floor", Baseline: true, Peers: 1, Mode: ModeFloor}
+	hist(1, 1, 9000).Fill(&floor)
+	var md strings.Builder
+	Markdown(&md, Report{Results: []Result{hot, cold, ring, zmq, floor}})
+	for _, row := range strings.Split(md.String(), "\n") {
+		switch {
+		case strings.HasPrefix(row, "| tick-local-spin-hot "):
+			if !strings.HasSuffix(row, "| 2.00× ring-spin-hot |") {
+				t.Errorf("hot row: %s", row)
+			}
+		case strings.HasPrefix(row, "| tick-local-spin "):
+			if !strings.HasSuffix(row, "| 0.05× zmq-pubsub-ipc |") {
+				t.Errorf("paced row: %s", row)
+			}
+		}
+	}
+	if strings.Contains(md.String(), "× host-spin-floor") {
+		t.Errorf("a ratio to the floor:\n%s", md.String())
+	}
+}
+
 // A histogram survives the trip through a file, as helpers send them.
 func TestHistSaveLoad(t *testing.T) {
 	h := hist(1_000, 2_000, 3_000_000)

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vnrpc/vnrpc/bench"
 )
 
 // The test binary re-execs itself as the vnrpc command when this is set.
@@ -206,6 +208,7 @@ func TestBenchQuickWritesEverything(t *testing.T) {
 		Scenario string  `json:"scenario"`
 		Subject  string  `json:"subject"`
 		Baseline bool    `json:"baseline"`
+		Mode     string  `json:"mode"`
 		P50      int64   `json:"p50_ns"`
 		P99      int64   `json:"p99_ns"`
 		Max      int64   `json:"max_ns"`
@@ -218,10 +221,12 @@ func TestBenchQuickWritesEverything(t *testing.T) {
 	baselines := 0
 	for _, r := range results {
 		seen[r.Scenario] = true
+		seen[r.Scenario+"/"+r.Subject] = true
 		if r.Baseline {
 			baselines++
 		}
-		if r.P50 <= 0 || r.P99 < r.P50 || r.Max < r.P99 || r.Rate <= 0 {
+		// A floor (the host's stalls of a spinning thread) has no rate.
+		if r.P50 <= 0 || r.P99 < r.P50 || r.Max < r.P99 || (r.Rate <= 0) != (r.Mode == bench.ModeFloor) {
 			t.Errorf("implausible result %+v", r)
 		}
 	}
@@ -235,8 +240,13 @@ func TestBenchQuickWritesEverything(t *testing.T) {
 			}
 		}
 	}
-	if baselines < 9 {
-		t.Errorf("%d baselines, want the channel, unix stream, unix echo, REQ/REP and PUB/SUB over ipc and tcp, and gRPC ones", baselines)
+	for _, s := range []string{"ticks/ring-spin-hot", "ticks/host-spin-floor"} {
+		if !seen[s] {
+			t.Errorf("no %s baseline", s)
+		}
+	}
+	if baselines < 11 {
+		t.Errorf("%d baselines, want the channel, unix stream, unix echo, REQ/REP and PUB/SUB over ipc and tcp, gRPC, the hot ring and the host's spin floor", baselines)
 	}
 	for _, f := range []string{"report.md", "machine.json", "throughput.svg", "throughput.png"} {
 		if fi, err := os.Stat(filepath.Join(out, f)); err != nil || fi.Size() == 0 {
