@@ -70,18 +70,15 @@ func DecodeTickFast(b []byte, t *e.Tick) error {
 	if n == tickFields { // the common case, straight through
 		r.str(&t.GatewayName)
 		r.str(&t.Symbol)
-		r.enum(exchanges, (*uint8)(&t.Exchange))
+		r.enumKeep(exchanges, (*uint8)(&t.Exchange), t.Exchange.String())
 		r.time(&t.Datetime)
 		r.str(&t.Name)
-		for _, p := range [...]*float64{&t.Volume, &t.Turnover, &t.OpenInterest, &t.LastPrice, &t.LastVolume,
-			&t.LimitUp, &t.LimitDown, &t.OpenPrice, &t.HighPrice, &t.LowPrice, &t.PreClose} {
-			*p = r.f64()
-		}
-		for _, side := range [...]*[5]float64{&t.BidPrice, &t.AskPrice, &t.BidVolume, &t.AskVolume} {
-			for k := range side {
-				side[k] = r.f64()
-			}
-		}
+		var f [31]float64
+		r.f64s(f[:])
+		t.Volume, t.Turnover, t.OpenInterest, t.LastPrice, t.LastVolume = f[0], f[1], f[2], f[3], f[4]
+		t.LimitUp, t.LimitDown, t.OpenPrice, t.HighPrice, t.LowPrice, t.PreClose = f[5], f[6], f[7], f[8], f[9], f[10]
+		t.BidPrice, t.AskPrice = [5]float64(f[11:16]), [5]float64(f[16:21])
+		t.BidVolume, t.AskVolume = [5]float64(f[21:26]), [5]float64(f[26:31])
 		r.time(&t.Localtime)
 		return r.end()
 	}
@@ -470,6 +467,20 @@ func (r *reader) str(dst *string) {
 	}
 }
 
+// enumKeep is enum for a reused value whose current code is cur: the
+// same code as before (a symbol's next tick) costs no lookup.
+func (r *reader) enumKeep(table map[string]uint8, dst *uint8, cur string) {
+	if r.err != nil {
+		return
+	}
+	at := r.pos
+	if b := r.strBytes(); r.err == nil && string(b) == cur && cur != "" {
+		return
+	}
+	r.pos, r.err = at, nil
+	r.enum(table, dst)
+}
+
 func (r *reader) enum(table map[string]uint8, dst *uint8) {
 	b := r.strBytes()
 	if r.err != nil {
@@ -516,6 +527,25 @@ func (r *reader) int64() int64 {
 		r.fail(fmt.Sprintf("want an integer, got 0x%02x", c))
 	}
 	return 0
+}
+
+// f64s fills dst with the next len(dst) numbers (see f64). A run of
+// float64s, which is what writers here send, is read in one pass.
+func (r *reader) f64s(dst []float64) {
+	if n := 9 * len(dst); r.err == nil && len(r.b)-r.pos >= n {
+		b := r.b[r.pos : r.pos+n]
+		i := 0
+		for ; i < len(dst) && b[9*i] == 0xcb; i++ {
+			dst[i] = math.Float64frombits(binary.BigEndian.Uint64(b[9*i+1:]))
+		}
+		if i == len(dst) {
+			r.pos += n
+			return
+		}
+	}
+	for i := range dst {
+		dst[i] = r.f64()
+	}
 }
 
 // f64 reads a float64, float32 or integer.

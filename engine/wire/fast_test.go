@@ -4,8 +4,10 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/vnrpc/vnrpc/engine"
+	"github.com/vnrpc/vnrpc/internal/mp"
 )
 
 // hot is the fast codec of one record type, for table tests.
@@ -240,4 +242,57 @@ func FuzzSchemaDecoders(f *testing.F) {
 		check("one", err)
 		_ = which
 	})
+}
+
+// A tick's numbers may come as float64, float32 or integers (another
+// writer's choice): a run of float64s that breaks off is read on field
+// by field. A reused value takes the next record's exchange.
+func TestTickMixedNumbersAndReuse(t *testing.T) {
+	for name, kind := range map[string]func(i int) int{
+		"mixed":              func(i int) int { return i % 3 },
+		"float64s, then one": func(i int) int { return map[bool]int{true: 1, false: 0}[i == 30] },
+	} {
+		b := appendArrayLen(nil, tickFields)
+		for _, s := range []string{"SIM", "rb2601", "SHFE"} {
+			b = mp.AppendStr(b, s)
+		}
+		b = appendTime(b, time.Unix(0, 5))
+		b = mp.AppendStr(b, "rebar")
+		var want [31]float64
+		for i := range want {
+			switch kind(i) {
+			case 0:
+				want[i] = float64(i) + 0.25
+				b = appendF64(b, want[i])
+			case 1:
+				want[i] = float64(i)
+				b = append(b, byte(i)) // positive fixint
+			case 2:
+				want[i] = 0.5
+				b = append(b, 0xca, 0x3f, 0, 0, 0) // float32 0.5
+			}
+		}
+		b = appendTime(b, time.Unix(0, 7))
+		var tk engine.Tick
+		if err := DecodeTickFast(b, &tk); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		got := [31]float64{tk.Volume, tk.Turnover, tk.OpenInterest, tk.LastPrice, tk.LastVolume, tk.LimitUp, tk.LimitDown,
+			tk.OpenPrice, tk.HighPrice, tk.LowPrice, tk.PreClose}
+		copy(got[11:], tk.BidPrice[:])
+		copy(got[16:], tk.AskPrice[:])
+		copy(got[21:], tk.BidVolume[:])
+		copy(got[26:], tk.AskVolume[:])
+		if got != want || tk.Exchange != engine.ExchangeSHFE || tk.Name != "rebar" || tk.Localtime.UnixNano() != 7 {
+			t.Errorf("%s: decoded %v %v %q %v, want %v SHFE rebar 7", name, got, tk.Exchange, tk.Name, tk.Localtime, want)
+		}
+		next, _ := AppendTick(nil, &engine.Tick{Symbol: "IF2512", Exchange: engine.ExchangeCFFEX, LastPrice: 4000})
+		if err := DecodeTickFast(next, &tk); err != nil || tk.Exchange != engine.ExchangeCFFEX || tk.LastPrice != 4000 ||
+			tk.Volume != 0 || tk.Symbol != "IF2512" {
+			t.Errorf("%s: reused value: %v %+v", name, err, tk)
+		}
+		if err := DecodeTickFast(next[:len(next)-20], &tk); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: truncated in the numbers: %v", name, err)
+		}
+	}
 }
