@@ -28,7 +28,7 @@ import (
 )
 
 func init() {
-	register(Scenario{Name: "ticks", Desc: "ticks end to end, from the sim gateway's OnTick on the server to a tick handler in client processes (local spin, local block, tcp; 1 and 4 clients; spin and block tuned with GOMAXPROCS=1 per process; spin with a busy-polling server feed at 20 k/s) beside ZeroMQ PUB/SUB over ipc and tcp",
+	register(Scenario{Name: "ticks", Desc: "ticks end to end, from the sim gateway's OnTick on the server to a tick handler in client processes (local spin, local block, tcp; 1 and 4 clients; spin and block tuned with GOMAXPROCS=1 per process; spin with a busy-polling server feed at 20 k/s, with the bare ring and the host's spinner floor under it) beside ZeroMQ PUB/SUB over ipc and tcp",
 		Units: func(quick bool) int { return len(tickCases(quick)) + 4 }, Run: runTicks})
 	register(Scenario{Name: "lossless", Desc: "the highest tick rate 4 client processes receive with no gap (a short sweep)",
 		Units: func(quick bool) int { return len(losslessRates(quick)) }, Run: runLossless})
