@@ -157,8 +157,9 @@ func spinFloor(e *Env, d time.Duration) (Result, error) {
 // events arriving during it, waiting g, g-spinStep, ... spinStep.
 const spinStep = 10 * time.Nanosecond
 
-// spinGaps prints "ready"; on "run" it spins on the clock on a locked
-// thread for VNRPC_DUR, saves the delay distribution to VNRPC_OUT (see
+// spinGaps prints "ready"; on "run" it spins on the clock for VNRPC_DUR
+// (yielding each turn, as a spinning ring reader with one P does while it
+// waits), saves the delay distribution to VNRPC_OUT (see
 // spinFloor) and prints "done STALLS_PER_S FRACTION_LOST".
 func spinGaps() error {
 	d, err := time.ParseDuration(os.Getenv("VNRPC_DUR"))
@@ -167,16 +168,19 @@ func spinGaps() error {
 	}
 	fmt.Println("ready")
 	return eachRun(func(int, string) error {
-		gaps := make([]int64, 0, 1<<16)
+		gaps := make([]int64, 0, 1<<20) // allocated and zeroed before the clock starts
 		start := ring.Nanotime()
 		end, last := start+int64(d), start
 		for last < end {
 			now := ring.Nanotime()
-			if g := now - last; g >= int64(gapMin) && len(gaps) < cap(gaps) {
+			if g := now - last; g >= int64(gapMin) {
+				if len(gaps) == cap(gaps) {
+					return fmt.Errorf("spin-gaps: more than %d stalls in %v", cap(gaps), d)
+				}
 				gaps = append(gaps, g)
 			}
 			last = now
-			runtime.Gosched() // as a spinning ring reader with one P does while it waits
+			runtime.Gosched()
 		}
 		total := last - start
 		h := NewHist()
