@@ -85,7 +85,8 @@ func tickCount(quick bool) (n, warm int) {
 	return 6000, 500
 }
 
-// hotCount is the hot case's: 4 s measured after 2 s discarded. A short
+// hotCount is the hot case's: 6 s of ticks, the first 2 s discarded (n
+// counts the warm-up, as tickCount's does). A short
 // run is at the mercy of the system's start-up (the helpers just started,
 // the previous case's processes exiting, each new process's heap growing
 // into fresh pages): in 1.3 s runs after 0.1 s of warm-up the p99 was
@@ -94,7 +95,7 @@ func hotCount(quick bool) (n, warm int) {
 	if quick {
 		return 2400, 400
 	}
-	return 4 * hotRate, 2 * hotRate
+	return 6 * hotRate, 2 * hotRate
 }
 
 // monotonic is the sim's clock here: ticks carry CLOCK_MONOTONIC.
@@ -275,7 +276,7 @@ func runTicks(ctx context.Context, e *Env) ([]Result, error) {
 	}
 	out = append(out, r)
 	e.Step()
-	if r, err = spinFloor(e, time.Duration(hn)*time.Second/hotRate); err != nil {
+	if r, err = spinFloor(e, time.Duration(hn-hwarm)*time.Second/hotRate); err != nil {
 		return out, fmt.Errorf("host-spin-floor baseline: %w", err)
 	}
 	out = append(out, r)
