@@ -30,8 +30,8 @@ import (
 func init() {
 	register(Scenario{Name: "ticks", Desc: "ticks end to end, from the sim gateway's OnTick on the server to a tick handler in client processes (local spin, local block, tcp; 1 and 4 clients; spin and block tuned with GOMAXPROCS=1 per process; spin with a busy-polling server feed at 20 k/s, with the bare ring and the host's spinner floor under it) beside ZeroMQ PUB/SUB over ipc and tcp",
 		Units: func(quick bool) int { return len(tickCases(quick)) + 4 }, Run: runTicks})
-	register(Scenario{Name: "lossless", Desc: "the highest tick rate 4 client processes receive with no gap (a short sweep)",
-		Units: func(quick bool) int { return len(losslessRates(quick)) }, Run: runLossless})
+	register(Scenario{Name: "lossless", Desc: "the highest tick rate 4 client processes receive with no gap (a short sweep), with the defaults and tuned for throughput (GOMAXPROCS=1, GOGC=400, GODEBUG=madvdontneed=0 in every process)",
+		Units: func(quick bool) int { return 2 * len(losslessRates(quick)) }, Run: runLossless})
 	register(Scenario{Name: "fanout", Desc: "the server's publish cost per event with 1, 16 and 64 blocking ring readers attached",
 		Units: func(quick bool) int { return len(fanoutReaders(quick)) }, Run: runFanout})
 	helpers["tick-server"] = tickServer
@@ -300,23 +300,48 @@ func losslessRates(quick bool) []float64 {
 	return []float64{25_000, 50_000, 100_000, 200_000, 400_000, 1_000_000}
 }
 
+// throughputEnv is the setting "Low latency on a small host" gives for
+// high tick rates: one P per process, the collector run less often, and
+// freed heap pages returned lazily (reused without a page fault).
+var throughputEnv = []string{tunedEnv, "GOGC=400", "GODEBUG=madvdontneed=0"}
+
+// runLossless sweeps with the defaults, then with throughputEnv in every
+// process.
 func runLossless(ctx context.Context, e *Env) ([]Result, error) {
-	best := Result{Scenario: "lossless", Subject: "tick-local-block", Peers: 4, Mode: "sweep", Note: "no rate was lossless"}
+	var out []Result
+	for _, c := range []struct {
+		subject string
+		env     []string
+	}{{"tick-local-block", nil}, {"tick-local-block-tuned", throughputEnv}} {
+		r, err := losslessSweep(ctx, e, c.subject, c.env)
+		if err != nil {
+			return out, err
+		}
+		if c.env != nil {
+			r.Note += "; " + strings.Join(c.env, " ") + " in every process"
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func losslessSweep(ctx context.Context, e *Env, subject string, env []string) (Result, error) {
+	best := Result{Scenario: "lossless", Subject: subject, Peers: 4, Mode: "sweep", Note: "no rate was lossless"}
 	for _, rate := range losslessRates(e.Quick) {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return best, err
 		}
 		n := int(rate / 2) // half a second
-		t, err := startTicks(e, "local", "block", false, 4, n, 0)
+		t, err := startTicks(e, "local", "block", false, 4, n, 0, env...)
 		if err != nil {
 			t.ps.stop()
-			return nil, err
+			return best, err
 		}
 		h, received, lost, elapsed, err := t.run(n, rate)
 		t.ps.stop()
 		e.Step()
 		if err != nil {
-			return nil, err
+			return best, err
 		}
 		achieved := float64(n) / elapsed.Seconds()
 		// What bounds the rate on a small host: the CPU a tick costs the
@@ -324,12 +349,12 @@ func runLossless(ctx context.Context, e *Env) ([]Result, error) {
 		srvUs, cliUs := t.srvCPU.Seconds()*1e6/float64(n), t.cliCPU.Seconds()*1e6/float64(4*n)
 		cpu := fmt.Sprintf("CPU per tick: server %.2f µs, each client %.2f µs (%.2f µs in all: %.0f k/s fills %d CPUs)",
 			srvUs, cliUs, srvUs+4*cliUs, float64(runtime.NumCPU())/(srvUs+4*cliUs)*1e3, runtime.NumCPU())
-		e.Logf("lossless: asked %.0f/s, achieved %.0f/s, received %d of %d, lost %d; %s", rate, achieved, received, 4*n, lost, cpu)
+		e.Logf("lossless %s: asked %.0f/s, achieved %.0f/s, received %d of %d, lost %d; %s", subject, rate, achieved, received, 4*n, lost, cpu)
 		if lost > 0 || received < int64(4*n) {
 			break
 		}
 		if achieved > best.Rate {
-			best = Result{Scenario: "lossless", Subject: "tick-local-block", Peers: 4, Mode: "sweep", Rate: achieved,
+			best = Result{Scenario: "lossless", Subject: subject, Peers: 4, Mode: "sweep", Rate: achieved,
 				Note: fmt.Sprintf("asked %.0f/s; %s", rate, cpu)}
 			h.Fill(&best)
 		}
@@ -338,7 +363,7 @@ func runLossless(ctx context.Context, e *Env) ([]Result, error) {
 			break
 		}
 	}
-	return []Result{best}, nil
+	return best, nil
 }
 
 // tickServer: the sim gateway with manual steps and the RPC service;
