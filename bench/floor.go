@@ -11,7 +11,6 @@ import (
 	"github.com/vnrpc/vnrpc/engine"
 	"github.com/vnrpc/vnrpc/engine/wire"
 	"github.com/vnrpc/vnrpc/ring"
-	"github.com/vnrpc/vnrpc/shm"
 )
 
 // The floors under the hot tick case (tick-local-spin-hot), measured in
@@ -78,16 +77,11 @@ func ringHot(e *Env, n, warm int) (Result, error) {
 // SIZE"; for each "run N RATE" it writes N tick-sized records at RATE per
 // second, spinning in between (paceSpin), and prints "sent".
 func ringWriter() error {
-	name := shm.Name("vnrpc-bench-hot", shm.NewEpoch())
-	seg, err := shm.Create(name, ring.Size(16<<20), shm.Options{Dir: os.Getenv("VNRPC_DIR"), Populate: true})
+	name, w, done, err := benchRing(os.Getenv("VNRPC_DIR"), "vnrpc-bench-hot")
 	if err != nil {
 		return err
 	}
-	defer func() { _ = seg.Unlink(); _ = seg.Close() }()
-	w, err := ring.NewWriter(seg.Bytes())
-	if err != nil {
-		return err
-	}
+	defer done()
 	tk := engine.Tick{GatewayName: "SIM", Symbol: "rb2601", Exchange: engine.ExchangeSHFE, Name: "rebar",
 		LastPrice: 3200, Datetime: time.Now()}
 	payload, err := wire.AppendTick(nil, &tk)

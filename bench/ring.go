@@ -97,7 +97,7 @@ func runRing(ctx context.Context, e *Env) ([]Result, error) {
 
 // ringOnce: the writer here, readers in helper processes.
 func ringOnce(e *Env, c ringCase, n, warm int) (Result, error) {
-	name, w, done, err := benchRing(e, "vnrpc-bench")
+	name, w, done, err := benchRing(e.Dir, "vnrpc-bench")
 	if err != nil {
 		return Result{}, err
 	}

@@ -224,6 +224,7 @@ func (t *tickRun) run(n int, rate float64) (h *Hist, received int64, lost uint64
 
 func runTicks(ctx context.Context, e *Env) ([]Result, error) {
 	n, warm := tickCount(e.Quick)
+	paced := fmt.Sprintf("paced@%d/s", tickRate)
 	var out []Result
 	for _, c := range tickCases(e.Quick) {
 		if err := ctx.Err(); err != nil {
@@ -233,7 +234,7 @@ func runTicks(ctx context.Context, e *Env) ([]Result, error) {
 		if c.tuned {
 			env = []string{tunedEnv}
 		}
-		rate, cn, cwarm, mode := float64(tickRate), n, warm, fmt.Sprintf("paced@%d/s", tickRate)
+		rate, cn, cwarm, mode := float64(tickRate), n, warm, paced
 		if c.hot {
 			env = append(env, "VNRPC_PACE=spin")
 			cn, cwarm = hotCount(e.Quick)
@@ -286,7 +287,7 @@ func runTicks(ctx context.Context, e *Env) ([]Result, error) {
 		if err != nil {
 			return out, fmt.Errorf("zmq baseline: %w", err)
 		}
-		r.Mode = fmt.Sprintf("paced@%d/s", tickRate)
+		r.Mode = paced
 		out = append(out, r)
 		e.Step()
 	}
@@ -459,11 +460,11 @@ func awaitJoin(pub, watcher *proc) error {
 	return fmt.Errorf("the subscriber never joined")
 }
 
-// benchRing creates a ring segment in e.Dir, populated as the RPC
-// server's is, and its writer; done unlinks and closes it.
-func benchRing(e *Env, prefix string) (name string, w *ring.Writer, done func(), err error) {
+// benchRing creates a ring segment in dir, populated as the RPC server's
+// is, and its writer; done unlinks and closes it.
+func benchRing(dir, prefix string) (name string, w *ring.Writer, done func(), err error) {
 	name = shm.Name(prefix, shm.NewEpoch())
-	seg, err := shm.Create(name, ring.Size(16<<20), shm.Options{Dir: e.Dir, Populate: true})
+	seg, err := shm.Create(name, ring.Size(16<<20), shm.Options{Dir: dir, Populate: true})
 	if err != nil {
 		return "", nil, nil, err
 	}
@@ -688,7 +689,7 @@ func runFanout(ctx context.Context, e *Env) ([]Result, error) {
 }
 
 func fanoutOnce(e *Env, k, n int) (Result, error) {
-	name, w, done, err := benchRing(e, "vnrpc-bench-fan")
+	name, w, done, err := benchRing(e.Dir, "vnrpc-bench-fan")
 	if err != nil {
 		return Result{}, err
 	}

@@ -470,20 +470,8 @@ func (r *reader) str(dst *string) {
 // enumKeep is enum for a reused value whose current code is cur: the
 // same code as before (a symbol's next tick) costs no lookup.
 func (r *reader) enumKeep(table map[string]uint8, dst *uint8, cur string) {
-	if r.err != nil {
-		return
-	}
-	at := r.pos
-	if b := r.strBytes(); r.err == nil && string(b) == cur && cur != "" {
-		return
-	}
-	r.pos, r.err = at, nil
-	r.enum(table, dst)
-}
-
-func (r *reader) enum(table map[string]uint8, dst *uint8) {
 	b := r.strBytes()
-	if r.err != nil {
+	if r.err != nil || cur != "" && string(b) == cur {
 		return
 	}
 	v, ok := table[string(b)]
@@ -493,6 +481,9 @@ func (r *reader) enum(table map[string]uint8, dst *uint8) {
 	}
 	*dst = v
 }
+
+// enum sets *dst to the next string's code in table.
+func (r *reader) enum(table map[string]uint8, dst *uint8) { r.enumKeep(table, dst, "") }
 
 func (r *reader) int64() int64 {
 	c := r.u8()
