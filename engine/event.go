@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -251,15 +252,18 @@ func (e *EventEngine) Put(ev Event) {
 		e.mu.Unlock()
 		return
 	}
-	wake := len(e.queue) == 0
 	e.queue = append(e.queue, ev)
+	n := len(e.queue)
 	e.queued++
 	e.mu.Unlock()
-	if wake {
+	switch {
+	case n == 1:
 		select {
 		case e.notify <- struct{}{}:
 		default:
 		}
+	case n%yieldEvery == 0:
+		runtime.Gosched()
 	}
 }
 
@@ -476,3 +480,11 @@ func (e *EventEngine) timer() {
 		}
 	}
 }
+
+// yieldEvery: a producer that has put this many events the dispatcher has
+// not taken yet yields once, so that the dispatcher runs. Without it a
+// producer sharing a P with the dispatcher (GOMAXPROCS=1, or a busy host)
+// runs until it blocks or is preempted, up to 10 ms of events; they stay
+// live in the queue, the heap grows into fresh pages, and each event is
+// out of the cache by the time its handlers see it.
+const yieldEvery = 256

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -224,6 +225,31 @@ func TestPutFromHandlerAndManyProducers(t *testing.T) {
 	}
 	if got.Load() != 8101 {
 		t.Fatalf("handled %d events, want 8101", got.Load())
+	}
+}
+
+// A producer that outruns the dispatcher on one P yields to it: the queue
+// stays near yieldEvery events instead of holding everything the producer
+// puts before it blocks.
+func TestProducerYieldsToDispatcher(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	e := NewEventEngine(WithTimerInterval(0))
+	e.Start()
+	defer e.Stop()
+	var got atomic.Int64
+	e.Register("tick", func(Event) { got.Add(1) })
+	const n = 20 * yieldEvery
+	peak := 0
+	for i := range n {
+		e.Put(Event{Type: "tick", Data: i})
+		peak = max(peak, e.Pending())
+	}
+	drain(t, e)
+	if got.Load() != n {
+		t.Fatalf("handled %d events, want %d", got.Load(), n)
+	}
+	if peak > 4*yieldEvery {
+		t.Fatalf("the queue reached %d events (yield every %d): the producer did not yield", peak, yieldEvery)
 	}
 }
 

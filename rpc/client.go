@@ -320,18 +320,11 @@ func (c *Client) readRing(cn *conn, from uint64) {
 	buf := make([]byte, 0, 4096)
 	for {
 		rec, err := cn.rd.Next(buf)
-		var lap *ring.LapError
-		switch {
-		case errors.As(err, &lap):
-			c.laps.Add(1)
-			c.lost.Add(lap.Lost)
-			c.state(StateChange{State: StateResync, Transport: cn.transport, Epoch: cn.welcome.Epoch, Reason: "lap", Lost: lap.Lost})
+		if err != nil { // apart from the hot loop: lap escapes to the heap
+			if !c.ringError(cn, err) {
+				return
+			}
 			continue
-		case errors.Is(err, ring.ErrReaderClosed):
-			return
-		case err != nil:
-			cn.die(fmt.Errorf("%w: event ring: %w", ErrDisconnected, err))
-			return
 		}
 		buf = rec.Payload
 		if rec.Seq < from {
@@ -341,6 +334,25 @@ func (c *Client) readRing(cn *conn, from uint64) {
 		if c.opts.OnEvent != nil {
 			c.opts.OnEvent(Event{Seq: rec.Seq, Type: rec.Type, Timestamp: rec.Timestamp, Payload: rec.Payload})
 		}
+	}
+}
+
+// ringError handles an error of the event ring's reader and reports
+// whether reading goes on: after a lap it does, with the loss counted and
+// a resync requested.
+func (c *Client) ringError(cn *conn, err error) bool {
+	var lap *ring.LapError
+	switch {
+	case errors.As(err, &lap):
+		c.laps.Add(1)
+		c.lost.Add(lap.Lost)
+		c.state(StateChange{State: StateResync, Transport: cn.transport, Epoch: cn.welcome.Epoch, Reason: "lap", Lost: lap.Lost})
+		return true
+	case errors.Is(err, ring.ErrReaderClosed):
+		return false
+	default:
+		cn.die(fmt.Errorf("%w: event ring: %w", ErrDisconnected, err))
+		return false
 	}
 }
 

@@ -27,14 +27,15 @@ type mirror struct {
 	accounts  map[string]entry[engine.Account]
 	contracts map[string]entry[engine.Contract]
 	quotes    map[string]entry[engine.Quote]
-	ticks     map[engine.SubscribeRequest]entry[engine.Tick] // by symbol and exchange: no vt_symbol built per tick
+	ticks     map[engine.SubscribeRequest]*entry[engine.Tick] // by symbol and exchange: no vt_symbol built per tick
+	lastTick  *entry[engine.Tick]                             // the slot of the last tick received
 }
 
 func newMirror() mirror {
 	return mirror{orders: map[string]entry[engine.Order]{}, trades: map[string]entry[engine.Trade]{},
 		positions: map[string]entry[engine.Position]{}, accounts: map[string]entry[engine.Account]{},
 		contracts: map[string]entry[engine.Contract]{}, quotes: map[string]entry[engine.Quote]{},
-		ticks: map[engine.SubscribeRequest]entry[engine.Tick]{}}
+		ticks: map[engine.SubscribeRequest]*entry[engine.Tick]{}}
 }
 
 // onEvent receives each published record, in order, on the client's event
@@ -55,7 +56,7 @@ func (g *Gateway) onEvent(ev vrpc.Event) {
 		*t = g.scratch
 		t.GatewayName = name
 		g.mu.Lock()
-		g.mirror.ticks[engine.SubscribeRequest{Symbol: t.Symbol, Exchange: t.Exchange}] = entry[engine.Tick]{*t, gen}
+		*g.mirror.tickSlot(t) = entry[engine.Tick]{*t, gen}
 		g.mu.Unlock()
 		g.OnTick(t)
 		return
@@ -305,7 +306,8 @@ func (g *Gateway) sync(reason string) {
 		}
 		localize(t, g.Name())
 		g.mu.Lock()
-		if apply(g.mirror.ticks, engine.SubscribeRequest{Symbol: t.Symbol, Exchange: t.Exchange}, *t, gen0) {
+		if e := g.mirror.tickSlot(t); e.gen <= gen0 && e.v != *t {
+			*e = entry[engine.Tick]{*t, gen0}
 			out = append(out, engine.Event{Type: engine.EventTick, Data: t})
 		}
 		g.mu.Unlock()
@@ -318,6 +320,24 @@ func (g *Gateway) sync(reason string) {
 		g.state(State{State: "resynced", Transport: g.Transport(),
 			Reason: fmt.Sprintf("%s; %d objects changed, %v", reason, changed, time.Since(start).Round(time.Millisecond))})
 	}
+}
+
+// tickSlot returns where the last tick of t's symbol is recorded, made
+// if there is none. A stream of one symbol's ticks hashes nothing: the
+// last slot is kept, and the decoder reuses the symbol's string, so the
+// comparison is of equal pointers. The caller holds g.mu.
+func (m *mirror) tickSlot(t *engine.Tick) *entry[engine.Tick] {
+	if e := m.lastTick; e != nil && e.v.Symbol == t.Symbol && e.v.Exchange == t.Exchange {
+		return e
+	}
+	key := engine.SubscribeRequest{Symbol: t.Symbol, Exchange: t.Exchange}
+	e := m.ticks[key]
+	if e == nil {
+		e = &entry[engine.Tick]{v: engine.Tick{Symbol: t.Symbol, Exchange: t.Exchange}}
+		m.ticks[key] = e
+	}
+	m.lastTick = e
+	return e
 }
 
 // apply records v under key unless what is recorded is newer than the
