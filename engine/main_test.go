@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -235,5 +236,42 @@ func TestOMSTicksByVtSymbol(t *testing.T) {
 	}
 	if !slices.Equal(vts, []string{"rb2601.SHFE", "IF2512.CFFEX", "rb2601.DCE"}) {
 		t.Errorf("AllTicks order %v", vts)
+	}
+}
+
+// The OMS takes ticks inside Put: a tick is in the OMS when OnTick
+// returns, even while the dispatcher is busy, and a queued tick handler
+// finds a tick at least as new as its own in the OMS.
+func TestOMSTickBeforeDispatch(t *testing.T) {
+	ev := NewEventEngine(WithTimerInterval(0))
+	me := NewMainEngine(ev, nil)
+	defer me.Close()
+	gw := NewGatewayBase(ev, "G")
+	release, busy := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	defer unblock() // before Close, also on failure
+	ev.Register("test.block", func(Event) { close(busy); <-release })
+	var seen []float64
+	ev.Register(EventTick, func(e Event) {
+		tk, ok := me.Tick(e.Data.(*Tick).VtSymbol())
+		if !ok {
+			t.Error("a queued tick handler found no tick in the OMS")
+			return
+		}
+		seen = append(seen, tk.LastPrice)
+	})
+	ev.Put(Event{Type: "test.block"})
+	<-busy
+	for _, p := range []float64{1, 2} {
+		gw.OnTick(&Tick{GatewayName: "G", Symbol: "rb2601", Exchange: ExchangeSHFE, LastPrice: p, Datetime: time.Now()})
+		if tk, ok := me.Tick("rb2601.SHFE"); !ok || tk.LastPrice != p {
+			t.Fatalf("with the dispatcher busy, Tick = %v, %v after OnTick of price %v", tk, ok, p)
+		}
+	}
+	unblock()
+	drain(t, ev)
+	if !slices.Equal(seen, []float64{2, 2}) {
+		t.Errorf("queued handlers found prices %v in the OMS; want [2 2]", seen)
 	}
 }

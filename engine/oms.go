@@ -112,9 +112,15 @@ func newOMS() *OMS {
 		quotes: newOrdered[*Quote](), activeOrders: newOrdered[*Order](), activeQuotes: newOrdered[*Quote]()}
 }
 
+// register subscribes the OMS to what it records. Ticks are taken by a
+// tap, inside Put: a tick costs the OMS no trip through the dispatcher's
+// queue (with no queued handler for ticks, a tick is not queued at all),
+// and Tick returns the last tick put, which is never older than the one a
+// queued handler is seeing. The rest goes through the queue, in order
+// with the handlers, as in vn.py.
 func (o *OMS) register(ev *EventEngine) []func() {
 	return []func(){
-		ev.Register(EventTick, o.onEvent),
+		ev.RegisterTap(EventTick, o.onEvent),
 		ev.Register(EventOrder, o.onEvent),
 		ev.Register(EventTrade, o.onEvent),
 		ev.Register(EventPosition, o.onEvent),
