@@ -218,6 +218,9 @@ func TestClaimCommit(t *testing.T) {
 	if !ok || string(rec.Payload) != "hello world" || rec.Type != 9 {
 		t.Fatalf("%+v", rec)
 	}
+	if rec.Timestamp == 0 || rec.Timestamp != w.Stamp() {
+		t.Errorf("record stamped %d, the writer's Stamp says %d", rec.Timestamp, w.Stamp())
+	}
 	if _, err := w.Commit(); err == nil {
 		t.Error("Commit without Claim accepted")
 	}

@@ -15,6 +15,7 @@ type Writer struct {
 	tail   uint64 // local copies of what the writer owns
 	oldest uint64
 	seq    uint64
+	stamp  int64 // the last record's timestamp
 
 	pending  bool
 	pendOff  uint64 // offset of the claimed record
@@ -69,6 +70,10 @@ func (w *Writer) Write(typ uint32, payload []byte) (uint64, error) {
 	copy(b, payload)
 	return w.Commit()
 }
+
+// Stamp returns the timestamp of the last record committed (Nanotime at
+// its Commit), for a publisher that sends the same record elsewhere too.
+func (w *Writer) Stamp() int64 { return w.stamp }
 
 // Claim reserves a record of type typ with an n-byte payload and returns
 // the bytes to fill; Commit publishes it. Between the two, readers do not
@@ -145,7 +150,8 @@ func (w *Writer) Commit() (uint64, error) {
 	seq := w.seq
 	storeHeaderWord(w.data, off+recLength, w.pendLen|uint64(w.pendType)<<32)
 	storeHeaderWord(w.data, off+recSeq, seq)
-	storeHeaderWord(w.data, off+recTimestamp, uint64(Nanotime()))
+	w.stamp = Nanotime()
+	storeHeaderWord(w.data, off+recTimestamp, uint64(w.stamp))
 	start := w.tail
 	w.tail += align(w.pendLen)
 	// tail before latest: a reader that loads latest and then tail always

@@ -295,7 +295,7 @@ func (s *Server) Publish(typ uint32, payload []byte) (uint64, error) {
 	}
 	s.next.Store(seq + 1)
 	if l != nil {
-		_ = l.Publish(frame.Event{Seq: seq, Type: typ, Timestamp: ring.Nanotime(), Payload: payload})
+		_ = l.Publish(frame.Event{Seq: seq, Type: typ, Timestamp: w.Stamp(), Payload: payload}) // the ring's stamp: one clock read
 	}
 	return seq, nil
 }
