@@ -17,7 +17,11 @@ type market struct {
 	spec     *Spec
 	vt       string
 	decimals int
+	unit     float64 // a price tick in units of 10^-decimals, a whole number
+	scale    float64 // 10^decimals
 	rng      *rand.Rand
+	bits     uint64 // random bits not yet used by small
+	nbits    int
 
 	preClose, limitUp, limitDown int64
 	last, open, high, low        int64
@@ -39,6 +43,8 @@ func newMarket(spec *Spec, seed uint64) *market {
 	_, _ = h.Write([]byte(spec.VtSymbol()))
 	m := &market{spec: spec, vt: spec.VtSymbol(), decimals: decimals(spec.Pricetick),
 		rng: rand.New(rand.NewPCG(seed, h.Sum64()))}
+	m.scale = math.Pow10(m.decimals)
+	m.unit = math.Round(spec.Pricetick * m.scale)
 	m.newDay(m.ticks(spec.Price))
 	m.oi = 0
 	if spec.Product == engine.ProductFutures {
@@ -67,13 +73,24 @@ func (m *market) onGrid(price float64) bool {
 	return math.Abs(q-math.Round(q)) <= 1e-6*math.Max(1, math.Abs(q))
 }
 
-// price converts whole ticks to a price rounded to the tick's decimals.
+// price converts whole ticks to a price rounded to the tick's decimals:
+// t·unit is the whole number of 10^-decimals the price is, exact in a
+// float64, and one division rounds it to the nearest float64.
 func (m *market) price(t int64) float64 {
-	if t == 0 {
-		return 0
+	return float64(t) * m.unit / m.scale
+}
+
+// small returns a random integer in [0, n), n ≤ 1<<16, from 16 bits of
+// the generator (four per draw: a tick's 13 numbers cost 4 draws, not 13).
+// The bias is below n/65536.
+func (m *market) small(n int) int {
+	if m.nbits < 16 {
+		m.bits, m.nbits = m.rng.Uint64(), 64
 	}
-	p := math.Pow10(m.decimals)
-	return math.Round(float64(t)*m.spec.Pricetick*p) / p
+	v := int((m.bits & 0xffff) * uint64(n) >> 16)
+	m.bits >>= 16
+	m.nbits -= 16
+	return v
 }
 
 func decimals(tick float64) int {
@@ -89,17 +106,17 @@ func decimals(tick float64) int {
 // step moves the market one tick: the last price walks by at most one
 // price tick within the limits, a trade prints, and the book is redrawn.
 func (m *market) step() {
-	switch m.rng.IntN(4) {
+	switch m.small(4) {
 	case 0:
 		m.last--
 	case 3:
 		m.last++
 	}
 	m.last = min(max(m.last, m.limitDown), m.limitUp)
-	lots := float64(1+m.rng.IntN(20)) * m.spec.MinVolume
+	lots := float64(1+m.small(20)) * m.spec.MinVolume
 	m.print(m.last, lots)
 	if m.spec.Product == engine.ProductFutures {
-		m.oi = max(0, m.oi+float64(m.rng.IntN(11)-5))
+		m.oi = max(0, m.oi+float64(m.small(11)-5))
 	}
 	m.refreshBook()
 }
@@ -123,10 +140,10 @@ func (m *market) refreshBook() {
 		m.bid[i], m.bidVol[i] = 0, 0
 		m.ask[i], m.askVol[i] = 0, 0
 		if b >= m.limitDown {
-			m.bid[i], m.bidVol[i] = b, float64(1+m.rng.IntN(50))*m.spec.MinVolume
+			m.bid[i], m.bidVol[i] = b, float64(1+m.small(50))*m.spec.MinVolume
 		}
 		if a <= m.limitUp {
-			m.ask[i], m.askVol[i] = a, float64(1+m.rng.IntN(50))*m.spec.MinVolume
+			m.ask[i], m.askVol[i] = a, float64(1+m.small(50))*m.spec.MinVolume
 		}
 	}
 }
