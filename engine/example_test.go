@@ -53,7 +53,7 @@ func ExampleMainEngine() {
 	// Output:
 	// order SIM.1 SUBMITTING traded 0
 	// order SIM.1 NOTTRADED traded 0
-	// order SIM.1 PARTTRADED traded 43
-	// trade rb2601.SHFE 空 43 @ 3200
-	// order SIM.1 CANCELLED traded 43 (FAK: remainder cancelled)
+	// order SIM.1 PARTTRADED traded 8
+	// trade rb2601.SHFE 空 8 @ 3200
+	// order SIM.1 CANCELLED traded 8 (FAK: remainder cancelled)
 }
