@@ -62,6 +62,7 @@ type EventEngine struct {
 	table   atomic.Pointer[handlerTable]
 	panics  atomic.Uint64
 	dropped atomic.Uint64
+	stopped atomic.Bool // state == stateStopped, read by Put without mu
 
 	// Sync's bookkeeping, under mu: events queued and dispatched so far,
 	// and a channel closed after each batch while someone waits.
@@ -87,8 +88,15 @@ type handlerTable struct {
 	general []handlerEntry
 	taps    map[string][]handlerEntry
 	tapsAll []handlerEntry
-	tapsGen []handlerEntry  // taps on every event but keyed copies
-	keyed   map[string]bool // general types (eTick.) with a handler or tap for a keyed type (eTick.rb2601.SHFE)
+	tapsGen []handlerEntry // taps on every event but keyed copies
+	routes  map[string]route
+}
+
+// route is what Put needs to know of one event type, in one look-up.
+type route struct {
+	taps   []handlerEntry // the type's taps
+	queued bool           // the type has handlers
+	keyed  bool           // a general type (eTick.) with a handler or tap for a keyed type of it (eTick.rb2601.SHFE)
 }
 
 // keyedOf reports whether typ is a keyed copy's type, a general type
@@ -103,13 +111,24 @@ func keyedOf(typ string) (general string, keyed bool) {
 	return typ[:i+1], true
 }
 
-// index fills keyed from byType and taps.
+// index fills routes from byType and taps.
 func (t *handlerTable) index() *handlerTable {
-	t.keyed = map[string]bool{}
+	t.routes = map[string]route{}
+	set := func(typ string, f func(*route)) {
+		r := t.routes[typ]
+		f(&r)
+		t.routes[typ] = r
+	}
+	for typ, l := range t.taps {
+		set(typ, func(r *route) { r.taps = l })
+	}
+	for typ := range t.byType {
+		set(typ, func(r *route) { r.queued = true })
+	}
 	for _, m := range []map[string][]handlerEntry{t.byType, t.taps} {
 		for typ := range m {
 			if general, ok := keyedOf(typ); ok {
-				t.keyed[general] = true
+				set(general, func(r *route) { r.keyed = true })
 			}
 		}
 	}
@@ -172,10 +191,12 @@ func (e *EventEngine) Stop() {
 		return
 	case stateNew:
 		e.state = stateStopped
+		e.stopped.Store(true)
 		e.mu.Unlock()
 		return
 	}
 	e.state = stateStopped
+	e.stopped.Store(true)
 	close(e.quit)
 	e.mu.Unlock()
 	e.done.Wait()
@@ -222,35 +243,46 @@ func (e *EventEngine) Sync(ctx context.Context) error {
 // costs the dispatcher nothing. (Registration is not ordered with Put in
 // vn.py either: a handler added while events flow may miss some already
 // put.)
-func (e *EventEngine) Put(ev Event) {
+func (e *EventEngine) Put(ev Event) { e.put(ev, e.table.Load()) }
+
+// putGeneral puts ev, of a general type (eTick.), and reports whether its
+// keyed copy is wanted (WantsKeyed), from the same look-up.
+func (e *EventEngine) putGeneral(ev Event) (keyed bool) {
 	t := e.table.Load()
-	if len(t.tapsAll) > 0 || len(t.taps) > 0 || len(t.tapsGen) > 0 {
-		e.mu.Lock()
-		stopped := e.state == stateStopped
-		e.mu.Unlock()
-		if !stopped {
-			for _, x := range t.taps[ev.Type] {
-				e.call(x.h, ev)
-			}
-			for _, x := range t.tapsAll {
-				e.call(x.h, ev)
-			}
-			if _, keyed := keyedOf(ev.Type); len(t.tapsGen) > 0 && !keyed {
+	r := e.put(ev, t)
+	return len(t.general) > 0 || len(t.tapsAll) > 0 || r.keyed
+}
+
+// put runs ev's taps and queues it for its handlers, as t routes it, and
+// returns its route. An event with taps only takes no lock.
+func (e *EventEngine) put(ev Event, t *handlerTable) route {
+	r := t.routes[ev.Type]
+	if (len(r.taps) > 0 || len(t.tapsAll) > 0 || len(t.tapsGen) > 0) && !e.stopped.Load() {
+		for _, x := range r.taps {
+			e.call(x.h, ev)
+		}
+		for _, x := range t.tapsAll {
+			e.call(x.h, ev)
+		}
+		if len(t.tapsGen) > 0 {
+			if _, keyed := keyedOf(ev.Type); !keyed {
 				for _, x := range t.tapsGen {
 					e.call(x.h, ev)
 				}
 			}
 		}
 	}
+	if !r.queued && len(t.general) == 0 {
+		if e.stopped.Load() {
+			e.dropped.Add(1)
+		}
+		return r
+	}
 	e.mu.Lock()
 	if e.state == stateStopped {
 		e.mu.Unlock()
 		e.dropped.Add(1)
-		return
-	}
-	if len(t.general) == 0 && len(t.byType[ev.Type]) == 0 {
-		e.mu.Unlock()
-		return
+		return r
 	}
 	e.queue = append(e.queue, ev)
 	n := len(e.queue)
@@ -265,6 +297,7 @@ func (e *EventEngine) Put(ev Event) {
 	case n%yieldEvery == 0:
 		runtime.Gosched()
 	}
+	return r
 }
 
 // WantsKeyed reports whether a keyed copy of an event of the general type
@@ -274,7 +307,7 @@ func (e *EventEngine) Put(ev Event) {
 // copy otherwise.
 func (e *EventEngine) WantsKeyed(general string) bool {
 	t := e.table.Load()
-	return len(t.general) > 0 || len(t.tapsAll) > 0 || t.keyed[general]
+	return len(t.general) > 0 || len(t.tapsAll) > 0 || t.routes[general].keyed
 }
 
 // Register adds h for events of type typ and returns a function that removes it.

@@ -228,6 +228,22 @@ func TestPutFromHandlerAndManyProducers(t *testing.T) {
 	}
 }
 
+// After Stop, taps no longer run, and every event put is counted as
+// dropped, also one that only taps or nothing at all would have seen.
+func TestTapsAfterStop(t *testing.T) {
+	e := NewEventEngine(WithTimerInterval(0))
+	e.Start()
+	var tapped atomic.Int64
+	e.RegisterTap("t", func(Event) { tapped.Add(1) })
+	e.Put(Event{Type: "t"})
+	e.Stop()
+	e.Put(Event{Type: "t"})
+	e.Put(Event{Type: "nobody"})
+	if tapped.Load() != 1 || e.Dropped() != 2 {
+		t.Fatalf("after Stop: tapped %d (want 1), dropped %d (want 2)", tapped.Load(), e.Dropped())
+	}
+}
+
 // A producer that outruns the dispatcher on one P yields to it: the queue
 // stays near yieldEvery events instead of holding everything the producer
 // puts before it blocks.

@@ -96,8 +96,7 @@ func (g *GatewayBase) EventEngine() *EventEngine { return g.ev }
 // anything (EventEngine.WantsKeyed); only then do the On methods build the
 // key and put the copy.
 func (g *GatewayBase) put(general string, data any) (keyed bool) {
-	g.ev.Put(Event{Type: general, Data: data})
-	return g.ev.WantsKeyed(general)
+	return g.ev.putGeneral(Event{Type: general, Data: data})
 }
 
 func (g *GatewayBase) OnTick(t *Tick) {
