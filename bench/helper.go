@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -31,11 +33,39 @@ func HelperMain() int {
 		fmt.Fprintf(os.Stderr, "bench: unknown helper %q\n", role)
 		return 2
 	}
+	if dir := os.Getenv(ProfileEnv); dir != "" {
+		stop, err := profile(dir, role)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench helper %s: %v\n", role, err)
+			return 1
+		}
+		defer stop()
+	}
 	if err := f(); err != nil {
 		fmt.Fprintf(os.Stderr, "bench helper %s: %v\n", role, err)
 		return 1
 	}
 	return 0
+}
+
+// ProfileEnv names a directory: when it is set, every helper process
+// writes a CPU profile of its whole run there, as ROLE-PID.pprof (for
+// `go tool pprof`), to see where a scenario's processes spend their time.
+const ProfileEnv = "VNRPC_BENCH_CPUPROFILE"
+
+func profile(dir, role string) (stop func(), err error) {
+	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%d.pprof", role, os.Getpid())))
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
 }
 
 // proc is a helper process: it prints lines on stdout, reads commands on

@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -45,5 +46,22 @@ func TestDeferredStopStopsLaterSpawns(t *testing.T) {
 			_ = p.cmd.Process.Kill()
 			t.Errorf("helper %d still running after the deferred stop", p.cmd.Process.Pid)
 		}
+	}
+}
+
+// With ProfileEnv set, a helper writes a CPU profile of its run.
+func TestHelperProfile(t *testing.T) {
+	dir := t.TempDir()
+	p, err := spawn("test-wait", ProfileEnv+"="+dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.expect("ready", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	p.stop()
+	name := filepath.Join(dir, fmt.Sprintf("test-wait-%d.pprof", p.cmd.Process.Pid))
+	if st, err := os.Stat(name); err != nil || st.Size() == 0 {
+		t.Fatalf("no profile at %s: %v", name, err)
 	}
 }
