@@ -90,6 +90,7 @@ type handlerTable struct {
 	tapsAll []handlerEntry
 	tapsGen []handlerEntry // taps on every event but keyed copies
 	routes  map[string]route
+	tick    route // routes[EventTick], the busiest type, without the look-up
 }
 
 // route is what Put needs to know of one event type, in one look-up.
@@ -132,6 +133,7 @@ func (t *handlerTable) index() *handlerTable {
 			}
 		}
 	}
+	t.tick = t.routes[EventTick]
 	return t
 }
 
@@ -256,7 +258,10 @@ func (e *EventEngine) putGeneral(ev Event) (keyed bool) {
 // put runs ev's taps and queues it for its handlers, as t routes it, and
 // returns its route. An event with taps only takes no lock.
 func (e *EventEngine) put(ev Event, t *handlerTable) route {
-	r := t.routes[ev.Type]
+	r := t.tick
+	if ev.Type != EventTick {
+		r = t.routes[ev.Type]
+	}
 	if (len(r.taps) > 0 || len(t.tapsAll) > 0 || len(t.tapsGen) > 0) && !e.stopped.Load() {
 		for _, x := range r.taps {
 			e.call(x.h, ev)

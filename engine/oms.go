@@ -26,13 +26,15 @@ func (m *ordered[V]) set(k string, v V) {
 
 // setBytes is set with the key in a reused buffer: the lookup of a key
 // already present allocates nothing (the compiler does not copy a
-// string(bytes) map index), and only a new key is made a string.
-func (m *ordered[V]) setBytes(k []byte, v V) {
+// string(bytes) map index), and only a new key is made a string. It
+// returns the value's index in vals.
+func (m *ordered[V]) setBytes(k []byte, v V) int {
 	if i, ok := m.idx[string(k)]; ok {
 		m.vals[i] = v
-		return
+		return i
 	}
 	m.set(string(k), v)
+	return len(m.vals) - 1
 }
 
 func (m *ordered[V]) get(k string) (V, bool) {
@@ -104,6 +106,7 @@ type OMS struct {
 	activeOrders *ordered[*Order]
 	activeQuotes *ordered[*Quote]
 	vt           []byte // a tick's vt_symbol, built here rather than allocated per tick
+	lastTick     int    // where in ticks.vals the last tick went
 }
 
 func newOMS() *OMS {
@@ -135,8 +138,16 @@ func (o *OMS) onEvent(e Event) {
 	defer o.mu.Unlock()
 	switch d := e.Data.(type) {
 	case *Tick:
+		// A stream of one symbol's ticks replaces the last one in place:
+		// a tick of the same symbol and exchange there has the same key.
+		if i := o.lastTick; i < len(o.ticks.vals) {
+			if p := o.ticks.vals[i]; p != nil && p.Symbol == d.Symbol && p.Exchange == d.Exchange {
+				o.ticks.vals[i] = d
+				return
+			}
+		}
 		o.vt = AppendVtSymbol(o.vt[:0], d.Symbol, d.Exchange)
-		o.ticks.setBytes(o.vt, d)
+		o.lastTick = o.ticks.setBytes(o.vt, d)
 	case *Order:
 		k := d.VtOrderID()
 		o.orders.set(k, d)
