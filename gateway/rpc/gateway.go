@@ -95,8 +95,8 @@ type Gateway struct {
 	wg       sync.WaitGroup
 	resyncCh chan string
 
-	gen     atomic.Uint64 // events delivered so far (a local count: server sequences restart with an epoch)
-	scratch engine.Tick   // event goroutine only
+	gen         atomic.Uint64 // events delivered so far (a local count: server sequences restart with an epoch)
+	lastStrings engine.Tick   // event goroutine only: the last tick's strings as the server sent them
 }
 
 // New returns a gateway named name (empty: DefaultName).

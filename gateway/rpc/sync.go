@@ -27,15 +27,17 @@ type mirror struct {
 	accounts  map[string]entry[engine.Account]
 	contracts map[string]entry[engine.Contract]
 	quotes    map[string]entry[engine.Quote]
-	ticks     map[engine.SubscribeRequest]*entry[engine.Tick] // by symbol and exchange: no vt_symbol built per tick
-	lastTick  *entry[engine.Tick]                             // the slot of the last tick received
+	// ticks by symbol and exchange (no vt_symbol built per tick): the tick
+	// emitted, shared with the handlers (events are read-only once put).
+	ticks    map[engine.SubscribeRequest]*entry[*engine.Tick]
+	lastTick *entry[*engine.Tick] // the slot of the last tick received
 }
 
 func newMirror() mirror {
 	return mirror{orders: map[string]entry[engine.Order]{}, trades: map[string]entry[engine.Trade]{},
 		positions: map[string]entry[engine.Position]{}, accounts: map[string]entry[engine.Account]{},
 		contracts: map[string]entry[engine.Contract]{}, quotes: map[string]entry[engine.Quote]{},
-		ticks: map[engine.SubscribeRequest]*entry[engine.Tick]{}}
+		ticks: map[engine.SubscribeRequest]*entry[*engine.Tick]{}}
 }
 
 // onEvent receives each published record, in order, on the client's event
@@ -47,16 +49,19 @@ func (g *Gateway) onEvent(ev vrpc.Event) {
 	}
 	gen := g.gen.Add(1)
 	name := g.Name()
-	if ev.Type == wire.TypeTick { // the hot path: decode into a reused value, copy once
-		if err := wire.DecodeTickFast(ev.Payload, &g.scratch); err != nil {
+	if ev.Type == wire.TypeTick { // the hot path: decode straight into the tick emitted
+		// Seeded with the last tick's strings, the decoder keeps those
+		// that did not change instead of allocating them.
+		t, last := new(engine.Tick), &g.lastStrings
+		t.GatewayName, t.Symbol, t.Exchange, t.Name = last.GatewayName, last.Symbol, last.Exchange, last.Name
+		if err := wire.DecodeTickFast(ev.Payload, t); err != nil {
 			g.WriteLogLevel(engine.LogError, fmt.Sprintf("dropped a malformed tick (seq %d): %v", ev.Seq, err))
 			return
 		}
-		t := new(engine.Tick)
-		*t = g.scratch
+		last.GatewayName, last.Symbol, last.Exchange, last.Name = t.GatewayName, t.Symbol, t.Exchange, t.Name
 		t.GatewayName = name
 		g.mu.Lock()
-		*g.mirror.tickSlot(t) = entry[engine.Tick]{*t, gen}
+		*g.mirror.tickSlot(t) = entry[*engine.Tick]{t, gen}
 		g.mu.Unlock()
 		g.OnTick(t)
 		return
@@ -306,8 +311,8 @@ func (g *Gateway) sync(reason string) {
 		}
 		localize(t, g.Name())
 		g.mu.Lock()
-		if e := g.mirror.tickSlot(t); e.gen <= gen0 && e.v != *t {
-			*e = entry[engine.Tick]{*t, gen0}
+		if e := g.mirror.tickSlot(t); e.gen <= gen0 && *e.v != *t {
+			*e = entry[*engine.Tick]{t, gen0}
 			out = append(out, engine.Event{Type: engine.EventTick, Data: t})
 		}
 		g.mu.Unlock()
@@ -326,14 +331,14 @@ func (g *Gateway) sync(reason string) {
 // if there is none. A stream of one symbol's ticks hashes nothing: the
 // last slot is kept, and the decoder reuses the symbol's string, so the
 // comparison is of equal pointers. The caller holds g.mu.
-func (m *mirror) tickSlot(t *engine.Tick) *entry[engine.Tick] {
+func (m *mirror) tickSlot(t *engine.Tick) *entry[*engine.Tick] {
 	if e := m.lastTick; e != nil && e.v.Symbol == t.Symbol && e.v.Exchange == t.Exchange {
 		return e
 	}
 	key := engine.SubscribeRequest{Symbol: t.Symbol, Exchange: t.Exchange}
 	e := m.ticks[key]
 	if e == nil {
-		e = &entry[engine.Tick]{v: engine.Tick{Symbol: t.Symbol, Exchange: t.Exchange}}
+		e = &entry[*engine.Tick]{v: &engine.Tick{Symbol: t.Symbol, Exchange: t.Exchange}}
 		m.ticks[key] = e
 	}
 	m.lastTick = e
