@@ -70,7 +70,7 @@ type Server struct {
 
 	life     sync.Mutex // serializes Start and Stop; never held by handlers
 	mu       sync.Mutex // guards the fields below; never held across teardown
-	running  bool
+	running  bool       // running, w and lanSrv change under pubMu too, so Publish reads them under pubMu alone
 	epoch    uint64
 	seg      *shm.Segment
 	w        *ring.Writer
@@ -80,7 +80,7 @@ type Server struct {
 	clients  map[string]*clientStat // by client id
 	peers    map[string]string      // transport peer -> client id
 
-	pubMu sync.Mutex
+	pubMu sync.Mutex    // serializes Publish; taken before mu
 	next  atomic.Uint64 // sequence number of the next event
 }
 
@@ -216,11 +216,13 @@ func (s *Server) Start() (err error) {
 			return err
 		}
 	}
+	s.pubMu.Lock()
 	s.mu.Lock()
 	s.running, s.epoch, s.seg, s.w, s.stopBeat, s.udsSrv, s.lanSrv = true, epoch, seg, w, stopBeat, udsSrv, lanSrv
 	s.clients, s.peers = map[string]*clientStat{}, map[string]string{}
 	s.next.Store(0)
 	s.mu.Unlock()
+	s.pubMu.Unlock()
 	attrs := []any{"epoch", fmt.Sprintf("%016x", epoch), "socket", s.opts.SocketPath, "segment", name}
 	if lanSrv != nil {
 		attrs = append(attrs, "calls", lanSrv.CallAddr(), "events", lanSrv.EventAddr())
@@ -283,9 +285,7 @@ func (s *Server) Running() (bool, uint64) {
 func (s *Server) Publish(typ uint32, payload []byte) (uint64, error) {
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()
-	s.mu.Lock()
-	w, l, running := s.w, s.lanSrv, s.running
-	s.mu.Unlock()
+	w, l, running := s.w, s.lanSrv, s.running // under pubMu: see the fields' comment
 	if !running {
 		return 0, ErrNotRunning
 	}
