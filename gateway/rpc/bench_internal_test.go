@@ -1,8 +1,6 @@
 package rpc
 
 import (
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -14,12 +12,12 @@ import (
 // BenchmarkOnEventTick: the client's share of a tick's latency: decode,
 // rename, record, and put into the engine with a tap that sees it.
 func BenchmarkOnEventTick(b *testing.B) {
-	ev := engine.NewEventEngine(engine.WithTimerInterval(0), engine.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	ev := engine.NewEventEngine(engine.WithTimerInterval(0), engine.WithLogger(quietLogger()))
 	ev.Start()
 	defer ev.Stop()
 	var seen int
 	ev.RegisterTap(engine.EventTick, func(engine.Event) { seen++ })
-	g := New(ev, "", Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	g := New(ev, "", Options{Logger: quietLogger()})
 	tk := &engine.Tick{GatewayName: "SIM", Symbol: "rb2601", Exchange: engine.ExchangeSHFE, Name: "rebar",
 		LastPrice: 3200, Datetime: time.Now()}
 	payload, err := wire.AppendTick(nil, tk)
