@@ -237,8 +237,9 @@ func (e *EventEngine) Sync(ctx context.Context) error {
 }
 
 // Put queues an event for dispatch. It never blocks (the queue is
-// unbounded, like vn.py's) and is safe from any goroutine, handlers
-// included. Events put before Start wait for it; events put after Stop are
+// unbounded, like vn.py's; a producer yields its thread once every
+// yieldEvery events the dispatcher has not taken) and is safe from any
+// goroutine, handlers included. Events put before Start wait for it; events put after Stop are
 // dropped. An event that no handler (of its type, or general) is
 // registered for when it is put is not queued at all, after its taps: the
 // per-key copy of each event (eTick.rb2601.SHFE) that nothing listens to
