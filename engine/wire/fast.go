@@ -432,6 +432,15 @@ func (r *reader) header() (n int, isMap bool) {
 
 // strBytes reads a string (or bin) and returns a view of its bytes.
 func (r *reader) strBytes() []byte {
+	if r.err == nil && r.pos < len(r.b) { // a short string whole: one check
+		if c := r.b[r.pos]; c&0xe0 == 0xa0 {
+			if end := r.pos + 1 + int(c&0x1f); end <= len(r.b) {
+				s := r.b[r.pos+1 : end]
+				r.pos = end
+				return s
+			}
+		}
+	}
 	c := r.u8()
 	var n int
 	switch {
@@ -562,6 +571,11 @@ func (r *reader) f64() float64 {
 
 // time reads int64 UTC nanoseconds, or nil for the zero time.
 func (r *reader) time(dst *time.Time) {
+	if r.err == nil && len(r.b)-r.pos >= 9 && r.b[r.pos] == 0xd3 { // int64 nanoseconds: one check
+		*dst = time.Unix(0, int64(binary.BigEndian.Uint64(r.b[r.pos+1:]))).UTC()
+		r.pos += 9
+		return
+	}
 	if !r.need(1) {
 		return
 	}

@@ -131,6 +131,26 @@ func TestFastMalformed(t *testing.T) {
 	}
 }
 
+// Every proper prefix of a tick fails as malformed, wherever it ends: in
+// a string, a time or a number (the decoder reads short strings and
+// times with one bounds check).
+func TestTickPrefixes(t *testing.T) {
+	tick, err := AppendTick(nil, &engine.Tick{GatewayName: "SIM", Symbol: "rb2601", Exchange: engine.ExchangeSHFE,
+		Name: "rebar", LastPrice: 3200, Datetime: time.Unix(1_700_000_000, 5), Localtime: time.Unix(1_700_000_000, 7)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := range len(tick) {
+		if err := DecodeTickFast(tick[:n:n], &engine.Tick{Symbol: "rb2601"}); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("the first %d of %d bytes: %v, want ErrMalformed", n, len(tick), err)
+		}
+	}
+	var got engine.Tick
+	if err := DecodeTickFast(tick, &got); err != nil || got.Name != "rebar" || got.Localtime.UnixNano() != 1_700_000_000_000_000_007 {
+		t.Fatalf("whole: %v %+v", err, got)
+	}
+}
+
 // FuzzDecodeFast: any bytes decode or fail with ErrMalformed, and what
 // decodes re-encodes to a record that decodes the same.
 func FuzzDecodeFast(f *testing.F) {
