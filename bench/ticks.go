@@ -514,7 +514,7 @@ func tickClient() error {
 	sample = max(sample, 1)
 	h := NewHist()
 	var received atomic.Int64
-	var seen int64          // one goroutine calls onTick: the gateway's event reader, or the dispatcher
+	var seen int64          // received, counted without an atomic so that sampling is decided before the clock read; one goroutine calls onTick (the gateway's event reader, or the dispatcher)
 	var lastAt atomic.Int64 // when the want-th tick came
 	onTick := func(ev engine.Event) {
 		if seen++; seen > warm && seen%sample == 0 {

@@ -252,7 +252,12 @@ func (e *EventEngine) Put(ev Event) { e.put(ev, e.table.Load()) }
 // keyed copy is wanted (WantsKeyed), from the same look-up.
 func (e *EventEngine) putGeneral(ev Event) (keyed bool) {
 	t := e.table.Load()
-	r := e.put(ev, t)
+	return t.wantsKeyed(e.put(ev, t))
+}
+
+// wantsKeyed reports whether the keyed copies of a general type routed
+// by r could reach anything (see WantsKeyed).
+func (t *handlerTable) wantsKeyed(r route) bool {
 	return len(t.general) > 0 || len(t.tapsAll) > 0 || r.keyed
 }
 
@@ -313,7 +318,7 @@ func (e *EventEngine) put(ev Event, t *handlerTable) route {
 // copy otherwise.
 func (e *EventEngine) WantsKeyed(general string) bool {
 	t := e.table.Load()
-	return len(t.general) > 0 || len(t.tapsAll) > 0 || t.routes[general].keyed
+	return t.wantsKeyed(t.routes[general])
 }
 
 // Register adds h for events of type typ and returns a function that removes it.

@@ -95,8 +95,15 @@ type Gateway struct {
 	wg       sync.WaitGroup
 	resyncCh chan string
 
-	gen         atomic.Uint64 // events delivered so far (a local count: server sequences restart with an epoch)
-	lastStrings engine.Tick   // event goroutine only: the last tick's strings as the server sent them
+	gen  atomic.Uint64 // events delivered so far (a local count: server sequences restart with an epoch)
+	last tickStrings   // event goroutine only: the last tick's strings as the server sent them
+}
+
+// tickStrings are a tick's strings (and exchange): the decoder keeps those
+// a new tick seeded with them repeats instead of allocating them.
+type tickStrings struct {
+	gateway, symbol, name string
+	exchange              engine.Exchange
 }
 
 // New returns a gateway named name (empty: DefaultName).

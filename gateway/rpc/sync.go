@@ -50,15 +50,13 @@ func (g *Gateway) onEvent(ev vrpc.Event) {
 	gen := g.gen.Add(1)
 	name := g.Name()
 	if ev.Type == wire.TypeTick { // the hot path: decode straight into the tick emitted
-		// Seeded with the last tick's strings, the decoder keeps those
-		// that did not change instead of allocating them.
-		t, last := new(engine.Tick), &g.lastStrings
-		t.GatewayName, t.Symbol, t.Exchange, t.Name = last.GatewayName, last.Symbol, last.Exchange, last.Name
+		l := &g.last // seeded with the last tick's strings, the decoder keeps unchanged ones
+		t := &engine.Tick{GatewayName: l.gateway, Symbol: l.symbol, Exchange: l.exchange, Name: l.name}
 		if err := wire.DecodeTickFast(ev.Payload, t); err != nil {
 			g.WriteLogLevel(engine.LogError, fmt.Sprintf("dropped a malformed tick (seq %d): %v", ev.Seq, err))
 			return
 		}
-		last.GatewayName, last.Symbol, last.Exchange, last.Name = t.GatewayName, t.Symbol, t.Exchange, t.Name
+		*l = tickStrings{gateway: t.GatewayName, symbol: t.Symbol, name: t.Name, exchange: t.Exchange}
 		t.GatewayName = name
 		g.mu.Lock()
 		*g.mirror.tickSlot(t) = entry[*engine.Tick]{t, gen}

@@ -14,14 +14,13 @@ const levels = 5
 // price ticks (int64) so the walk never drifts off the tick grid; they are
 // converted to float only when reported.
 type market struct {
-	spec     *Spec
-	vt       string
-	decimals int
-	unit     float64 // a price tick in units of 10^-decimals, a whole number
-	scale    float64 // 10^decimals
-	rng      *rand.Rand
-	bits     uint64 // random bits not yet used by small
-	nbits    int
+	spec  *Spec
+	vt    string
+	unit  float64 // a price tick in units of 10^-d, a whole number (d: the tick's decimals)
+	scale float64 // 10^d
+	rng   *rand.Rand
+	bits  uint64 // random bits not yet used by small
+	nbits int
 
 	preClose, limitUp, limitDown int64
 	last, open, high, low        int64
@@ -41,10 +40,9 @@ type market struct {
 func newMarket(spec *Spec, seed uint64) *market {
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(spec.VtSymbol()))
-	m := &market{spec: spec, vt: spec.VtSymbol(), decimals: decimals(spec.Pricetick),
+	scale := math.Pow10(decimals(spec.Pricetick))
+	m := &market{spec: spec, vt: spec.VtSymbol(), unit: math.Round(spec.Pricetick * scale), scale: scale,
 		rng: rand.New(rand.NewPCG(seed, h.Sum64()))}
-	m.scale = math.Pow10(m.decimals)
-	m.unit = math.Round(spec.Pricetick * m.scale)
 	m.newDay(m.ticks(spec.Price))
 	m.oi = 0
 	if spec.Product == engine.ProductFutures {
@@ -74,7 +72,7 @@ func (m *market) onGrid(price float64) bool {
 }
 
 // price converts whole ticks to a price rounded to the tick's decimals:
-// t·unit is the whole number of 10^-decimals the price is, exact in a
+// t·unit is the whole number of 10^-d the price is, exact in a
 // float64, and one division rounds it to the nearest float64.
 func (m *market) price(t int64) float64 {
 	return float64(t) * m.unit / m.scale

@@ -10,7 +10,7 @@ import (
 func TestPriceIsRounded(t *testing.T) {
 	for _, sp := range DefaultContracts() {
 		m := newMarket(&sp, 1)
-		p := math.Pow10(m.decimals)
+		p := math.Pow10(decimals(sp.Pricetick))
 		for k := int64(0); k < 10_000_000; k += 1 + k/1000 {
 			want := math.Round(float64(k)*sp.Pricetick*p) / p
 			if got := m.price(k); got != want {
