@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,14 +45,26 @@ func AppendTick(b []byte, t *e.Tick) ([]byte, error) {
 	b = mp.AppendStr(b, t.Exchange.String())
 	b = appendTime(b, t.Datetime)
 	b = mp.AppendStr(b, t.Name)
-	for _, f := range [...]float64{t.Volume, t.Turnover, t.OpenInterest, t.LastPrice, t.LastVolume, t.LimitUp,
-		t.LimitDown, t.OpenPrice, t.HighPrice, t.LowPrice, t.PreClose} {
-		b = appendF64(b, f)
-	}
-	for _, side := range [...]*[5]float64{&t.BidPrice, &t.AskPrice, &t.BidVolume, &t.AskVolume} {
-		for _, f := range side {
-			b = appendF64(b, f)
-		}
+	b = slices.Grow(b, tickFloatBytes) // the 31 numbers at fixed offsets: no bounds checks
+	n := len(b)
+	b = b[:n+tickFloatBytes]
+	f := (*[tickFloatBytes]byte)(b[n:])
+	putF64(f, 0, t.Volume)
+	putF64(f, 1, t.Turnover)
+	putF64(f, 2, t.OpenInterest)
+	putF64(f, 3, t.LastPrice)
+	putF64(f, 4, t.LastVolume)
+	putF64(f, 5, t.LimitUp)
+	putF64(f, 6, t.LimitDown)
+	putF64(f, 7, t.OpenPrice)
+	putF64(f, 8, t.HighPrice)
+	putF64(f, 9, t.LowPrice)
+	putF64(f, 10, t.PreClose)
+	for k := range 5 {
+		putF64(f, 11+k, t.BidPrice[k])
+		putF64(f, 16+k, t.AskPrice[k])
+		putF64(f, 21+k, t.BidVolume[k])
+		putF64(f, 26+k, t.AskVolume[k])
 	}
 	return appendTime(b, t.Localtime), nil
 }
@@ -73,12 +86,16 @@ func DecodeTickFast(b []byte, t *e.Tick) error {
 		r.enumKeep(exchanges, (*uint8)(&t.Exchange), t.Exchange.String())
 		r.time(&t.Datetime)
 		r.str(&t.Name)
-		var f [31]float64
-		r.f64s(f[:])
-		t.Volume, t.Turnover, t.OpenInterest, t.LastPrice, t.LastVolume = f[0], f[1], f[2], f[3], f[4]
-		t.LimitUp, t.LimitDown, t.OpenPrice, t.HighPrice, t.LowPrice, t.PreClose = f[5], f[6], f[7], f[8], f[9], f[10]
-		t.BidPrice, t.AskPrice = [5]float64(f[11:16]), [5]float64(f[16:21])
-		t.BidVolume, t.AskVolume = [5]float64(f[21:26]), [5]float64(f[26:31])
+		if !r.tickFloats(t) { // some numbers are not float64s (another writer)
+			var f [31]float64
+			for i := range f {
+				f[i] = r.f64()
+			}
+			t.Volume, t.Turnover, t.OpenInterest, t.LastPrice, t.LastVolume = f[0], f[1], f[2], f[3], f[4]
+			t.LimitUp, t.LimitDown, t.OpenPrice, t.HighPrice, t.LowPrice, t.PreClose = f[5], f[6], f[7], f[8], f[9], f[10]
+			t.BidPrice, t.AskPrice = [5]float64(f[11:16]), [5]float64(f[16:21])
+			t.BidVolume, t.AskVolume = [5]float64(f[21:26]), [5]float64(f[26:31])
+		}
 		r.time(&t.Localtime)
 		return r.end()
 	}
@@ -529,23 +546,45 @@ func (r *reader) int64() int64 {
 	return 0
 }
 
-// f64s fills dst with the next len(dst) numbers (see f64). A run of
-// float64s, which is what writers here send, is read in one pass.
-func (r *reader) f64s(dst []float64) {
-	if n := 9 * len(dst); r.err == nil && len(r.b)-r.pos >= n {
-		b := r.b[r.pos : r.pos+n]
-		i := 0
-		for ; i < len(dst) && b[9*i] == 0xcb; i++ {
-			dst[i] = math.Float64frombits(binary.BigEndian.Uint64(b[9*i+1:]))
-		}
-		if i == len(dst) {
-			r.pos += n
-			return
-		}
+// tickFloatBytes is the size of a tick's 31 numbers as float64s.
+const tickFloatBytes = 31 * 9
+
+// tickFloats reads a tick's 31 numbers straight into t when all of them
+// are float64s, which is what writers here send, and reports whether
+// they were; otherwise it leaves the reader where it was (t's numbers are
+// then overwritten by the caller).
+func (r *reader) tickFloats(t *e.Tick) bool {
+	if r.err != nil || len(r.b)-r.pos < tickFloatBytes {
+		return false
 	}
-	for i := range dst {
-		dst[i] = r.f64()
+	b := (*[tickFloatBytes]byte)(r.b[r.pos:])
+	var tags byte
+	for i := 0; i < tickFloatBytes; i += 9 {
+		tags |= b[i] ^ 0xcb
 	}
+	if tags != 0 {
+		return false
+	}
+	t.Volume, t.Turnover, t.OpenInterest = f64at(b, 0), f64at(b, 1), f64at(b, 2)
+	t.LastPrice, t.LastVolume, t.LimitUp, t.LimitDown = f64at(b, 3), f64at(b, 4), f64at(b, 5), f64at(b, 6)
+	t.OpenPrice, t.HighPrice, t.LowPrice, t.PreClose = f64at(b, 7), f64at(b, 8), f64at(b, 9), f64at(b, 10)
+	for k := range 5 {
+		t.BidPrice[k], t.AskPrice[k] = f64at(b, 11+k), f64at(b, 16+k)
+		t.BidVolume[k], t.AskVolume[k] = f64at(b, 21+k), f64at(b, 26+k)
+	}
+	r.pos += tickFloatBytes
+	return true
+}
+
+// f64at is the i-th float64 of a run, past its type byte.
+func f64at(b *[tickFloatBytes]byte, i int) float64 {
+	return math.Float64frombits(binary.BigEndian.Uint64(b[9*i+1 : 9*i+9]))
+}
+
+// putF64 stores the i-th float64 of a run, with its type byte.
+func putF64(b *[tickFloatBytes]byte, i int, v float64) {
+	b[9*i] = 0xcb
+	binary.BigEndian.PutUint64(b[9*i+1:9*i+9], math.Float64bits(v))
 }
 
 // f64 reads a float64, float32 or integer.

@@ -202,6 +202,28 @@ func BenchmarkTickFast(b *testing.B) {
 	}
 }
 
+// BenchmarkTickEncode and BenchmarkTickDecode split BenchmarkTickFast: the
+// service encodes a tick once, and every client decodes it.
+func BenchmarkTickEncode(b *testing.B) {
+	t := sampleTick()
+	buf := make([]byte, 0, 512)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf, _ = AppendTick(buf[:0], t)
+	}
+}
+
+func BenchmarkTickDecode(b *testing.B) {
+	buf, _ := AppendTick(nil, sampleTick())
+	var out engine.Tick
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := DecodeTickFast(buf, &out); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkTickMap: the same with the map form (the generic codec).
 func BenchmarkTickMap(b *testing.B) {
 	t := sampleTick()
