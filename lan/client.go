@@ -255,15 +255,7 @@ func (c *Client) watch(sub, mon, ctl *zmq.Socket) {
 				if err != nil {
 					continue
 				}
-				var herr error
-				switch ev {
-				case zmq.EVENT_HANDSHAKE_SUCCEEDED:
-				case zmq.EVENT_HANDSHAKE_FAILED_AUTH:
-					herr = fmt.Errorf("%w: the server at %s rejected this client's key (ZAP status %d)", ErrAuth, c.opts.CallAddr, val)
-				default:
-					herr = fmt.Errorf("%w: security handshake with %s failed (%v): wrong server key, or one side without CURVE",
-						ErrAuth, c.opts.CallAddr, ev)
-				}
+				herr := c.handshakeError(ev, val)
 				if !handshook {
 					handshook = true
 					c.hs <- herr
@@ -273,6 +265,44 @@ func (c *Client) watch(sub, mon, ctl *zmq.Socket) {
 			}
 		}
 	}
+}
+
+// ZeroMQ's protocol error codes (zmq.h) that a failed handshake reports
+// and that say more than "failed".
+const (
+	zmtpCryptographic     = 0x11000001 // a CURVE box did not open: the wrong server key
+	zmtpMechanismMismatch = 0x11000002 // one side uses CURVE, the other does not
+)
+
+// handshakeError turns a monitor event of the call socket into the
+// handshake's outcome: nil on success, otherwise an error that says what
+// to fix. A peer that hangs up during the handshake (NO_DETAIL) is a
+// CURVE server refusing our box when this client uses CURVE, and a peer
+// that does not speak ZeroMQ at all when it does not.
+func (c *Client) handshakeError(ev zmq.Event, val int) error {
+	addr, curve := c.opts.CallAddr, c.opts.Curve != nil
+	switch {
+	case ev == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+		return nil
+	case ev == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+		return fmt.Errorf("%w: the server at %s rejected this client's key (ZAP status %d)", ErrAuth, addr, val)
+	case ev == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL && val == zmtpMechanismMismatch && curve:
+		return fmt.Errorf("%w: the server at %s does not use CURVE, and this client does", ErrAuth, addr)
+	case ev == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL && val == zmtpMechanismMismatch:
+		return fmt.Errorf("%w: the server at %s requires CURVE: give this client the server's public key and a key pair of its own", ErrAuth, addr)
+	case ev == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL && val == zmtpCryptographic:
+		return fmt.Errorf("%w: the CURVE handshake with %s failed: the wrong server public key?", ErrAuth, addr)
+	}
+	what := fmt.Sprintf("%v", ev)
+	if ev == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL {
+		what = fmt.Sprintf("ZeroMQ protocol error 0x%08x", val)
+	}
+	if curve {
+		return fmt.Errorf("%w: the peer at %s dropped the CURVE handshake (%s): the wrong server public key, or not a vnrpc server",
+			ErrAuth, addr, what)
+	}
+	return fmt.Errorf("%w: the peer at %s dropped the ZeroMQ handshake (%s): not a vnrpc server (another service on that port?)",
+		ErrHandshake, addr, what)
 }
 
 // lead holds the DEALER role until call completes or ctx ends: it

@@ -12,7 +12,8 @@
 // handler admits only the authorized client keys; a client with an
 // unknown key, the wrong server key or no CURVE gets ErrAuth from Dial
 // (read from the socket monitor's handshake events, not a silent
-// timeout). Binding a non-loopback address without CURVE is refused with
+// timeout), with what to fix; a client without CURVE whose peer drops
+// the handshake (another service on the port) gets ErrHandshake. Binding a non-loopback address without CURVE is refused with
 // ErrInsecure unless Insecure is set, which logs a warning. `vnrpc keys`
 // writes key pairs; ReadKeys and ReadAuthorized read them.
 //

@@ -37,6 +37,9 @@ var (
 	ErrAuth = errors.New("lan: authentication failed")
 	// ErrClosed: the client or server was closed.
 	ErrClosed = errors.New("lan: closed")
+	// ErrHandshake: a client without CURVE reached a peer that dropped the
+	// ZeroMQ handshake: not a vnrpc server (another service on the port).
+	ErrHandshake = errors.New("lan: handshake failed")
 	// ErrNoServer: no server completed a handshake before the dial deadline.
 	ErrNoServer = errors.New("lan: no server answered")
 	// ErrBadAddr: the address is not tcp://HOST:PORT.

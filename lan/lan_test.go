@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -293,12 +294,50 @@ func TestCurve(t *testing.T) {
 		t.Fatalf("unknown key: %v, want ErrAuth", err)
 	}
 	_, err = Dial(within(t), ClientOptions{CallAddr: s.CallAddr()})
-	if !errors.Is(err, ErrAuth) {
-		t.Fatalf("plaintext client to a CURVE server: %v, want ErrAuth", err)
+	if !errors.Is(err, ErrAuth) || !strings.Contains(err.Error(), "requires CURVE") {
+		t.Fatalf("plaintext client to a CURVE server: %v, want ErrAuth saying the server requires CURVE", err)
 	}
 	_, err = Dial(within(t), ClientOptions{CallAddr: s.CallAddr(), Curve: &ClientCurve{Keys: client, ServerPublic: stranger.Public}})
-	if !errors.Is(err, ErrAuth) {
-		t.Fatalf("wrong server key: %v, want ErrAuth", err)
+	if !errors.Is(err, ErrAuth) || !strings.Contains(err.Error(), "wrong server public key") {
+		t.Fatalf("wrong server key: %v, want ErrAuth naming the server key", err)
+	}
+	plain := listen(t, ServerOptions{}, newHandler())
+	_, err = Dial(within(t), ClientOptions{CallAddr: plain.CallAddr(), Curve: &ClientCurve{Keys: client, ServerPublic: server.Public}})
+	if !errors.Is(err, ErrAuth) || !strings.Contains(err.Error(), "does not use CURVE") {
+		t.Fatalf("CURVE client to a plaintext server: %v, want ErrAuth saying the server does not use CURVE", err)
+	}
+}
+
+// TestNotAServer: a peer that is not a ZeroMQ server (it hangs up, or
+// answers as an HTTP server would) is a clear handshake error at once,
+// not an authentication failure and not a timeout.
+func TestNotAServer(t *testing.T) {
+	for _, reply := range []string{"", "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"} {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				if reply != "" {
+					_, _ = c.Read(make([]byte, 64))
+					_, _ = c.Write([]byte(reply))
+				}
+				_ = c.Close()
+			}
+		}()
+		_, err = Dial(within(t), ClientOptions{CallAddr: "tcp://" + l.Addr().String()})
+		_ = l.Close()
+		<-done
+		if !errors.Is(err, ErrHandshake) || errors.Is(err, ErrAuth) || !strings.Contains(err.Error(), "not a vnrpc server") {
+			t.Errorf("peer replying %q: %v, want ErrHandshake", reply, err)
+		}
 	}
 }
 
