@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
@@ -70,6 +71,8 @@ type Client struct {
 
 	lastSeq uint64
 	haveSeq bool
+
+	refused atomic.Int64 // connection attempts refused (the monitor's CONNECT_RETRIED), for Dial's error
 }
 
 // Call is one call in flight (frame.Call); Done receives it when it completes.
@@ -119,7 +122,12 @@ func Dial(ctx context.Context, o ClientOptions) (*Client, error) {
 		return nil, err
 	case <-ctx.Done():
 		_ = c.Close()
-		return nil, fmt.Errorf("%w at %s: %w", ErrNoServer, o.CallAddr, ctx.Err())
+		if n := c.refused.Load(); n > 0 {
+			return nil, fmt.Errorf("%w at %s: connection refused (%d tries): is the server running, on that port? (%w)",
+				ErrNoServer, o.CallAddr, n, ctx.Err())
+		}
+		return nil, fmt.Errorf("%w at %s: no ZeroMQ handshake (a host that is down, a firewall, or not a call port): %w",
+			ErrNoServer, o.CallAddr, ctx.Err())
 	}
 }
 
@@ -155,7 +163,7 @@ func (c *Client) start() (err error) {
 		return err
 	}
 	monAddr := fmt.Sprintf("inproc://vnrpc-mon-%d", inprocSeq.Add(1))
-	if err := dealer.Monitor(monAddr, zmq.EVENT_HANDSHAKE_SUCCEEDED|zmq.EVENT_HANDSHAKE_FAILED_AUTH|
+	if err := dealer.Monitor(monAddr, zmq.EVENT_CONNECT_RETRIED|zmq.EVENT_HANDSHAKE_SUCCEEDED|zmq.EVENT_HANDSHAKE_FAILED_AUTH|
 		zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL|zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL); err != nil {
 		return fmt.Errorf("lan: monitor: %w", err)
 	}
@@ -253,6 +261,10 @@ func (c *Client) watch(sub, mon, ctl *zmq.Socket) {
 			case mon:
 				ev, _, val, err := mon.RecvEvent(zmq.DONTWAIT)
 				if err != nil {
+					continue
+				}
+				if ev == zmq.EVENT_CONNECT_RETRIED { // refused, or the connection dropped: ZeroMQ tries again
+					c.refused.Add(1)
 					continue
 				}
 				herr := c.handshakeError(ev, val)

@@ -366,8 +366,9 @@ func TestPlaintextOnTheNetworkRefused(t *testing.T) {
 func TestNoServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	if _, err := Dial(ctx, ClientOptions{CallAddr: "tcp://127.0.0.1:1"}); !errors.Is(err, ErrNoServer) {
-		t.Fatalf("nobody listening: %v", err)
+	if _, err := Dial(ctx, ClientOptions{CallAddr: "tcp://127.0.0.1:1"}); !errors.Is(err, ErrNoServer) ||
+		!strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("nobody listening: %v, want ErrNoServer saying the connection was refused", err)
 	}
 }
 
