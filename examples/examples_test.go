@@ -4,6 +4,7 @@ package examples_test
 
 import (
 	"bufio"
+	"context"
 	"net/http"
 	"os"
 	"os/exec"
@@ -177,6 +178,53 @@ func TestStrategyCopies(t *testing.T) {
 	}
 	for _, p := range copies {
 		p.stop(t)
+	}
+	srv.stop(t)
+}
+
+// python finds a Python 3 with pyzmq and msgpack: Debian's (where
+// scripts/deps.sh installs python3-zmq and python3-msgpack) or the first on PATH.
+func python(t *testing.T) string {
+	t.Helper()
+	cands := []string{"/usr/bin/python3"}
+	if p, err := exec.LookPath("python3"); err == nil {
+		cands = append(cands, p)
+	}
+	for _, p := range cands {
+		if exec.Command(p, "-c", "import zmq, msgpack").Run() == nil {
+			return p
+		}
+	}
+	t.Fatalf("no python3 with pyzmq and msgpack (tried %v): run scripts/deps.sh, or install python3-zmq and python3-msgpack", cands)
+	return ""
+}
+
+// The Python client, written from docs/protocol.md alone, trades through
+// a vnrpc server over ZeroMQ TCP: hello, events without a gap, queries, a
+// subscription, an order that fills, and a remote error.
+func TestPythonClient(t *testing.T) {
+	py := python(t)
+	bin, home := t.TempDir(), t.TempDir()
+	out, err := exec.Command("go", "build", "-o", filepath.Join(bin, "vnrpc"), "../cmd/vnrpc").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build vnrpc: %v\n%s", err, out)
+	}
+	srv := start(t, home, filepath.Join(bin, "vnrpc"), "server", "--tick-rate", "20", "--data-dir", home,
+		"--socket", filepath.Join(home, "s", "rpc.sock"), "--rep", "tcp://127.0.0.1:*", "--pub", "tcp://127.0.0.1:*",
+		"--summary-interval", "1h")
+	calls := srv.untilValue(t, "calls ")
+	calls = strings.TrimSuffix(strings.Fields(calls)[0], ",")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err = exec.CommandContext(ctx, py, "python_client/client.py", calls).CombinedOutput()
+	if err != nil {
+		t.Fatalf("client.py %s: %v\n%s", calls, err, out)
+	}
+	for _, want := range []string{"connected\t", "contracts\t11", "tick\trb2601.SHFE", "order\tSIM.1 ALLTRADED",
+		"trade\t", "error\tunknown method", "done\tlost 0"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("client.py printed no %q:\n%s", want, out)
+		}
 	}
 	srv.stop(t)
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing vnrpc needs on a Debian machine that has Go:
 # libzmq3-dev and pkg-config (cgo, for the ZeroMQ LAN transport), iproute2
-# (the network-namespace test) and chromium (the console's browser tests). It does nothing when they are already there.
+# (the network-namespace test), chromium (the console's browser tests) and
+# python3-zmq and python3-msgpack (the Python client example's test). It
+# does nothing when they are already there.
 # Run as root, or with sudo available.
 set -euo pipefail
 
@@ -22,6 +24,8 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2) # the network-namespace test
 # screenshots show the zh labels.
 [ -x /usr/lib/chromium/chromium ] || [ -n "${VNRPC_CHROMIUM:-}" ] || need+=(chromium)
 dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || need+=(fonts-wqy-microhei)
+# The Python client example's test (examples/python_client) uses Debian's python3.
+/usr/bin/python3 -c 'import zmq, msgpack' >/dev/null 2>&1 || need+=(python3-zmq python3-msgpack)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then
