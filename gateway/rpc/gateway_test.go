@@ -64,7 +64,7 @@ type client struct {
 
 func startClient(t *testing.T, addr, transport string) *client {
 	t.Helper()
-	return startClientWith(t, addr, transport, rpcgw.Options{Logger: quiet()})
+	return startClientWith(t, addr, transport, rpcgw.Options{Logger: testutil.Logger(t)})
 }
 
 func startClientWith(t *testing.T, addr, transport string, o rpcgw.Options) *client {
@@ -84,7 +84,7 @@ func startClientSetting(t *testing.T, addr string, extra engine.Setting) *client
 
 func start(t *testing.T, s engine.Setting, o rpcgw.Options) *client {
 	t.Helper()
-	me := engine.NewMainEngine(nil, quiet())
+	me := engine.NewMainEngine(nil, o.Logger)
 	gwi, err := me.AddGateway(rpcgw.Factory(o), "")
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,9 @@
 package testutil
 
 import (
+	"bytes"
+	"log/slog"
+	"sync"
 	"testing"
 	"time"
 )
@@ -22,4 +25,34 @@ func Eventually(t testing.TB, within time.Duration, what string, cond func() err
 		}
 		time.Sleep(time.Millisecond) // the poll interval, not a wait for an event
 	}
+}
+
+// Logger returns a logger whose lines t prints only if it fails: quiet
+// tests that still explain a failure (a client that never connected says
+// why in its log).
+func Logger(t testing.TB) *slog.Logger {
+	b := &lockedBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("log of %s:\n%s", t.Name(), b.String())
+		}
+	})
+	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
