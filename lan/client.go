@@ -473,6 +473,13 @@ func (c *Client) Close() error {
 			return
 		}
 		c.push.close() // wakes a holder of the DEALER role
+		// Stop the DEALER's monitor before its reader (the watch goroutine)
+		// goes: libzmq sends monitor events with blocking sends, from its
+		// I/O thread for a retried connect, and a send to a monitor socket
+		// nobody reads any more would stall every socket of the process.
+		c.role.Lock()
+		_ = c.dealer.Monitor("", 0)
+		c.role.Unlock()
 		c.ctl.close()
 		c.events.Wait()
 		c.async.Wait()
