@@ -1,7 +1,6 @@
 package lan
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,15 +17,8 @@ import (
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/vnrpc/vnrpc/internal/frame"
+	"github.com/vnrpc/vnrpc/internal/testutil"
 )
-
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
-func (l *logBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 func within(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -346,7 +338,7 @@ func TestPlaintextOnTheNetworkRefused(t *testing.T) {
 	if !errors.Is(err, ErrInsecure) || !strings.Contains(err.Error(), "0.0.0.0") {
 		t.Fatalf("plaintext on 0.0.0.0: %v", err)
 	}
-	logs := &logBuf{}
+	logs := &testutil.Buffer{}
 	s, err := Listen(ServerOptions{CallAddr: "tcp://0.0.0.0:*", EventAddr: "tcp://127.0.0.1:*", Insecure: true,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))}, newHandler())
 	if err != nil {

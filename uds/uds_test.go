@@ -1,7 +1,6 @@
 package uds
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -22,6 +21,7 @@ import (
 	"time"
 
 	"github.com/vnrpc/vnrpc/internal/frame"
+	"github.com/vnrpc/vnrpc/internal/testutil"
 )
 
 const helperEnv = "VNRPC_UDS_HELPER"
@@ -49,14 +49,6 @@ func sockPath(t testing.TB) string {
 	t.Cleanup(func() { _ = os.RemoveAll(d) })
 	return filepath.Join(d, "s")
 }
-
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
-func (l *logBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // testMux has echo, fail, panic, block (until release), and counts calls.
 type testMux struct {
@@ -93,13 +85,13 @@ func newTestMux() *testMux {
 type fixture struct {
 	srv  *Server
 	mux  *testMux
-	logs *logBuf
+	logs *testutil.Buffer
 	path string
 }
 
 func serve(t testing.TB, o Options) *fixture {
 	t.Helper()
-	f := &fixture{mux: newTestMux(), logs: &logBuf{}, path: sockPath(t)}
+	f := &fixture{mux: newTestMux(), logs: &testutil.Buffer{}, path: sockPath(t)}
 	o.Logger = slog.New(slog.NewTextHandler(f.logs, nil))
 	srv, err := Listen(f.path, f.mux, o)
 	if err != nil {

@@ -31,7 +31,7 @@ func Eventually(t testing.TB, within time.Duration, what string, cond func() err
 // tests that still explain a failure (a client that never connected says
 // why in its log).
 func Logger(t testing.TB) *slog.Logger {
-	b := &lockedBuffer{}
+	b := &Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("log of %s:\n%s", t.Name(), b.String())
@@ -40,18 +40,19 @@ func Logger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-type lockedBuffer struct {
+// Buffer is a bytes.Buffer for a log that goroutines write while a test reads it.
+type Buffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *Buffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *Buffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
