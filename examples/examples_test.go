@@ -26,6 +26,16 @@ func build(t *testing.T, dir string, pkgs ...string) {
 	}
 }
 
+// buildVnrpc compiles the vnrpc command into dir and returns its path.
+func buildVnrpc(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "vnrpc")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/vnrpc").CombinedOutput(); err != nil {
+		t.Fatalf("go build vnrpc: %v\n%s", err, out)
+	}
+	return bin
+}
+
 type proc struct {
 	cmd   *exec.Cmd
 	lines chan string
@@ -155,12 +165,8 @@ func TestSimpleRPC(t *testing.T) {
 func TestStrategyCopies(t *testing.T) {
 	bin, home := t.TempDir(), t.TempDir()
 	build(t, bin, "strategy")
-	out, err := exec.Command("go", "build", "-o", filepath.Join(bin, "vnrpc"), "../cmd/vnrpc").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build vnrpc: %v\n%s", err, out)
-	}
 	sock := filepath.Join(home, "s", "rpc.sock")
-	srv := start(t, home, filepath.Join(bin, "vnrpc"), "server", "--tick-rate", "50", "--data-dir", home,
+	srv := start(t, home, buildVnrpc(t, bin), "server", "--tick-rate", "50", "--data-dir", home,
 		"--socket", sock, "--no-lan", "--summary-interval", "1h")
 	srv.until(t, "RPC service started")
 	var copies []*proc
@@ -204,19 +210,15 @@ func python(t *testing.T) string {
 // subscription, an order that fills, and a remote error.
 func TestPythonClient(t *testing.T) {
 	py := python(t)
-	bin, home := t.TempDir(), t.TempDir()
-	out, err := exec.Command("go", "build", "-o", filepath.Join(bin, "vnrpc"), "../cmd/vnrpc").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build vnrpc: %v\n%s", err, out)
-	}
-	srv := start(t, home, filepath.Join(bin, "vnrpc"), "server", "--tick-rate", "20", "--data-dir", home,
+	home := t.TempDir()
+	srv := start(t, home, buildVnrpc(t, t.TempDir()), "server", "--tick-rate", "20", "--data-dir", home,
 		"--socket", filepath.Join(home, "s", "rpc.sock"), "--rep", "tcp://127.0.0.1:*", "--pub", "tcp://127.0.0.1:*",
 		"--summary-interval", "1h")
 	calls := srv.untilValue(t, "calls ")
 	calls = strings.TrimSuffix(strings.Fields(calls)[0], ",")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	out, err = exec.CommandContext(ctx, py, "python_client/client.py", calls).CombinedOutput()
+	out, err := exec.CommandContext(ctx, py, "python_client/client.py", calls).CombinedOutput()
 	if err != nil {
 		t.Fatalf("client.py %s: %v\n%s", calls, err, out)
 	}

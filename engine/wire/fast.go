@@ -87,14 +87,9 @@ func DecodeTickFast(b []byte, t *e.Tick) error {
 		r.time(&t.Datetime)
 		r.str(&t.Name)
 		if !r.tickFloats(t) { // some numbers are not float64s (another writer)
-			var f [31]float64
-			for i := range f {
-				f[i] = r.f64()
+			for i := 5; i < 36; i++ {
+				tickField(&r, t, i)
 			}
-			t.Volume, t.Turnover, t.OpenInterest, t.LastPrice, t.LastVolume = f[0], f[1], f[2], f[3], f[4]
-			t.LimitUp, t.LimitDown, t.OpenPrice, t.HighPrice, t.LowPrice, t.PreClose = f[5], f[6], f[7], f[8], f[9], f[10]
-			t.BidPrice, t.AskPrice = [5]float64(f[11:16]), [5]float64(f[16:21])
-			t.BidVolume, t.AskVolume = [5]float64(f[21:26]), [5]float64(f[26:31])
 		}
 		r.time(&t.Localtime)
 		return r.end()
