@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -158,20 +159,28 @@ func helperClient() error {
 		default:
 		}
 	})
+	// Subscribing routes through the contract's server gateway: wait for the
+	// contract, which the gateway emits once it knows the route.
+	contract := make(chan struct{})
+	var once sync.Once
+	me.EventEngine().Register(engine.EventContract, func(ev engine.Event) {
+		if ev.Data.(*engine.Contract).VtSymbol() == "rb2601.SHFE" {
+			once.Do(func() { close(contract) })
+		}
+	})
 	if _, err := me.AddGateway(rpcgw.Factory(rpcgw.Options{Logger: quiet()}), ""); err != nil {
 		return err
 	}
 	if err := me.Connect(engine.Setting{rpcgw.KeyAddress: os.Getenv("VNRPC_ADDR")}, rpcgw.DefaultName); err != nil {
 		return err
 	}
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		if err := me.Subscribe(engine.SubscribeRequest{Symbol: "rb2601", Exchange: engine.ExchangeSHFE}, rpcgw.DefaultName); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("could not subscribe in 20 s")
-		}
-		time.Sleep(10 * time.Millisecond) // retrying until connected, with the deadline above
+	select {
+	case <-contract:
+	case <-time.After(20 * time.Second):
+		return fmt.Errorf("no contract rb2601.SHFE in 20 s")
+	}
+	if err := me.Subscribe(engine.SubscribeRequest{Symbol: "rb2601", Exchange: engine.ExchangeSHFE}, rpcgw.DefaultName); err != nil {
+		return err
 	}
 	fmt.Println("subscribed")
 	for range ticks {
