@@ -20,7 +20,7 @@ import (
 )
 
 func init() {
-	register(Scenario{Name: "calls", Desc: "call round trips to a server process (uds, uds-poll, tcp; 64 and 1024 B; 1 and 8 callers; uds-poll tuned with GOMAXPROCS=1, 64 B; closed loop, and open loop at 10 k/s over uds and 2 k/s over tcp) beside a unix-socket echo, ZeroMQ REQ/REP over ipc and tcp, and gRPC unary over a unix socket",
+	register(Scenario{Name: "calls", Desc: "call round trips to a server process (uds, uds-poll, tcp; 64 and 1024 B; 1 and 8 callers; uds-poll tuned with GOMAXPROCS=1, 64 B; closed loop, and open loop at 10 k/s over uds and 2 k/s over tcp) beside a unix-socket echo and ZeroMQ REQ/REP over tcp (each measured in blocks taken in turn with the one-caller 64 B case of uds or tcp, so that both see the same host), ZeroMQ REQ/REP over ipc, and gRPC unary over a unix socket",
 		Units: func(quick bool) int { return len(callCases(quick)) + 4 }, Run: runCalls})
 	helpers["rpc-server"] = rpcServer
 	helpers["unix-echo"] = unixEcho
@@ -67,6 +67,8 @@ func callCount(quick bool) (n, warm int) {
 
 func runCalls(ctx context.Context, e *Env) ([]Result, error) {
 	n, warm := callCount(e.Quick)
+	ctx, cancel := context.WithCancel(ctx) // closes the baselines' client sockets
+	defer cancel()
 	var out []Result
 	var ps procs
 	defer ps.stop()
@@ -99,6 +101,19 @@ func runCalls(ctx context.Context, e *Env) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The baselines that the targets compare with, unix-socket echo for uds
+	// and REQ/REP over tcp for tcp, are measured in alternating blocks with
+	// the one-caller 64-byte case of their transport (measurePair).
+	echoCall, err := unixEchoCaller(ctx, &ps, e)
+	if err != nil {
+		return out, err
+	}
+	zmqCall, err := zmqReqCaller(ctx, &ps, e, "tcp")
+	if err != nil {
+		return out, err
+	}
+	pairs := map[callCase]func() error{{"uds", 64, 1, 0}: echoCall, {"tcp", 64, 1, 0}: zmqCall}
+	var paired []Result
 	for _, c := range callCases(e.Quick) {
 		if err := ctx.Err(); err != nil {
 			return out, err
@@ -125,7 +140,17 @@ func runCalls(ctx context.Context, e *Env) ([]Result, error) {
 		if c.transport == "uds-poll-tuned" {
 			runtime.GOMAXPROCS(1)
 		}
-		r, err := measureCalls(c.callers, n, warm, c.openRate, call)
+		var r Result
+		if base := pairs[c]; base != nil {
+			var br Result
+			r, br, err = measurePair(n, warm, 10, call, base)
+			br.Subject = map[string]string{"uds": "unix-echo", "tcp": "zmq-reqrep-tcp"}[c.transport]
+			br.Note = fmt.Sprintf("measured in alternating blocks with rpc-%s, 64 B, 1 caller", c.transport)
+			r.Note = "measured in alternating blocks with " + br.Subject
+			paired = append(paired, br)
+		} else {
+			r, err = measureCalls(c.callers, n, warm, c.openRate, call)
+		}
 		runtime.GOMAXPROCS(procs)
 		_ = cl.Close()
 		if err != nil {
@@ -138,44 +163,23 @@ func runCalls(ctx context.Context, e *Env) ([]Result, error) {
 		out = append(out, r)
 		e.Step()
 	}
-	// Baselines: a plain unix-socket echo and ZeroMQ REQ/REP over tcp.
-	path := filepath.Join(e.Dir, "echo.sock")
-	echo, err := ps.spawn("unix-echo", "VNRPC_SOCK="+path)
-	if err != nil {
-		return out, err
-	}
-	if _, err := echo.expect("ready", 30*time.Second); err != nil {
-		return out, err
-	}
-	conn, err := net.Dial("unix", path)
-	if err != nil {
-		return out, err
-	}
-	msg := make([]byte, 4+64)
-	msg[0] = 64
-	in := make([]byte, len(msg))
-	r, err := measureCalls(1, n, warm, 0, func() error {
-		if _, err := conn.Write(msg); err != nil {
-			return err
-		}
-		_, err := io.ReadFull(conn, in)
-		return err
-	})
-	_ = conn.Close()
-	if err != nil {
-		return out, err
-	}
-	r.Scenario, r.Subject, r.Baseline, r.Size, r.Peers = "calls", "unix-echo", true, 64, 1
-	out = append(out, r)
-	e.Step()
-	for _, tr := range []string{"ipc", "tcp"} {
-		r, err := zmqReqRep(&ps, e, tr, n, warm)
-		if err != nil {
-			return out, fmt.Errorf("zmq REQ/REP %s: %w", tr, err)
-		}
-		out = append(out, r)
+	// Baselines: the paired ones, then ZeroMQ REQ/REP over ipc.
+	for _, br := range paired {
+		br.Scenario, br.Baseline, br.Size, br.Peers = "calls", true, 64, 1
+		out = append(out, br)
 		e.Step()
 	}
+	ipcCall, err := zmqReqCaller(ctx, &ps, e, "ipc")
+	if err != nil {
+		return out, err
+	}
+	r, err := measureCalls(1, n, warm, 0, ipcCall)
+	if err != nil {
+		return out, fmt.Errorf("zmq REQ/REP ipc: %w", err)
+	}
+	r.Scenario, r.Subject, r.Baseline, r.Size, r.Peers = "calls", "zmq-reqrep-ipc", true, 64, 1
+	out = append(out, r)
+	e.Step()
 	// gRPC unary over a unix socket.
 	gpath := filepath.Join(e.Dir, "grpc.sock")
 	gs, err := ps.spawn("grpc-echo", "VNRPC_SOCK="+gpath)
@@ -322,38 +326,109 @@ func unixEcho() error {
 	}
 }
 
-// zmqReqRep measures 64-byte REQ/REP round trips to a helper over ipc or tcp.
-func zmqReqRep(ps *procs, e *Env, transport string, n, warm int) (Result, error) {
+// zmqReqCaller starts a REP helper over ipc or tcp and returns a 64-byte
+// REQ/REP round trip to it; the REQ socket closes when ctx ends.
+func zmqReqCaller(ctx context.Context, ps *procs, e *Env, transport string) (func() error, error) {
 	rep, err := ps.spawn("zmq-rep", "VNRPC_TRANSPORT="+transport, "VNRPC_DIR="+e.Dir)
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
 	zr, err := rep.expect("ready", 30*time.Second)
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
 	req, err := zmq.NewSocket(zmq.REQ)
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
-	defer req.Close()
 	_ = req.SetLinger(0)
 	if err := req.Connect(zr[1]); err != nil {
-		return Result{}, err
+		_ = req.Close()
+		return nil, err
 	}
+	context.AfterFunc(ctx, func() { _ = req.Close() })
 	zmsg := make([]byte, 64)
-	r, err := measureCalls(1, n, warm, 0, func() error {
+	return func() error {
 		if _, err := req.SendBytes(zmsg, 0); err != nil {
 			return err
 		}
 		_, err := req.RecvBytes(0)
 		return err
-	})
+	}, nil
+}
+
+// unixEchoCaller starts the unix-socket echo helper and returns a 64-byte
+// round trip to it; the connection closes when ctx ends.
+func unixEchoCaller(ctx context.Context, ps *procs, e *Env) (func() error, error) {
+	path := filepath.Join(e.Dir, "echo.sock")
+	echo, err := ps.spawn("unix-echo", "VNRPC_SOCK="+path)
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
-	r.Scenario, r.Subject, r.Baseline, r.Size, r.Peers = "calls", "zmq-reqrep-"+transport, true, 64, 1
-	return r, nil
+	if _, err := echo.expect("ready", 30*time.Second); err != nil {
+		return nil, err
+	}
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	context.AfterFunc(ctx, func() { _ = conn.Close() })
+	msg := make([]byte, 4+64)
+	msg[0] = 64
+	in := make([]byte, len(msg))
+	return func() error {
+		if _, err := conn.Write(msg); err != nil {
+			return err
+		}
+		_, err := io.ReadFull(conn, in)
+		return err
+	}, nil
+}
+
+// measurePair measures a and b, one caller each, closed loop, in blocks
+// taken in turn (a b, b a, a b, …), each block after a short warm-up:
+// both see the same host. On this shared 2-vCPU VM the cost of a
+// wake-up drifts by up to 2× from one minute to the next, so the ratio
+// of two measurements taken minutes apart measures the drift as much as
+// the two paths.
+func measurePair(n, warm, blocks int, a, b func() error) (ra, rb Result, err error) {
+	per, bwarm := max(n/blocks, 1), max(warm/blocks, 50)
+	ha, hb := NewHist(), NewHist()
+	var ta, tb time.Duration
+	run := func(call func() error, h *Hist, spent *time.Duration) error {
+		for range bwarm {
+			if err := call(); err != nil {
+				return err
+			}
+		}
+		start := time.Now()
+		for range per {
+			t0 := nanotime()
+			if err := call(); err != nil {
+				return err
+			}
+			h.Record(nanotime() - t0)
+		}
+		*spent += time.Since(start)
+		return nil
+	}
+	for i := range blocks {
+		first, second := func() error { return run(a, ha, &ta) }, func() error { return run(b, hb, &tb) }
+		if i%2 == 1 {
+			first, second = second, first
+		}
+		if err := first(); err != nil {
+			return ra, rb, err
+		}
+		if err := second(); err != nil {
+			return ra, rb, err
+		}
+	}
+	ra = Result{Mode: "closed", Rate: float64(per*blocks) / ta.Seconds()}
+	rb = Result{Mode: "closed", Rate: float64(per*blocks) / tb.Seconds()}
+	ha.Fill(&ra)
+	hb.Fill(&rb)
+	return ra, rb, nil
 }
 
 // zmqRep answers every REQ with its own message until stdin closes.

@@ -255,96 +255,169 @@ func measure(b *testing.B, callers int, call func() error) {
 	b.ReportMetric(float64(len(all))/b.Elapsed().Seconds(), "calls/s")
 }
 
+// measurePair runs b.N calls of call and of base, one caller each, in
+// 10 blocks taken in turn (call base, base call, …), each after a short
+// warm-up, and reports each side's p50/p99 and the ratio of the p50s.
+func measurePair(b *testing.B, call, base func() error) {
+	const blocks = 10
+	per := max(b.N/blocks, 1)
+	var lc, lb []time.Duration
+	run := func(f func() error, lat *[]time.Duration) {
+		for range 100 {
+			if err := f(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for range per {
+			t0 := time.Now()
+			if err := f(); err != nil {
+				b.Fatal(err)
+			}
+			*lat = append(*lat, time.Since(t0))
+		}
+	}
+	b.ResetTimer()
+	for i := range blocks {
+		if i%2 == 0 {
+			run(call, &lc)
+			run(base, &lb)
+		} else {
+			run(base, &lb)
+			run(call, &lc)
+		}
+	}
+	b.StopTimer()
+	slices.Sort(lc)
+	slices.Sort(lb)
+	q := func(l []time.Duration, p float64) float64 { return float64(l[min(len(l)-1, int(float64(len(l))*p))]) }
+	b.ReportMetric(q(lc, 0.50), "p50-ns")
+	b.ReportMetric(q(lc, 0.99), "p99-ns")
+	b.ReportMetric(q(lb, 0.50), "baseline-p50-ns")
+	b.ReportMetric(q(lb, 0.99), "baseline-p99-ns")
+	b.ReportMetric(q(lc, 0.50)/q(lb, 0.50), "x-baseline-p50")
+}
+
 func BenchmarkCall(b *testing.B) {
 	for _, tr := range []string{"uds", "uds-poll", "uds-poll-tuned", "tcp"} {
 		for _, size := range []int{64, 1024} {
 			for _, callers := range []int{1, 8} {
 				b.Run(fmt.Sprintf("transport=%s/size=%d/callers=%d", tr, size, callers), func(b *testing.B) {
-					dir, err := shm.MkdirTemp("rpcb")
-					if err != nil {
-						b.Fatal(err)
-					}
-					b.Cleanup(func() { _ = os.RemoveAll(dir) })
-					poll, procs := "0", os.Getenv("VNRPC_SERVER_PROCS")
-					if strings.HasPrefix(tr, "uds-poll") {
-						poll = "1"
-					}
 					if tr == "uds-poll-tuned" {
 						// The tuned setup (README, "Low latency"): one thread
 						// per process, here and in the server.
-						procs = "1"
 						defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 					}
-					sock := filepath.Join(dir, "s")
-					p := startProc(b, "server", "VNRPC_SOCK="+sock, "VNRPC_SEGDIR="+dir, "VNRPC_POLL="+poll,
-						"VNRPC_SERVER_PROCS="+procs)
-					o := ClientOptions{Addr: sock, Heartbeat: time.Hour}
-					switch tr {
-					case "uds-poll", "uds-poll-tuned":
-						o.Poll = benchPoll()
-					case "tcp":
-						o = ClientOptions{Addr: p.ready[0], EventAddr: p.ready[1], Transport: TransportTCP, Heartbeat: time.Hour}
-					}
-					o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-					c, err := Dial(context.Background(), o)
-					if err != nil {
-						b.Fatal(err)
-					}
-					defer c.Close()
-					payload := make([]byte, size)
-					ctx := context.Background()
-					measure(b, callers, func() error { return benchCall(ctx, c, payload) })
+					call := benchClient(b, tr, size)
+					measure(b, callers, call)
 				})
 			}
 		}
 	}
 }
 
+// benchClient starts a server process for transport tr and returns a
+// call of size bytes to it.
+func benchClient(b *testing.B, tr string, size int) func() error {
+	dir, err := shm.MkdirTemp("rpcb")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = os.RemoveAll(dir) })
+	poll, procs := "0", os.Getenv("VNRPC_SERVER_PROCS")
+	if strings.HasPrefix(tr, "uds-poll") {
+		poll = "1"
+	}
+	if tr == "uds-poll-tuned" {
+		procs = "1"
+	}
+	sock := filepath.Join(dir, "s")
+	p := startProc(b, "server", "VNRPC_SOCK="+sock, "VNRPC_SEGDIR="+dir, "VNRPC_POLL="+poll,
+		"VNRPC_SERVER_PROCS="+procs)
+	o := ClientOptions{Addr: sock, Heartbeat: time.Hour}
+	switch tr {
+	case "uds-poll", "uds-poll-tuned":
+		o.Poll = benchPoll()
+	case "tcp":
+		o = ClientOptions{Addr: p.ready[0], EventAddr: p.ready[1], Transport: TransportTCP, Heartbeat: time.Hour}
+	}
+	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	c, err := Dial(context.Background(), o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = c.Close() })
+	payload := make([]byte, size)
+	return func() error { return benchCall(context.Background(), c, payload) }
+}
+
 func BenchmarkCallBaseline(b *testing.B) {
-	b.Run("unixsocket-echo/size=64", func(b *testing.B) {
-		dir, err := shm.MkdirTemp("rpcb")
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { _ = os.RemoveAll(dir) })
-		sock := filepath.Join(dir, "echo")
-		startProc(b, "echo", "VNRPC_SOCK="+sock)
-		c, err := net.Dial("unix", sock)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer c.Close()
-		msg := make([]byte, 4+64)
-		msg[0] = 64
-		in := make([]byte, len(msg))
-		measure(b, 1, func() error {
-			if _, err := c.Write(msg); err != nil {
-				return err
-			}
-			_, err := io.ReadFull(c, in)
-			return err
-		})
+	b.Run("unixsocket-echo/size=64", func(b *testing.B) { measure(b, 1, echoClient(b)) })
+	b.Run("zmq-reqrep/size=64", func(b *testing.B) { measure(b, 1, zmqClient(b)) })
+}
+
+// BenchmarkCallPaired measures a one-caller 64-byte call and its target's
+// baseline in blocks taken in turn, so that both see the same host: on
+// this shared 2-vCPU VM a wake-up's cost drifts by up to 2× between
+// minutes, and BenchmarkCall's ratio to BenchmarkCallBaseline, measured
+// minutes apart, carries that drift. It reports both p50s and their
+// ratio (x-baseline-p50).
+func BenchmarkCallPaired(b *testing.B) {
+	b.Run("transport=uds/vs=unixsocket-echo/size=64", func(b *testing.B) {
+		measurePair(b, benchClient(b, "uds", 64), echoClient(b))
 	})
-	b.Run("zmq-reqrep/size=64", func(b *testing.B) {
-		p := startProc(b, "zmq-rep")
-		req, err := zmq.NewSocket(zmq.REQ)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer req.Close()
-		_ = req.SetLinger(0)
-		if err := req.Connect(p.ready[0]); err != nil {
-			b.Fatal(err)
-		}
-		msg := make([]byte, 64)
-		measure(b, 1, func() error {
-			if _, err := req.SendBytes(msg, 0); err != nil {
-				return err
-			}
-			_, err := req.RecvBytes(0)
-			return err
-		})
+	b.Run("transport=tcp/vs=zmq-reqrep/size=64", func(b *testing.B) {
+		measurePair(b, benchClient(b, "tcp", 64), zmqClient(b))
 	})
+}
+
+// echoClient starts the plain unix-socket echo process and returns a
+// 64-byte round trip to it.
+func echoClient(b *testing.B) func() error {
+	dir, err := shm.MkdirTemp("rpcb")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "echo")
+	startProc(b, "echo", "VNRPC_SOCK="+sock)
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = c.Close() })
+	msg := make([]byte, 4+64)
+	msg[0] = 64
+	in := make([]byte, len(msg))
+	return func() error {
+		if _, err := c.Write(msg); err != nil {
+			return err
+		}
+		_, err := io.ReadFull(c, in)
+		return err
+	}
+}
+
+// zmqClient starts the ZeroMQ REP process (tcp) and returns a 64-byte
+// REQ/REP round trip to it.
+func zmqClient(b *testing.B) func() error {
+	p := startProc(b, "zmq-rep")
+	req, err := zmq.NewSocket(zmq.REQ)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = req.Close() })
+	_ = req.SetLinger(0)
+	if err := req.Connect(p.ready[0]); err != nil {
+		b.Fatal(err)
+	}
+	msg := make([]byte, 64)
+	return func() error {
+		if _, err := req.SendBytes(msg, 0); err != nil {
+			return err
+		}
+		_, err := req.RecvBytes(0)
+		return err
+	}
 }
 
 // benchCall makes one call bounded by 10 s as the RPC gateway's calls
