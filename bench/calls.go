@@ -143,7 +143,7 @@ func runCalls(ctx context.Context, e *Env) ([]Result, error) {
 		var r Result
 		if base := pairs[c]; base != nil {
 			var br Result
-			r, br, err = measurePair(n, warm, 10, call, base)
+			r, br, err = measurePair(n, warm, 40, call, base)
 			br.Subject = map[string]string{"uds": "unix-echo", "tcp": "zmq-reqrep-tcp"}[c.transport]
 			br.Note = fmt.Sprintf("measured in alternating blocks with rpc-%s, 64 B, 1 caller", c.transport)
 			r.Note = "measured in alternating blocks with " + br.Subject

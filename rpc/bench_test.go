@@ -256,10 +256,10 @@ func measure(b *testing.B, callers int, call func() error) {
 }
 
 // measurePair runs b.N calls of call and of base, one caller each, in
-// 10 blocks taken in turn (call base, base call, …), each after a short
+// 40 blocks taken in turn (call base, base call, …), each after a short
 // warm-up, and reports each side's p50/p99 and the ratio of the p50s.
 func measurePair(b *testing.B, call, base func() error) {
-	const blocks = 10
+	const blocks = 40
 	per := max(b.N/blocks, 1)
 	var lc, lb []time.Duration
 	run := func(f func() error, lat *[]time.Duration) {
