@@ -55,12 +55,12 @@ type ClientOptions struct {
 type Client struct {
 	opts ClientOptions
 
-	role   frame.Role // the DEALER role: its holder owns dealer, pull and poller
+	role   frame.Role // the DEALER role: its holder owns dealer, pull and w
 	dealer *zmq.Socket
 	pull   *zmq.Socket // requests from followers, and Close's wake-up
-	poller *zmq.Poller
-	push   *pusher // to pull
-	ctl    *pusher // stops the event goroutine
+	w      *fdWait     // dealer's and pull's ZMQ_FDs
+	push   *pusher     // to pull
+	ctl    *pusher     // stops the event goroutine
 
 	events sync.WaitGroup
 	async  sync.WaitGroup // goroutines behind Go
@@ -209,10 +209,12 @@ func (c *Client) start() (err error) {
 		c.push.close()
 		return err
 	}
+	if c.w, err = newFdWait(dealer, pull); err != nil {
+		c.push.close()
+		c.ctl.close()
+		return fmt.Errorf("lan: ZMQ_FD: %w", err)
+	}
 	c.dealer, c.pull = dealer, pull
-	c.poller = zmq.NewPoller()
-	c.poller.Add(dealer, zmq.POLLIN)
-	c.poller.Add(pull, zmq.POLLIN)
 	c.events.Add(1)
 	go c.watch(sub, mon, ctl)
 	return nil
@@ -320,6 +322,8 @@ func (c *Client) handshakeError(ev zmq.Event, val int) error {
 // lead holds the DEALER role until call completes or ctx ends: it
 // forwards followers' requests and completes every reply that arrives.
 func (c *Client) lead(ctx context.Context, call *Call) ([]byte, error, bool) {
+	const d, p = 0, 1
+	w := c.w
 	for {
 		select {
 		case <-call.Done:
@@ -329,56 +333,67 @@ func (c *Client) lead(ctx context.Context, call *Call) ([]byte, error, bool) {
 		if ctx.Err() != nil && c.pending.Forget(call.ID) {
 			return nil, ctx.Err(), true
 		}
-		timeout := time.Duration(-1)
-		if ctx.Done() != nil { // wake now and then to notice a cancellation
-			timeout = 100 * time.Millisecond
-			if d, ok := ctx.Deadline(); ok {
-				timeout = max(min(timeout, time.Until(d)), 0)
-			}
-		}
-		polled, err := c.poller.Poll(timeout)
-		if err != nil {
-			if zmq.AsErrno(err) == zmq.Errno(4) { // EINTR
+		if !w.idle[d] {
+			ev, err := c.dealer.GetEvents()
+			if err != nil {
+				c.fail(fmt.Errorf("%w: ZMQ_EVENTS: %w", ErrClosed, err))
 				continue
 			}
-			c.fail(fmt.Errorf("%w: poll: %w", ErrClosed, err))
-			continue
-		}
-		for _, p := range polled {
-			switch p.Socket {
-			case c.dealer:
-				for {
-					msg, err := c.dealer.RecvMessageBytes(zmq.DONTWAIT)
-					if err != nil {
-						break
+			w.idle[d] = ev&zmq.POLLIN == 0
+			for !w.idle[d] {
+				msg, err := c.dealer.RecvMessageBytes(zmq.DONTWAIT)
+				if err != nil {
+					if w.idle[d] = isEAGAIN(err); !w.idle[d] {
+						c.fail(fmt.Errorf("%w: receive: %w", ErrClosed, err))
 					}
-					if len(msg) == 1 {
-						c.reply(msg[0])
-					}
-					if len(call.Done) > 0 {
-						// Ours is in: return without the receive that would
-						// find the socket empty (a cgo call); the next
-						// holder of the role takes what else has come.
-						break
-					}
+					break
 				}
-			case c.pull:
-				for {
-					msg, err := c.pull.RecvMessageBytes(zmq.DONTWAIT)
-					if err != nil {
-						break
-					}
-					if len(msg) == 2 { // a follower's request; anything else is Close's wake-up
-						c.send(binary.LittleEndian.Uint64(msg[0]), msg[1])
-					}
+				if len(msg) == 1 {
+					c.reply(msg[0])
+				}
+				if len(call.Done) > 0 {
+					// Ours is in: return without the receive that would
+					// find the socket empty (a cgo call); the next holder
+					// of the role takes what else has come.
+					break
 				}
 			}
+			if !w.idle[d] {
+				continue
+			}
+		}
+		if !w.idle[p] {
+			for range pollBatch {
+				msg, err := c.pull.RecvMessageBytes(zmq.DONTWAIT)
+				if err != nil {
+					if w.idle[p] = isEAGAIN(err); !w.idle[p] {
+						c.fail(fmt.Errorf("%w: receive: %w", ErrClosed, err))
+					}
+					break
+				}
+				if len(msg) == 2 { // a follower's request; anything else is Close's wake-up
+					c.send(binary.LittleEndian.Uint64(msg[0]), msg[1])
+				}
+			}
+			continue
+		}
+		timeout := -1
+		if ctx.Done() != nil { // wake now and then to notice a cancellation
+			t := 100 * time.Millisecond
+			if dl, ok := ctx.Deadline(); ok {
+				t = max(min(t, time.Until(dl)), 0)
+			}
+			timeout = int((t + time.Millisecond - 1) / time.Millisecond)
+		}
+		if err := w.wait(timeout); err != nil {
+			c.fail(fmt.Errorf("%w: poll: %w", ErrClosed, err))
 		}
 	}
 }
 
 // send puts a request on the DEALER; the caller holds the role.
 func (c *Client) send(id uint64, body []byte) {
+	c.w.idle[0] = false // a send may take the DEALER's wake-up
 	if _, err := c.dealer.SendBytes(body, zmq.DONTWAIT); err != nil {
 		c.pending.Complete(id, nil, fmt.Errorf("%w: %w", ErrNoServer, err))
 	}

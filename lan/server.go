@@ -195,10 +195,14 @@ func (s *Server) start() (err error) {
 	if s.push, err = newPusher(inAddr); err != nil {
 		return err
 	}
+	w, err := newFdWait(router, pull)
+	if err != nil {
+		return fmt.Errorf("lan: ZMQ_FD: %w", err)
+	}
 	s.callAddr, s.eventAddr = callAddr, eventAddr
 	s.pub, s.topics, s.subCheck = pub, map[string]struct{}{}, 0
 	s.loop.Add(1)
-	go s.run(router, pull)
+	go s.run(router, pull, w)
 	return nil
 }
 
@@ -210,59 +214,72 @@ func (s *Server) EventAddr() string { return s.eventAddr }
 const pollBatch = 64
 
 // run owns the call sockets: it reads requests and hands them to
-// handlers, and sends the replies that handlers pass on.
-func (s *Server) run(router, pull *zmq.Socket) {
+// handlers, and sends the replies that handlers pass on. It waits on the
+// sockets' ZMQ_FDs itself (fdWait): per request that is half the poll(2)s
+// of zmq_poll.
+func (s *Server) run(router, pull *zmq.Socket, w *fdWait) {
 	defer s.loop.Done()
 	defer func() {
 		_ = router.Close()
 		_ = pull.Close()
 	}()
-	poller := zmq.NewPoller()
-	poller.Add(router, zmq.POLLIN)
-	poller.Add(pull, zmq.POLLIN)
+	const r, p = 0, 1
 	for {
-		polled, err := poller.Poll(-1)
-		if err != nil {
-			if zmq.AsErrno(err) == zmq.Errno(4) { // EINTR
-				continue
+		if !w.idle[r] {
+			idle, err := s.takeRequests(router)
+			if err != nil {
+				s.opts.Logger.Error("lan: ZMQ_EVENTS", "err", err)
+				return
 			}
-			s.opts.Logger.Error("lan: poll", "err", err)
-			return
+			w.idle[r] = idle
 		}
-		for _, p := range polled {
-			switch p.Socket {
-			case router:
-				// Take what has arrived (up to a batch, so the replies
-				// queued on pull still get their turn): a poll per
-				// message costs a system call each.
-				for range pollBatch {
-					msg, err := router.RecvMessageBytes(zmq.DONTWAIT)
-					if err != nil {
-						break
+		if !w.idle[p] {
+			n := 0
+			for ; n < pollBatch; n++ {
+				msg, err := pull.RecvMessageBytes(zmq.DONTWAIT)
+				if err != nil {
+					if !isEAGAIN(err) {
+						s.opts.Logger.Error("lan: receive", "err", err)
+						return
 					}
-					s.request(router, msg)
-					// Ask whether more has come (one cgo call) rather
-					// than try a receive that finds nothing (three).
-					if ev, err := router.GetEvents(); err != nil || ev&zmq.POLLIN == 0 {
-						break
-					}
+					break
 				}
-			case pull:
-				for range pollBatch {
-					msg, err := pull.RecvMessageBytes(zmq.DONTWAIT)
-					if err != nil {
-						break
-					}
-					switch {
-					case len(msg) == 1 && len(msg[0]) == 0:
-						return // stop
-					case len(msg) == 3 && string(msg[0]) == "r":
-						_, _ = router.SendMessageDontwait(msg[1], msg[2])
-					}
+				switch {
+				case len(msg) == 1 && len(msg[0]) == 0:
+					return // stop
+				case len(msg) == 3 && string(msg[0]) == "r":
+					_, _ = router.SendMessageDontwait(msg[1], msg[2])
+					w.idle[r] = false // a send may take the router's wake-up
 				}
+			}
+			w.idle[p] = n < pollBatch // the receive failed with EAGAIN
+		}
+		if w.idle[r] && w.idle[p] {
+			if err := w.wait(-1); err != nil {
+				s.opts.Logger.Error("lan: poll", "err", err)
+				return
 			}
 		}
 	}
+}
+
+// takeRequests runs the requests that have arrived, up to a batch (so
+// the replies queued on pull still get their turn). After each it asks
+// whether more has come (one cgo call) rather than trying a receive that
+// finds nothing (three). idle: ZMQ_EVENTS last said nothing waits.
+func (s *Server) takeRequests(router *zmq.Socket) (idle bool, err error) {
+	for range pollBatch {
+		ev, err := router.GetEvents()
+		if err != nil || ev&zmq.POLLIN == 0 {
+			return err == nil, err
+		}
+		msg, err := router.RecvMessageBytes(zmq.DONTWAIT)
+		if err != nil {
+			return false, nil
+		}
+		s.request(router, msg)
+	}
+	return false, nil
 }
 
 // request decodes one [identity, body] message and runs it: an inline

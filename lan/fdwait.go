@@ -1,0 +1,61 @@
+package lan
+
+import (
+	"errors"
+
+	zmq "github.com/pebbe/zmq4"
+	"golang.org/x/sys/unix"
+)
+
+// fdWait waits for two ZeroMQ sockets with one poll(2) of their ZMQ_FDs,
+// for loops that ask ZMQ_EVENTS themselves. zmq_poll asks ZMQ_EVENTS of
+// every socket before and after its poll, and on an idle socket each ask
+// is a poll(2) and a getpid(2) of its own: a call over tcp made ten
+// poll(2)s on each side through zmq_poll, where REQ/REP makes five.
+//
+// A ZMQ_FD is edge-triggered: it turns readable when commands reach the
+// socket's mailbox, and stays unreadable once any operation on the socket
+// has processed them, even while messages wait. So a loop may wait only
+// on sockets whose last operation told it nothing waits: a ZMQ_EVENTS
+// without POLLIN, or a receive that failed with EAGAIN (both process the
+// mailbox first). idle tracks that per socket; any other operation on a
+// socket clears its flag.
+type fdWait struct {
+	fds  [2]unix.PollFd
+	idle [2]bool
+}
+
+func newFdWait(a, b *zmq.Socket) (*fdWait, error) {
+	w := &fdWait{}
+	for i, s := range []*zmq.Socket{a, b} {
+		fd, err := s.GetFd()
+		if err != nil {
+			return nil, err
+		}
+		w.fds[i] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
+	}
+	return w, nil
+}
+
+// wait blocks until a socket's ZMQ_FD turns readable, or for timeoutMs
+// (-1: no limit), and clears the idle flag of each socket that did. Both
+// sockets must be idle.
+func (w *fdWait) wait(timeoutMs int) error {
+	for i := range w.fds {
+		w.fds[i].Revents = 0
+	}
+	_, err := unix.Poll(w.fds[:], timeoutMs)
+	if err != nil && !errors.Is(err, unix.EINTR) {
+		return err
+	}
+	for i := range w.fds {
+		if w.fds[i].Revents != 0 {
+			w.idle[i] = false
+		}
+	}
+	return nil
+}
+
+// isEAGAIN reports whether a non-blocking ZeroMQ operation found nothing
+// to do (pebbe/zmq4's errors are zmq.Errno, not syscall.Errno).
+func isEAGAIN(err error) bool { return zmq.AsErrno(err) == zmq.Errno(unix.EAGAIN) }
