@@ -129,6 +129,43 @@ func TestCallsAndErrors(t *testing.T) {
 	}
 }
 
+// TestMixedInlineAndHandlerReplies interleaves replies the server's loop
+// sends itself (inline methods) with replies handler goroutines pass to it
+// through pull, for many callers of several clients at once. The loop and
+// the clients' leaders wait on the sockets' ZMQ_FDs, which are
+// edge-triggered: a wake-up taken by one operation and not accounted for
+// would leave a call waiting until its deadline.
+func TestMixedInlineAndHandlerReplies(t *testing.T) {
+	h := newHandler()
+	h.HandleInline("iecho", func(_ context.Context, a []byte) ([]byte, error) { return a, nil })
+	s := listen(t, ServerOptions{}, h)
+	ctx := within(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for k := range 4 {
+		c := dial(t, ClientOptions{CallAddr: s.CallAddr()})
+		for i := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := range 300 {
+					method := [2]string{"echo", "iecho"}[(i+j)%2]
+					want := fmt.Sprintf("%d/%d/%d", k, i, j)
+					if got, err := c.Call(ctx, method, []byte(want)); err != nil || string(got) != want {
+						errs <- fmt.Errorf("%s %s: %q %v", method, want, got, err)
+						return
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
 func TestExpiredRequestNeverRuns(t *testing.T) {
 	h := newHandler()
 	s := listen(t, ServerOptions{MaxInFlight: 1}, h)
