@@ -150,7 +150,11 @@ func (p *pusher) send(m [][]byte) bool {
 	return err == nil
 }
 
-// close tells the loop to stop and closes the socket. It is idempotent.
+// close tells the loop to stop and closes the socket. It is idempotent,
+// and it returns even if the loop has already ended (on a socket error)
+// and closed its end: the stop message goes without waiting, since a
+// PUSH with no peer would block for good, and with the peer there and
+// no high-water mark it never has to wait.
 func (p *pusher) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -158,6 +162,6 @@ func (p *pusher) close() {
 		return
 	}
 	p.closed = true
-	_, _ = p.s.SendMessage("")
+	_, _ = p.s.SendMessageDontwait("")
 	_ = p.s.Close()
 }

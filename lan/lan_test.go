@@ -579,3 +579,46 @@ func TestMessageLimit(t *testing.T) {
 		t.Fatalf("after the oversize peer: %q %v", got, err)
 	}
 }
+
+// TestPusherCloseAfterLoopEnded: a loop that ended on a socket error has
+// closed its PULL end; closing the pusher must not wait for it (a PUSH
+// with no peer blocks a plain send for good), so Close cannot hang.
+func TestPusherCloseAfterLoopEnded(t *testing.T) {
+	pull, addr, err := inprocPair("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := newPusher(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.send([][]byte{[]byte("x")}) {
+		t.Fatal("send to a live loop failed")
+	}
+	if msg, err := pull.RecvMessageBytes(0); err != nil || len(msg) != 1 || string(msg[0]) != "x" {
+		t.Fatalf("loop got %q %v", msg, err)
+	}
+	_ = pull.Close()
+	// Let the PUSH process the pipe's end: once it has, it has no peer
+	// and is no longer writable.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		ev, err := p.s.GetEvents()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev&zmq.POLLOUT == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the PUSH still has a peer 10 s after the PULL closed")
+		}
+		runtime.Gosched()
+	}
+	done := make(chan struct{})
+	go func() { p.close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("pusher.close blocked on a loop that is gone")
+	}
+}
