@@ -144,6 +144,7 @@ func runCalls(ctx context.Context, e *Env) ([]Result, error) {
 		if base := pairs[c]; base != nil {
 			var br Result
 			r, br, err = measurePair(n, warm, 40, call, base)
+			br.Scenario, br.Baseline, br.Size, br.Peers = "calls", true, 64, 1
 			br.Subject = map[string]string{"uds": "unix-echo", "tcp": "zmq-reqrep-tcp"}[c.transport]
 			br.Note = fmt.Sprintf("measured in alternating blocks with rpc-%s, 64 B, 1 caller", c.transport)
 			r.Note = "measured in alternating blocks with " + br.Subject
@@ -165,7 +166,6 @@ func runCalls(ctx context.Context, e *Env) ([]Result, error) {
 	}
 	// Baselines: the paired ones, then ZeroMQ REQ/REP over ipc.
 	for _, br := range paired {
-		br.Scenario, br.Baseline, br.Size, br.Peers = "calls", true, 64, 1
 		out = append(out, br)
 		e.Step()
 	}

@@ -322,7 +322,6 @@ func (c *Client) handshakeError(ev zmq.Event, val int) error {
 // lead holds the DEALER role until call completes or ctx ends: it
 // forwards followers' requests and completes every reply that arrives.
 func (c *Client) lead(ctx context.Context, call *Call) ([]byte, error, bool) {
-	const d, p = 0, 1
 	w := c.w
 	for {
 		select {
@@ -333,17 +332,17 @@ func (c *Client) lead(ctx context.Context, call *Call) ([]byte, error, bool) {
 		if ctx.Err() != nil && c.pending.Forget(call.ID) {
 			return nil, ctx.Err(), true
 		}
-		if !w.idle[d] {
+		if !w.idle[callSock] {
 			ev, err := c.dealer.GetEvents()
 			if err != nil {
 				c.fail(fmt.Errorf("%w: ZMQ_EVENTS: %w", ErrClosed, err))
 				continue
 			}
-			w.idle[d] = ev&zmq.POLLIN == 0
-			for !w.idle[d] {
+			w.idle[callSock] = ev&zmq.POLLIN == 0
+			for !w.idle[callSock] {
 				msg, err := c.dealer.RecvMessageBytes(zmq.DONTWAIT)
 				if err != nil {
-					if w.idle[d] = isEAGAIN(err); !w.idle[d] {
+					if w.idle[callSock] = isEAGAIN(err); !w.idle[callSock] {
 						c.fail(fmt.Errorf("%w: receive: %w", ErrClosed, err))
 					}
 					break
@@ -358,15 +357,15 @@ func (c *Client) lead(ctx context.Context, call *Call) ([]byte, error, bool) {
 					break
 				}
 			}
-			if !w.idle[d] {
+			if !w.idle[callSock] {
 				continue
 			}
 		}
-		if !w.idle[p] {
+		if !w.idle[pullSock] {
 			for range pollBatch {
 				msg, err := c.pull.RecvMessageBytes(zmq.DONTWAIT)
 				if err != nil {
-					if w.idle[p] = isEAGAIN(err); !w.idle[p] {
+					if w.idle[pullSock] = isEAGAIN(err); !w.idle[pullSock] {
 						c.fail(fmt.Errorf("%w: receive: %w", ErrClosed, err))
 					}
 					break
@@ -393,7 +392,7 @@ func (c *Client) lead(ctx context.Context, call *Call) ([]byte, error, bool) {
 
 // send puts a request on the DEALER; the caller holds the role.
 func (c *Client) send(id uint64, body []byte) {
-	c.w.idle[0] = false // a send may take the DEALER's wake-up
+	c.w.idle[callSock] = false // a send may take the DEALER's wake-up
 	if _, err := c.dealer.SendBytes(body, zmq.DONTWAIT); err != nil {
 		c.pending.Complete(id, nil, fmt.Errorf("%w: %w", ErrNoServer, err))
 	}

@@ -22,12 +22,19 @@ import (
 // socket clears its flag.
 type fdWait struct {
 	fds  [2]unix.PollFd
-	idle [2]bool
+	idle [2]bool // by slot: callSock, pullSock
 }
 
-func newFdWait(a, b *zmq.Socket) (*fdWait, error) {
+// The slots of fdWait: the call socket (ROUTER or DEALER), and the inproc
+// PULL through which other goroutines hand the loop work.
+const (
+	callSock = 0
+	pullSock = 1
+)
+
+func newFdWait(call, pull *zmq.Socket) (*fdWait, error) {
 	w := &fdWait{}
-	for i, s := range []*zmq.Socket{a, b} {
+	for i, s := range [2]*zmq.Socket{callSock: call, pullSock: pull} {
 		fd, err := s.GetFd()
 		if err != nil {
 			return nil, err

@@ -223,22 +223,20 @@ func (s *Server) run(router, pull *zmq.Socket, w *fdWait) {
 		_ = router.Close()
 		_ = pull.Close()
 	}()
-	const r, p = 0, 1
 	for {
-		if !w.idle[r] {
+		if !w.idle[callSock] {
 			idle, err := s.takeRequests(router)
 			if err != nil {
 				s.opts.Logger.Error("lan: ZMQ_EVENTS", "err", err)
 				return
 			}
-			w.idle[r] = idle
+			w.idle[callSock] = idle
 		}
-		if !w.idle[p] {
-			n := 0
-			for ; n < pollBatch; n++ {
+		if !w.idle[pullSock] {
+			for range pollBatch {
 				msg, err := pull.RecvMessageBytes(zmq.DONTWAIT)
 				if err != nil {
-					if !isEAGAIN(err) {
+					if w.idle[pullSock] = isEAGAIN(err); !w.idle[pullSock] {
 						s.opts.Logger.Error("lan: receive", "err", err)
 						return
 					}
@@ -249,12 +247,11 @@ func (s *Server) run(router, pull *zmq.Socket, w *fdWait) {
 					return // stop
 				case len(msg) == 3 && string(msg[0]) == "r":
 					_, _ = router.SendMessageDontwait(msg[1], msg[2])
-					w.idle[r] = false // a send may take the router's wake-up
+					w.idle[callSock] = false // a send may take the router's wake-up
 				}
 			}
-			w.idle[p] = n < pollBatch // the receive failed with EAGAIN
 		}
-		if w.idle[r] && w.idle[p] {
+		if w.idle[callSock] && w.idle[pullSock] {
 			if err := w.wait(-1); err != nil {
 				s.opts.Logger.Error("lan: poll", "err", err)
 				return

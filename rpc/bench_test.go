@@ -247,10 +247,9 @@ func measure(b *testing.B, callers int, call func() error) {
 	}
 	all := slices.Concat(lat...)
 	slices.Sort(all)
-	q := func(p float64) float64 { return float64(all[min(len(all)-1, int(float64(len(all))*p))]) }
-	b.ReportMetric(q(0.50), "p50-ns")
-	b.ReportMetric(q(0.99), "p99-ns")
-	b.ReportMetric(q(0.999), "p999-ns")
+	b.ReportMetric(quantile(all, 0.50), "p50-ns")
+	b.ReportMetric(quantile(all, 0.99), "p99-ns")
+	b.ReportMetric(quantile(all, 0.999), "p999-ns")
 	b.ReportMetric(float64(all[len(all)-1]), "max-ns")
 	b.ReportMetric(float64(len(all))/b.Elapsed().Seconds(), "calls/s")
 }
@@ -289,12 +288,16 @@ func measurePair(b *testing.B, call, base func() error) {
 	b.StopTimer()
 	slices.Sort(lc)
 	slices.Sort(lb)
-	q := func(l []time.Duration, p float64) float64 { return float64(l[min(len(l)-1, int(float64(len(l))*p))]) }
-	b.ReportMetric(q(lc, 0.50), "p50-ns")
-	b.ReportMetric(q(lc, 0.99), "p99-ns")
-	b.ReportMetric(q(lb, 0.50), "baseline-p50-ns")
-	b.ReportMetric(q(lb, 0.99), "baseline-p99-ns")
-	b.ReportMetric(q(lc, 0.50)/q(lb, 0.50), "x-baseline-p50")
+	b.ReportMetric(quantile(lc, 0.50), "p50-ns")
+	b.ReportMetric(quantile(lc, 0.99), "p99-ns")
+	b.ReportMetric(quantile(lb, 0.50), "baseline-p50-ns")
+	b.ReportMetric(quantile(lb, 0.99), "baseline-p99-ns")
+	b.ReportMetric(quantile(lc, 0.50)/quantile(lb, 0.50), "x-baseline-p50")
+}
+
+// quantile is the p-quantile (0..1) of sorted latencies, in ns.
+func quantile(sorted []time.Duration, p float64) float64 {
+	return float64(sorted[min(len(sorted)-1, int(float64(len(sorted))*p))])
 }
 
 func BenchmarkCall(b *testing.B) {
