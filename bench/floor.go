@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/vnrpc/vnrpc/engine"
-	"github.com/vnrpc/vnrpc/engine/wire"
 	"github.com/vnrpc/vnrpc/ring"
+	"github.com/vnrpc/vnrpc/rpcservice/wire"
 )
 
 // The floors under the hot tick case (tick-local-spin-hot), measured in

@@ -20,9 +20,9 @@ import (
 
 	"github.com/vnrpc/vnrpc/engine"
 	"github.com/vnrpc/vnrpc/engine/strategy"
-	"github.com/vnrpc/vnrpc/engine/wire"
-	rpcgw "github.com/vnrpc/vnrpc/gateway/rpc"
 	"github.com/vnrpc/vnrpc/gateway/sim"
+	"github.com/vnrpc/vnrpc/rpcservice/rpcgateway"
+	"github.com/vnrpc/vnrpc/rpcservice/wire"
 )
 
 // tick-to-order: a strategy process answers every tick of one symbol with
@@ -374,14 +374,14 @@ func t2oClient() error {
 	q := slog.New(slog.NewTextHandler(io.Discard, nil))
 	me := engine.NewMainEngine(nil, q)
 	defer me.Close()
-	gwi, err := me.AddGateway(rpcgw.Factory(rpcgw.Options{Logger: q}), "")
+	gwi, err := me.AddGateway(rpcgateway.Factory(rpcgateway.Options{Logger: q}), "")
 	if err != nil {
 		return err
 	}
-	gw := gwi.(*rpcgw.Gateway)
+	gw := gwi.(*rpcgateway.Gateway)
 	poll, _ := strconv.Atoi(os.Getenv("VNRPC_POLL_US"))
-	if err := me.Connect(engine.Setting{rpcgw.KeyAddress: os.Getenv("VNRPC_ADDR"), rpcgw.KeyTransport: os.Getenv("VNRPC_TRANSPORT"),
-		rpcgw.KeyWait: os.Getenv("VNRPC_WAIT"), rpcgw.KeyPollUs: poll}, rpcgw.DefaultName); err != nil {
+	if err := me.Connect(engine.Setting{rpcgateway.KeyAddress: os.Getenv("VNRPC_ADDR"), rpcgateway.KeyTransport: os.Getenv("VNRPC_TRANSPORT"),
+		rpcgateway.KeyWait: os.Getenv("VNRPC_WAIT"), rpcgateway.KeyPollUs: poll}, rpcgateway.DefaultName); err != nil {
 		return err
 	}
 	const vt = "rb2601.SHFE"
@@ -395,12 +395,13 @@ func t2oClient() error {
 		time.Sleep(time.Millisecond)
 	}
 	inline, _ := strconv.ParseBool(os.Getenv("VNRPC_INLINE"))
-	r, err := strategy.Add(me, strategy.Config{Name: os.Getenv("VNRPC_NAME"), Symbols: []string{vt}, Gateway: rpcgw.DefaultName,
+	r, err := strategy.Add(me, strategy.Config{Name: os.Getenv("VNRPC_NAME"), Symbols: []string{vt}, Gateway: rpcgateway.DefaultName,
 		Inline: inline}, responder{vt: vt}, q)
 	if err != nil {
 		return err
 	}
-	fmt.Println("ready", gw.Transport())
+	tr, _ := gw.Transport()
+	fmt.Println("ready", tr)
 	waitStdin()
 	return r.Stop()
 }

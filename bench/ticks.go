@@ -19,11 +19,11 @@ import (
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/vnrpc/vnrpc/engine"
-	"github.com/vnrpc/vnrpc/engine/rpcservice"
-	"github.com/vnrpc/vnrpc/engine/wire"
-	rpcgw "github.com/vnrpc/vnrpc/gateway/rpc"
 	"github.com/vnrpc/vnrpc/gateway/sim"
 	"github.com/vnrpc/vnrpc/ring"
+	"github.com/vnrpc/vnrpc/rpcservice"
+	"github.com/vnrpc/vnrpc/rpcservice/rpcgateway"
+	"github.com/vnrpc/vnrpc/rpcservice/wire"
 	"github.com/vnrpc/vnrpc/shm"
 )
 
@@ -531,13 +531,13 @@ func tickClient() error {
 	} else {
 		me.EventEngine().RegisterTap(engine.EventTick, onTick)
 	}
-	gwi, err := me.AddGateway(rpcgw.Factory(rpcgw.Options{Logger: q}), "")
+	gwi, err := me.AddGateway(rpcgateway.Factory(rpcgateway.Options{Logger: q}), "")
 	if err != nil {
 		return err
 	}
-	gw := gwi.(*rpcgw.Gateway)
-	if err := me.Connect(engine.Setting{rpcgw.KeyAddress: os.Getenv("VNRPC_ADDR"),
-		rpcgw.KeyTransport: os.Getenv("VNRPC_TRANSPORT"), rpcgw.KeyWait: os.Getenv("VNRPC_WAIT")}, rpcgw.DefaultName); err != nil {
+	gw := gwi.(*rpcgateway.Gateway)
+	if err := me.Connect(engine.Setting{rpcgateway.KeyAddress: os.Getenv("VNRPC_ADDR"),
+		rpcgateway.KeyTransport: os.Getenv("VNRPC_TRANSPORT"), rpcgateway.KeyWait: os.Getenv("VNRPC_WAIT")}, rpcgateway.DefaultName); err != nil {
 		return err
 	}
 	for deadline := time.Now().Add(20 * time.Second); gw.Client() == nil || len(me.AllContracts()) == 0; {
@@ -546,7 +546,8 @@ func tickClient() error {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	fmt.Println("ready", gw.Transport())
+	tr, _ := gw.Transport()
+	fmt.Println("ready", tr)
 	cpu := cpuTime()
 	waitStdin()
 	select {

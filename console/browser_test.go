@@ -23,9 +23,9 @@ import (
 
 	"github.com/vnrpc/vnrpc/console"
 	"github.com/vnrpc/vnrpc/engine"
-	"github.com/vnrpc/vnrpc/engine/rpcservice"
-	rpcgw "github.com/vnrpc/vnrpc/gateway/rpc"
 	"github.com/vnrpc/vnrpc/gateway/sim"
+	"github.com/vnrpc/vnrpc/rpcservice"
+	"github.com/vnrpc/vnrpc/rpcservice/rpcgateway"
 )
 
 var (
@@ -221,11 +221,11 @@ func TestConsoleInBrowser(t *testing.T) {
 	// The client process: the RPC gateway, connected from its page.
 	cliME := engine.NewMainEngine(nil, log)
 	t.Cleanup(func() { _ = cliME.Close() })
-	if _, err := cliME.AddGateway(rpcgw.Factory(rpcgw.Options{Logger: log}), rpcgw.DefaultName); err != nil {
+	if _, err := cliME.AddGateway(rpcgateway.Factory(rpcgateway.Options{Logger: log}), rpcgateway.DefaultName); err != nil {
 		t.Fatal(err)
 	}
 	cliOpts := console.Options{Addr: "127.0.0.1:0", Title: "vnrpc client", Logger: log,
-		Settings: map[string]engine.Setting{rpcgw.DefaultName: {rpcgw.KeyAddress: sock, rpcgw.KeyTimeout: 5.0}}}
+		Settings: map[string]engine.Setting{rpcgateway.DefaultName: {rpcgateway.KeyAddress: sock, rpcgateway.KeyTimeout: 5.0}}}
 	cliCon, err := console.Start(cliME, cliOpts)
 	if err != nil {
 		t.Fatal(err)

@@ -10,8 +10,9 @@ import (
 	"time"
 
 	"github.com/vnrpc/vnrpc/engine"
-	"github.com/vnrpc/vnrpc/engine/rpcservice"
-	rpcgw "github.com/vnrpc/vnrpc/gateway/rpc"
+	"github.com/vnrpc/vnrpc/rpc"
+	"github.com/vnrpc/vnrpc/rpcservice"
+	"github.com/vnrpc/vnrpc/rpcservice/rpcgateway"
 )
 
 // Bounds on what a tab is sent at connect: the newest rows of the
@@ -103,8 +104,8 @@ type hub struct {
 	logs      []logView // the newest keepLogs
 	newLogs   int       // logs since the last frame (at the end of logs)
 	logSeq    uint64
-	states    map[string]*rpcgw.State // RPC gateways' connection state
-	connected map[string]bool         // gateways seen to be connected
+	states    map[string]*rpcgateway.State // RPC gateways' connection state
+	connected map[string]bool              // gateways seen to be connected
 	settings  map[string]engine.Setting
 	statusDue bool // the service or a gateway changed: send their status in the next frame
 	sessions  map[*session]struct{}
@@ -115,7 +116,7 @@ func newHub(me *engine.MainEngine, interval time.Duration, settings map[string]e
 	h := &hub{me: me, interval: interval, log: log,
 		ticks: newTable[*engine.Tick](), orders: newTable[*engine.Order](), trades: newTable[*engine.Trade](),
 		positions: newTable[*engine.Position](), accounts: newTable[*engine.Account](),
-		contracts: newTable[*engine.Contract](), states: map[string]*rpcgw.State{},
+		contracts: newTable[*engine.Contract](), states: map[string]*rpcgateway.State{},
 		connected: map[string]bool{}, settings: map[string]engine.Setting{}, sessions: map[*session]struct{}{}}
 	for k, v := range settings {
 		h.settings[k] = v
@@ -171,7 +172,7 @@ func (h *hub) onEvent(e engine.Event) {
 			h.connected[d.GatewayName] = true
 			h.statusDue = true
 		}
-	case *rpcgw.State:
+	case *rpcgateway.State:
 		s := *d
 		h.states[d.Gateway] = &s
 		h.statusDue = true
@@ -201,7 +202,7 @@ func (h *hub) connectedWith(gw string, s engine.Setting, reportsState bool) {
 	case !reportsState:
 		h.connected[gw] = true
 	case h.states[gw] == nil: // its own state events follow
-		h.states[gw] = &rpcgw.State{Gateway: gw, State: "connecting", Time: time.Now()}
+		h.states[gw] = &rpcgateway.State{Gateway: gw, State: "connecting", Time: time.Now()}
 	}
 	h.statusDue = true
 }
@@ -335,22 +336,22 @@ type serviceView struct {
 }
 
 type clientView struct {
-	ID        string `json:"id"`
-	PID       int    `json:"pid"`
-	Transport string `json:"transport"`
-	Since     int64  `json:"since"` // unix ms
-	Calls     uint64 `json:"calls"`
-	Errors    uint64 `json:"errors"`
-	Lag       uint64 `json:"lag"`
-	Laps      uint64 `json:"laps"`
-	Lost      uint64 `json:"lost"`
+	ID        string        `json:"id"`
+	PID       int           `json:"pid"`
+	Transport rpc.Transport `json:"transport"`
+	Since     int64         `json:"since"` // unix ms
+	Calls     uint64        `json:"calls"`
+	Errors    uint64        `json:"errors"`
+	Lag       uint64        `json:"lag"`
+	Laps      uint64        `json:"laps"`
+	Lost      uint64        `json:"lost"`
 }
 
 type gatewayView struct {
 	Name      string         `json:"name"`
-	Kind      string         `json:"kind"`  // "rpc" for the RPC gateway
-	State     string         `json:"state"` // idle, connecting, connected, disconnected, resyncing, resynced
-	Transport string         `json:"transport,omitempty"`
+	Kind      string         `json:"kind"`                // "rpc" for the RPC gateway
+	State     string         `json:"state"`               // idle, connecting, connected, disconnected, resyncing, resynced
+	Transport rpc.Transport  `json:"transport,omitempty"` // omitted while not connected
 	Reason    string         `json:"reason,omitempty"`
 	Epoch     uint64         `json:"epoch,omitempty"`
 	Lag       uint64         `json:"lag"`
@@ -388,7 +389,7 @@ func (h *hub) status() *status {
 			continue
 		}
 		v := gatewayView{Name: name, Kind: "gateway", State: "idle", Setting: gw.DefaultSetting()}
-		r, isRPC := gw.(*rpcgw.Gateway)
+		r, isRPC := gw.(*rpcgateway.Gateway)
 		h.mu.Lock()
 		for k, val := range h.settings[name] {
 			v.Setting[k] = val

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/vnrpc/vnrpc/engine"
-	rpcgw "github.com/vnrpc/vnrpc/gateway/rpc"
+	"github.com/vnrpc/vnrpc/rpcservice/rpcgateway"
 )
 
 // The operations a tab may ask for. Each checks its arguments and answers
@@ -142,7 +142,7 @@ func (c *Console) connect(raw json.RawMessage) error {
 	if err := c.me.Connect(s, a.Gateway); err != nil {
 		return err
 	}
-	_, reportsState := gw.(*rpcgw.Gateway)
+	_, reportsState := gw.(*rpcgateway.Gateway)
 	c.hub.connectedWith(a.Gateway, s, reportsState)
 	return nil
 }
@@ -195,23 +195,18 @@ func (c *Console) orderRequest(a orderArgs) (engine.OrderRequest, *engine.Contra
 	if !(a.Volume > 0) || math.IsInf(a.Volume, 0) {
 		return req, nil, fmt.Errorf("volume: must be positive")
 	}
-	if ct.MinVolume > 0 && !multipleOf(a.Volume, ct.MinVolume) {
+	if ct.MinVolume > 0 && !engine.OnGrid(a.Volume, ct.MinVolume) {
 		return req, nil, fmt.Errorf("volume: %s trades in multiples of %g", ct.VtSymbol(), ct.MinVolume)
 	}
 	if req.Type != engine.OrderTypeMarket {
 		if !(a.Price > 0) || math.IsInf(a.Price, 0) {
 			return req, nil, fmt.Errorf("price: must be positive for a %s order", req.Type)
 		}
-		if ct.Pricetick > 0 && !multipleOf(a.Price, ct.Pricetick) {
+		if ct.Pricetick > 0 && !engine.OnGrid(a.Price, ct.Pricetick) {
 			return req, nil, fmt.Errorf("price: %s moves in ticks of %g", ct.VtSymbol(), ct.Pricetick)
 		}
 	}
 	return req, ct, nil
-}
-
-func multipleOf(v, step float64) bool {
-	n := v / step
-	return math.Abs(n-math.Round(n)) < 1e-6
 }
 
 func (c *Console) sendOrder(raw json.RawMessage) (any, error) {

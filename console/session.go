@@ -8,7 +8,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	rpcgw "github.com/vnrpc/vnrpc/gateway/rpc"
+	"github.com/vnrpc/vnrpc/rpcservice/rpcgateway"
 )
 
 // sendQueue bounds the frames waiting for a slow tab; a tab that falls
@@ -45,7 +45,7 @@ func (s *session) mode() string {
 	}
 	for _, name := range s.c.me.GatewayNames() {
 		if gw, err := s.c.me.Gateway(name); err == nil {
-			if _, ok := gw.(*rpcgw.Gateway); ok {
+			if _, ok := gw.(*rpcgateway.Gateway); ok {
 				return "client"
 			}
 		}

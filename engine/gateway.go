@@ -2,6 +2,11 @@ package engine
 
 import (
 	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -57,8 +62,66 @@ type ReentrantGateway interface {
 type GatewayFactory func(ev *EventEngine, name string) Gateway
 
 // Setting is a gateway's connect settings, as vn.py's setting dict: values
-// are strings, numbers (int or float64) or bools.
+// are strings, numbers (any Go integer or float type: JSON gives float64,
+// code int) or bools. Text, Number and Unknown read it with one rule for
+// every gateway.
 type Setting map[string]any
+
+// Text returns setting k as a string, or def when it is missing. A value
+// of another type is an error naming the key.
+func (s Setting) Text(k, def string) (string, error) {
+	switch v := s[k].(type) {
+	case nil:
+		return def, nil
+	case string:
+		return v, nil
+	}
+	return "", fmt.Errorf("setting %s: want a string, got %T %v", k, s[k], s[k])
+}
+
+// Number returns setting k as a float64, or def when it is missing. Any
+// Go integer or float type is a number; NaN, and any other type, is an
+// error naming the key.
+func (s Setting) Number(k string, def float64) (float64, error) {
+	var f float64
+	switch v := s[k].(type) {
+	case nil:
+		return def, nil
+	case float64:
+		f = v
+	case float32:
+		f = float64(v)
+	case int:
+		f = float64(v)
+	case int64:
+		f = float64(v)
+	case int32:
+		f = float64(v)
+	case uint:
+		f = float64(v)
+	case uint64:
+		f = float64(v)
+	case uint32:
+		f = float64(v)
+	default:
+		return 0, fmt.Errorf("setting %s: want a number, got %T %v", k, s[k], s[k])
+	}
+	if math.IsNaN(f) {
+		return 0, fmt.Errorf("setting %s: NaN is not a number here", k)
+	}
+	return f, nil
+}
+
+// Unknown returns an error naming the first key of s (in sorted order)
+// that known does not have, listing the accepted keys; nil if there is none.
+func (s Setting) Unknown(known Setting) error {
+	for _, k := range slices.Sorted(maps.Keys(s)) {
+		if _, ok := known[k]; !ok {
+			return fmt.Errorf("unknown setting %q (accepted: %s)", k, strings.Join(slices.Sorted(maps.Keys(known)), ", "))
+		}
+	}
+	return nil
+}
 
 // Errors callers branch on.
 var (

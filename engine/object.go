@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -278,6 +279,16 @@ func (r *QuoteRequest) CreateQuote(quoteID, gatewayName string) Quote {
 	return Quote{GatewayName: gatewayName, Symbol: r.Symbol, Exchange: r.Exchange, QuoteID: quoteID,
 		BidPrice: r.BidPrice, BidVolume: r.BidVolume, AskPrice: r.AskPrice, AskVolume: r.AskVolume,
 		BidOffset: r.BidOffset, AskOffset: r.AskOffset, Status: StatusSubmitting, Reference: r.Reference}
+}
+
+// OnGrid reports whether v is a whole number of steps: a price on its
+// contract's price tick, a volume in whole lots. It allows a millionth of
+// a step for the rounding of decimal fractions in binary (11.51 is
+// 1151.0000000000002 ticks of 0.01). Every check of prices and volumes
+// against a contract uses it.
+func OnGrid(v, step float64) bool {
+	q := v / step
+	return math.Abs(q-math.Round(q)) <= 1e-6
 }
 
 // VtSymbol is symbol.EXCHANGE, e.g. "rb2601.SHFE".

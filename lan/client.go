@@ -11,7 +11,7 @@ import (
 
 	zmq "github.com/pebbe/zmq4"
 
-	"github.com/vnrpc/vnrpc/internal/frame"
+	"github.com/vnrpc/vnrpc/internal/callrt"
 )
 
 // ClientCurve secures a client: its own key pair and the server's public key.
@@ -29,7 +29,7 @@ type ClientOptions struct {
 	// OnEvent receives each event on the client's event goroutine: it must
 	// return quickly. OnGap receives the number of events lost whenever
 	// the sequence numbers jump.
-	OnEvent func(frame.Event)
+	OnEvent func(Event)
 	OnGap   func(lost uint64)
 	Logger  *slog.Logger
 	// MaxMessage bounds a request (default DefaultMaxMessage): a longer
@@ -55,7 +55,7 @@ type ClientOptions struct {
 type Client struct {
 	opts ClientOptions
 
-	role   frame.Role // the DEALER role: its holder owns dealer, pull and w
+	role   callrt.Role // the DEALER role: its holder owns dealer, pull and w
 	dealer *zmq.Socket
 	pull   *zmq.Socket // requests from followers, and Close's wake-up
 	w      *fdWait     // dealer's and pull's ZMQ_FDs
@@ -66,7 +66,7 @@ type Client struct {
 	async  sync.WaitGroup // goroutines behind Go
 	hs     chan error     // the first handshake's outcome
 
-	pending frame.Pending
+	pending callrt.Pending
 	once    sync.Once
 
 	lastSeq uint64
@@ -74,9 +74,6 @@ type Client struct {
 
 	refused atomic.Int64 // connection attempts refused (the monitor's CONNECT_RETRIED), for Dial's error
 }
-
-// Call is one call in flight (frame.Call); Done receives it when it completes.
-type Call = frame.Call
 
 // Dial connects to the server and waits for the security handshake of
 // the call socket: a rejected key is ErrAuth, and no handshake before
@@ -321,16 +318,16 @@ func (c *Client) handshakeError(ev zmq.Event, val int) error {
 
 // lead holds the DEALER role until call completes or ctx ends: it
 // forwards followers' requests and completes every reply that arrives.
-func (c *Client) lead(ctx context.Context, call *Call) ([]byte, error, bool) {
+func (c *Client) lead(ctx context.Context, call *callrt.Call) ([]byte, bool, error) {
 	w := c.w
 	for {
 		select {
 		case <-call.Done:
-			return call.Result, call.Err, false
+			return call.Result, false, call.Err
 		default:
 		}
 		if ctx.Err() != nil && c.pending.Forget(call.ID) {
-			return nil, ctx.Err(), true
+			return nil, true, ctx.Err()
 		}
 		if !w.idle[callSock] {
 			ev, err := c.dealer.GetEvents()
@@ -376,13 +373,9 @@ func (c *Client) lead(ctx context.Context, call *Call) ([]byte, error, bool) {
 			}
 			continue
 		}
-		timeout := -1
-		if ctx.Done() != nil { // wake now and then to notice a cancellation
-			t := 100 * time.Millisecond
-			if dl, ok := ctx.Deadline(); ok {
-				t = max(min(t, time.Until(dl)), 0)
-			}
-			timeout = int((t + time.Millisecond - 1) / time.Millisecond)
+		timeout := maxWait // wakes now and then to notice a cancellation, and bounds a missed edge
+		if dl, ok := ctx.Deadline(); ok {
+			timeout = int((max(time.Until(dl), 0) + time.Millisecond - 1) / time.Millisecond)
 		}
 		if err := w.wait(timeout); err != nil {
 			c.fail(fmt.Errorf("%w: poll: %w", ErrClosed, err))
@@ -399,19 +392,19 @@ func (c *Client) send(id uint64, body []byte) {
 }
 
 // wait waits for call's reply, holding the DEALER role whenever it is
-// free (frame.Role).
-func (c *Client) wait(ctx context.Context, call *Call) (res []byte, err error, gaveUp bool) {
-	return c.role.Wait(ctx, &c.pending, call, func(ctx context.Context, call *Call) ([]byte, error, bool) {
+// free (callrt.Role).
+func (c *Client) wait(ctx context.Context, call *callrt.Call) (res []byte, gaveUp bool, err error) {
+	return c.role.Wait(ctx, &c.pending, call, func(ctx context.Context, call *callrt.Call) ([]byte, bool, error) {
 		if c.dealer == nil { // closed: the call has failed
 			<-call.Done
-			return call.Result, call.Err, false
+			return call.Result, false, call.Err
 		}
 		return c.lead(ctx, call)
 	})
 }
 
 func (c *Client) reply(body []byte) {
-	_, rep, err := frame.Decode(body)
+	_, rep, err := callrt.Decode(body)
 	if err != nil || rep == nil {
 		c.opts.Logger.Warn("lan: dropping a malformed reply", "err", err)
 		return
@@ -420,7 +413,7 @@ func (c *Client) reply(body []byte) {
 }
 
 func (c *Client) event(body []byte) {
-	e, err := frame.DecodeEvent(body)
+	e, err := callrt.DecodeEvent(body)
 	if err != nil {
 		c.opts.Logger.Warn("lan: dropping a malformed event", "err", err)
 		return
@@ -430,24 +423,25 @@ func (c *Client) event(body []byte) {
 	}
 	c.lastSeq, c.haveSeq = e.Seq, true
 	if c.opts.OnEvent != nil {
-		c.opts.OnEvent(*e)
+		c.opts.OnEvent(Event(*e))
 	}
 }
 
-// Go starts a call; done (buffered; nil: a new one) receives it when it completes.
-func (c *Client) Go(ctx context.Context, method string, args []byte, done chan *Call) *Call {
-	return frame.Async(&c.async, c.begin(ctx, method, args), done, c.wait)
+// goCall starts a call; done (buffered; nil: a new one) receives it when
+// it completes. Close waits for it.
+func (c *Client) goCall(ctx context.Context, method string, args []byte, done chan *callrt.Call) *callrt.Call {
+	return callrt.Async(&c.async, c.begin(ctx, method, args), done, c.wait)
 }
 
 // begin registers a call and sends it: on the DEALER if the role is free,
 // else through the holder.
-func (c *Client) begin(ctx context.Context, method string, args []byte) *Call {
-	call, ok := c.pending.Add(method, make(chan *Call, 1))
+func (c *Client) begin(ctx context.Context, method string, args []byte) *callrt.Call {
+	call, ok := c.pending.Add(method, make(chan *callrt.Call, 1))
 	if !ok {
 		return call
 	}
-	b := frame.AppendRequest(nil, &frame.Request{ID: call.ID, Method: method, Deadline: frame.Deadline(ctx), Args: args})
-	if n := len(b) - frame.LenPrefix; n > c.opts.MaxMessage {
+	b := callrt.AppendRequest(nil, &callrt.Request{ID: call.ID, Method: method, Deadline: callrt.Deadline(ctx), Args: args})
+	if n := len(b) - callrt.LenPrefix; n > c.opts.MaxMessage {
 		c.pending.Complete(call.ID, nil, fmt.Errorf("%w: request of %d bytes, limit %d", ErrTooLarge, n, c.opts.MaxMessage))
 		return call
 	}
@@ -455,12 +449,12 @@ func (c *Client) begin(ctx context.Context, method string, args []byte) *Call {
 		if c.dealer == nil {
 			c.pending.Complete(call.ID, nil, ErrClosed)
 		} else {
-			c.send(call.ID, b[frame.LenPrefix:])
+			c.send(call.ID, b[callrt.LenPrefix:])
 		}
 		c.role.Unlock()
 		return call
 	}
-	if !c.push.send([][]byte{binary.LittleEndian.AppendUint64(nil, call.ID), b[frame.LenPrefix:]}) {
+	if !c.push.send([][]byte{binary.LittleEndian.AppendUint64(nil, call.ID), b[callrt.LenPrefix:]}) {
 		c.pending.Complete(call.ID, nil, ErrClosed)
 	}
 	return call
@@ -469,7 +463,7 @@ func (c *Client) begin(ctx context.Context, method string, args []byte) *Call {
 // Call makes a call and waits for the reply or ctx's end.
 func (c *Client) Call(ctx context.Context, method string, args []byte) ([]byte, error) {
 	call := c.begin(ctx, method, args)
-	res, err, gaveUp := c.wait(ctx, call)
+	res, gaveUp, err := c.wait(ctx, call)
 	if gaveUp {
 		return nil, fmt.Errorf("lan: %s: %w", method, err)
 	}

@@ -20,6 +20,11 @@ import (
 // without POLLIN, or a receive that failed with EAGAIN (both process the
 // mailbox first). idle tracks that per socket; any other operation on a
 // socket clears its flag.
+//
+// No wait is unbounded: wait returns after at most maxWait, and then
+// clears both flags, so the loop asks ZMQ_EVENTS again. A wake-up lost
+// to a mistake in the tracking costs at most maxWait, never a hang
+// (TestMissedEdgeIsBounded forces one).
 type fdWait struct {
 	fds  [2]unix.PollFd
 	idle [2]bool // by slot: callSock, pullSock
@@ -44,19 +49,26 @@ func newFdWait(call, pull *zmq.Socket) (*fdWait, error) {
 	return w, nil
 }
 
+// maxWait bounds every wait, in milliseconds.
+const maxWait = 100
+
 // wait blocks until a socket's ZMQ_FD turns readable, or for timeoutMs
-// (-1: no limit), and clears the idle flag of each socket that did. Both
-// sockets must be idle.
+// (at most maxWait; -1 means maxWait), and clears the idle flag of each
+// socket that did, or of both when the time ran out. Both sockets must be
+// idle.
 func (w *fdWait) wait(timeoutMs int) error {
+	if timeoutMs < 0 || timeoutMs > maxWait {
+		timeoutMs = maxWait
+	}
 	for i := range w.fds {
 		w.fds[i].Revents = 0
 	}
-	_, err := unix.Poll(w.fds[:], timeoutMs)
+	n, err := unix.Poll(w.fds[:], timeoutMs)
 	if err != nil && !errors.Is(err, unix.EINTR) {
 		return err
 	}
 	for i := range w.fds {
-		if w.fds[i].Revents != 0 {
+		if w.fds[i].Revents != 0 || n == 0 {
 			w.idle[i] = false
 		}
 	}

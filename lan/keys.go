@@ -132,3 +132,52 @@ func checkKey(k string) error {
 	}
 	return nil
 }
+
+// LoadServerCurve reads a server's CURVE configuration from key files:
+// its key pair (written by `vnrpc keys`) and the file of the client
+// public keys it admits (ReadAuthorized). Both empty is no CURVE (nil,
+// nil); one without the other is an error.
+func LoadServerCurve(keyFile, authorizedFile string) (*ServerCurve, error) {
+	if keyFile == "" && authorizedFile == "" {
+		return nil, nil
+	}
+	if keyFile == "" || authorizedFile == "" {
+		return nil, errors.New("lan: CURVE needs both the server's key file and the authorized client keys file")
+	}
+	keys, err := ReadKeys(keyFile)
+	if err != nil {
+		return nil, err
+	}
+	if keys.Secret == "" {
+		return nil, fmt.Errorf("lan: %s holds no secret key: a server needs its key pair (NAME.key from vnrpc keys)", keyFile)
+	}
+	auth, err := ReadAuthorized(authorizedFile)
+	if err != nil {
+		return nil, err
+	}
+	return &ServerCurve{Keys: keys, Authorized: auth}, nil
+}
+
+// LoadClientCurve reads a client's CURVE configuration from key files:
+// its own key pair and the server's public key. Both empty is no CURVE
+// (nil, nil); one without the other is an error.
+func LoadClientCurve(keyFile, serverKeyFile string) (*ClientCurve, error) {
+	if keyFile == "" && serverKeyFile == "" {
+		return nil, nil
+	}
+	if keyFile == "" || serverKeyFile == "" {
+		return nil, errors.New("lan: CURVE needs both this client's key file and the server's public key file")
+	}
+	keys, err := ReadKeys(keyFile)
+	if err != nil {
+		return nil, err
+	}
+	if keys.Secret == "" {
+		return nil, fmt.Errorf("lan: %s holds no secret key: a client needs its key pair (NAME.key from vnrpc keys)", keyFile)
+	}
+	server, err := ReadKeys(serverKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	return &ClientCurve{Keys: keys, ServerPublic: server.Public}, nil
+}

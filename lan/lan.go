@@ -1,15 +1,19 @@
 package lan
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 
 	zmq "github.com/pebbe/zmq4"
+
+	"github.com/vnrpc/vnrpc/calls"
 )
 
 // Default ports, as in vn.py.
@@ -164,4 +168,75 @@ func (p *pusher) close() {
 	p.closed = true
 	_, _ = p.s.SendMessageDontwait("")
 	_ = p.s.Close()
+}
+
+// Event is one published event: the ring's sequence number, record type
+// and CLOCK_MONOTONIC timestamp, and the payload. On ZeroMQ it travels as
+// [2, seq, type, timestamp, payload] (docs/protocol.md).
+type Event struct {
+	Seq       uint64
+	Type      uint32
+	Timestamp int64
+	Payload   []byte
+}
+
+// maxPeers bounds the client identities a server remembers (calls.Peer
+// per identity). ZeroMQ does not say when a ROUTER's peer leaves, so the
+// least recently used half is forgotten when the bound is reached; a
+// forgotten client that calls again gets a new Peer.
+const maxPeers = 4096
+
+// lanPeer is one client identity: its Peer and the context its calls get.
+type lanPeer struct {
+	id   []byte
+	p    *calls.Peer
+	ctx  context.Context
+	used uint64
+}
+
+// peerCache maps identities to peers; the server's loop owns it. The last
+// peer is kept aside, so a stream of one client's calls costs no map
+// look-up and no formatting.
+type peerCache struct {
+	m    map[string]*lanPeer
+	last *lanPeer
+	n    uint64 // calls seen, the clock of used
+}
+
+func (c *peerCache) get(id []byte, base context.Context) *lanPeer {
+	c.n++
+	if l := c.last; l != nil && string(l.id) == string(id) {
+		l.used = c.n
+		return l
+	}
+	if c.m == nil {
+		c.m = map[string]*lanPeer{}
+	}
+	l, ok := c.m[string(id)]
+	if !ok {
+		if len(c.m) >= maxPeers {
+			c.evict()
+		}
+		p := &calls.Peer{Transport: "tcp", Name: fmt.Sprintf("tcp/%x", id), UID: -1}
+		l = &lanPeer{id: append([]byte(nil), id...), p: p, ctx: calls.NewContext(base, p)}
+		c.m[string(l.id)] = l
+	}
+	l.used = c.n
+	c.last = l
+	return l
+}
+
+// evict forgets the least recently used half of the peers.
+func (c *peerCache) evict() {
+	used := make([]uint64, 0, len(c.m))
+	for _, l := range c.m {
+		used = append(used, l.used)
+	}
+	slices.Sort(used)
+	cut := used[len(used)/2]
+	for k, l := range c.m {
+		if l.used < cut {
+			delete(c.m, k)
+		}
+	}
 }

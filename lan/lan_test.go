@@ -16,7 +16,8 @@ import (
 
 	zmq "github.com/pebbe/zmq4"
 
-	"github.com/vnrpc/vnrpc/internal/frame"
+	"github.com/vnrpc/vnrpc/calls"
+	"github.com/vnrpc/vnrpc/internal/callrt"
 	"github.com/vnrpc/vnrpc/internal/testutil"
 )
 
@@ -27,7 +28,7 @@ func within(t testing.TB) context.Context {
 }
 
 type testHandler struct {
-	frame.Mux
+	calls.Mux
 	release chan struct{}
 	entered chan struct{}
 	count   int64
@@ -56,7 +57,7 @@ func newHandler() *testHandler {
 	return h
 }
 
-func listen(t testing.TB, o ServerOptions, h frame.Handler) *Server {
+func listen(t testing.TB, o ServerOptions, h calls.Handler) *Server {
 	t.Helper()
 	if o.CallAddr == "" {
 		o.CallAddr = "tcp://127.0.0.1:*"
@@ -64,7 +65,7 @@ func listen(t testing.TB, o ServerOptions, h frame.Handler) *Server {
 	if o.EventAddr == "" {
 		o.EventAddr = "tcp://127.0.0.1:*"
 	}
-	s, err := Listen(o, h)
+	s, err := Listen(h, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,14 +91,14 @@ func TestCallsAndErrors(t *testing.T) {
 	if got, err := c.Call(ctx, "echo", []byte("hi")); err != nil || string(got) != "hi" {
 		t.Fatalf("echo: %q %v", got, err)
 	}
-	for method, code := range map[string]frame.Code{"nope": frame.CodeUnknownMethod, "fail": frame.CodeApp} {
-		var re *frame.RemoteError
+	for method, code := range map[string]calls.Code{"nope": calls.CodeUnknownMethod, "fail": calls.CodeApp} {
+		var re *calls.RemoteError
 		if _, err := c.Call(ctx, method, nil); !errors.As(err, &re) || re.Code != code {
 			t.Errorf("%s: %v", method, err)
 		}
 	}
 	// Out of order: a fast call overtakes a blocked one.
-	slow := c.Go(ctx, "block", []byte("slow"), nil)
+	slow := c.goCall(ctx, "block", []byte("slow"), nil)
 	<-h.entered
 	if got, err := c.Call(ctx, "echo", []byte("fast")); err != nil || string(got) != "fast" {
 		t.Fatalf("fast behind slow: %q %v", got, err)
@@ -170,11 +171,11 @@ func TestExpiredRequestNeverRuns(t *testing.T) {
 	h := newHandler()
 	s := listen(t, ServerOptions{MaxInFlight: 1}, h)
 	c := dial(t, ClientOptions{CallAddr: s.CallAddr()})
-	stall := c.Go(within(t), "block", nil, nil)
+	stall := c.goCall(within(t), "block", nil, nil)
 	<-h.entered
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	late := c.Go(ctx, "count", nil, nil)
+	late := c.goCall(ctx, "count", nil, nil)
 	<-ctx.Done()
 	close(h.release)
 	<-stall.Done
@@ -196,7 +197,7 @@ func awaitSubscription(t *testing.T, s *Server, arrived <-chan struct{}, seq uin
 	t.Helper()
 	deadline := time.After(10 * time.Second)
 	for ; ; seq++ {
-		if err := s.Publish(frame.Event{Seq: seq, Type: 1}); err != nil {
+		if err := s.Publish(Event{Seq: seq, Type: 1}); err != nil {
 			t.Fatal(err)
 		}
 		select {
@@ -216,7 +217,7 @@ func TestEventsAndGaps(t *testing.T) {
 	var lost uint64
 	arrived := make(chan struct{}, 1)
 	c := dial(t, ClientOptions{CallAddr: s.CallAddr(), EventAddr: s.EventAddr(),
-		OnEvent: func(e frame.Event) {
+		OnEvent: func(e Event) {
 			mu.Lock()
 			got = append(got, e.Seq)
 			mu.Unlock()
@@ -237,7 +238,7 @@ func TestEventsAndGaps(t *testing.T) {
 		if i == 5 || i == 6 {
 			continue
 		}
-		if err := s.Publish(frame.Event{Seq: base + i, Type: 2, Payload: []byte("x")}); err != nil {
+		if err := s.Publish(Event{Seq: base + i, Type: 2, Payload: []byte("x")}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -266,7 +267,7 @@ func TestEventsAndGaps(t *testing.T) {
 func TestPublishesOnlyToSubscribers(t *testing.T) {
 	s := listen(t, ServerOptions{}, newHandler())
 	for i := range 3 {
-		if err := s.Publish(frame.Event{Seq: uint64(i), Type: 1}); err != nil {
+		if err := s.Publish(Event{Seq: uint64(i), Type: 1}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -275,7 +276,7 @@ func TestPublishesOnlyToSubscribers(t *testing.T) {
 	}
 	arrived := make(chan struct{}, 1)
 	c, err := Dial(within(t), ClientOptions{CallAddr: s.CallAddr(), EventAddr: s.EventAddr(),
-		OnEvent: func(frame.Event) {
+		OnEvent: func(Event) {
 			select {
 			case arrived <- struct{}{}:
 			default:
@@ -292,7 +293,7 @@ func TestPublishesOnlyToSubscribers(t *testing.T) {
 		t.Fatal(err)
 	}
 	for seq := uint64(1000); s.Subscribed(); seq++ {
-		if err := s.Publish(frame.Event{Seq: seq, Type: 1}); err != nil {
+		if err := s.Publish(Event{Seq: seq, Type: 1}); err != nil {
 			t.Fatal(err)
 		}
 		select {
@@ -371,13 +372,13 @@ func TestNotAServer(t *testing.T) {
 }
 
 func TestPlaintextOnTheNetworkRefused(t *testing.T) {
-	_, err := Listen(ServerOptions{CallAddr: "tcp://0.0.0.0:*", EventAddr: "tcp://127.0.0.1:*"}, newHandler())
+	_, err := Listen(newHandler(), ServerOptions{CallAddr: "tcp://0.0.0.0:*", EventAddr: "tcp://127.0.0.1:*"})
 	if !errors.Is(err, ErrInsecure) || !strings.Contains(err.Error(), "0.0.0.0") {
 		t.Fatalf("plaintext on 0.0.0.0: %v", err)
 	}
 	logs := &testutil.Buffer{}
-	s, err := Listen(ServerOptions{CallAddr: "tcp://0.0.0.0:*", EventAddr: "tcp://127.0.0.1:*", Insecure: true,
-		Logger: slog.New(slog.NewTextHandler(logs, nil))}, newHandler())
+	s, err := Listen(newHandler(), ServerOptions{CallAddr: "tcp://0.0.0.0:*", EventAddr: "tcp://127.0.0.1:*", Insecure: true,
+		Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +387,7 @@ func TestPlaintextOnTheNetworkRefused(t *testing.T) {
 		t.Error("insecure bind not warned about")
 	}
 	for _, bad := range []string{"127.0.0.1:2014", "tcp://nohost", "ipc:///tmp/x"} {
-		if _, err := Listen(ServerOptions{CallAddr: bad}, newHandler()); !errors.Is(err, ErrBadAddr) {
+		if _, err := Listen(newHandler(), ServerOptions{CallAddr: bad}); !errors.Is(err, ErrBadAddr) {
 			t.Errorf("%q: %v", bad, err)
 		}
 	}
@@ -448,7 +449,7 @@ func TestCloseFailsPendingAndLeavesNoGoroutines(t *testing.T) {
 	g0 := runtime.NumGoroutine()
 	func() {
 		h := newHandler()
-		s, err := Listen(ServerOptions{CallAddr: "tcp://127.0.0.1:*", EventAddr: "tcp://127.0.0.1:*"}, h)
+		s, err := Listen(h, ServerOptions{CallAddr: "tcp://127.0.0.1:*", EventAddr: "tcp://127.0.0.1:*"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -456,7 +457,7 @@ func TestCloseFailsPendingAndLeavesNoGoroutines(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		call := c.Go(within(t), "block", nil, nil)
+		call := c.goCall(within(t), "block", nil, nil)
 		<-h.entered
 		_ = c.Close()
 		if r := <-call.Done; !errors.Is(r.Err, ErrClosed) {
@@ -524,8 +525,8 @@ func TestMessageLimit(t *testing.T) {
 	if got, err := c.Call(ctx, "big", nil); err != nil || len(got) != 2*limit {
 		t.Fatalf("a reply twice the request limit: %d bytes, %v", len(got), err)
 	}
-	var re *frame.RemoteError
-	if _, err := c.Call(ctx, "huge", nil); !errors.As(err, &re) || re.Code != frame.CodeInternal ||
+	var re *calls.RemoteError
+	if _, err := c.Call(ctx, "huge", nil); !errors.As(err, &re) || re.Code != calls.CodeInternal ||
 		!strings.Contains(re.Msg, "exceeds the reply limit") {
 		t.Fatalf("oversize reply: %v, want a CodeInternal error reply", err)
 	}
@@ -547,7 +548,7 @@ func TestMessageLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	req := func(id uint64, args []byte) []byte {
-		return frame.AppendRequest(nil, &frame.Request{ID: id, Method: "count", Args: args})[frame.LenPrefix:]
+		return callrt.AppendRequest(nil, &callrt.Request{ID: id, Method: "count", Args: args})[callrt.LenPrefix:]
 	}
 	if _, err := raw.SendBytes(req(1, make([]byte, 2*limit)), 0); err != nil {
 		t.Fatal(err)
@@ -565,7 +566,7 @@ func TestMessageLimit(t *testing.T) {
 			if err != nil {
 				break // nothing within 100 ms: send another
 			}
-			_, rep, err := frame.Decode(b)
+			_, rep, err := callrt.Decode(b)
 			if err != nil || rep == nil {
 				t.Fatalf("reply: %v", err)
 			}

@@ -2,10 +2,8 @@ package lan
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -13,7 +11,8 @@ import (
 
 	zmq "github.com/pebbe/zmq4"
 
-	"github.com/vnrpc/vnrpc/internal/frame"
+	"github.com/vnrpc/vnrpc/calls"
+	"github.com/vnrpc/vnrpc/internal/callrt"
 )
 
 // ServerCurve secures a server: its key pair and the public keys of the
@@ -51,7 +50,8 @@ type ServerOptions struct {
 // their own. Close stops everything and waits.
 type Server struct {
 	opts      ServerOptions
-	h         frame.Handler
+	h         calls.Handler
+	inl       calls.Inliner // h's, or nil
 	domain    string
 	callAddr  string
 	eventAddr string
@@ -76,7 +76,8 @@ type Server struct {
 	sem      chan struct{}
 	calls    sync.WaitGroup
 	loop     sync.WaitGroup
-	rbuf     []byte // the loop's reply buffer, for inline methods
+	rbuf     []byte    // the loop's reply buffer, for inline methods
+	peers    peerCache // the loop's
 
 	mu      sync.Mutex
 	closing bool // no new calls start
@@ -86,8 +87,9 @@ type Server struct {
 	published, dropped atomic.Uint64
 }
 
-// Listen binds both sockets and starts serving h.
-func Listen(o ServerOptions, h frame.Handler) (*Server, error) {
+// Listen binds both sockets and starts serving h. Each call's context
+// carries the calls.Peer of the client identity it came from.
+func Listen(h calls.Handler, o ServerOptions) (*Server, error) {
 	if o.CallAddr == "" {
 		o.CallAddr = fmt.Sprintf("tcp://127.0.0.1:%d", DefaultCallPort)
 	}
@@ -129,6 +131,7 @@ func Listen(o ServerOptions, h frame.Handler) (*Server, error) {
 		}
 	}
 	s := &Server{opts: o, h: h, sem: make(chan struct{}, o.MaxInFlight)}
+	s.inl, _ = h.(calls.Inliner)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if err := s.start(); err != nil {
 		s.cancel()
@@ -245,14 +248,14 @@ func (s *Server) run(router, pull *zmq.Socket, w *fdWait) {
 				switch {
 				case len(msg) == 1 && len(msg[0]) == 0:
 					return // stop
-				case len(msg) == 3 && string(msg[0]) == "r":
+				case len(msg) == 3 && string(msg[0]) == "r": // a handler's reply
 					_, _ = router.SendMessageDontwait(msg[1], msg[2])
 					w.idle[callSock] = false // a send may take the router's wake-up
 				}
 			}
 		}
 		if w.idle[callSock] && w.idle[pullSock] {
-			if err := w.wait(-1); err != nil {
+			if err := w.wait(maxWait); err != nil {
 				s.opts.Logger.Error("lan: poll", "err", err)
 				return
 			}
@@ -280,19 +283,19 @@ func (s *Server) takeRequests(router *zmq.Socket) (idle bool, err error) {
 }
 
 // request decodes one [identity, body] message and runs it: an inline
-// method (frame.Inliner) here, replying at once, others on a goroutine.
+// method (calls.Inliner) here, replying at once, others on a goroutine.
 func (s *Server) request(router *zmq.Socket, msg [][]byte) {
 	if len(msg) != 2 {
 		s.opts.Logger.Warn("lan: dropping a message of unexpected shape", "parts", len(msg))
 		return
 	}
-	id := append([]byte(nil), msg[0]...)
-	req, _, err := frame.Decode(msg[1])
+	peer := s.peers.get(msg[0], s.ctx)
+	req, _, err := callrt.Decode(msg[1])
 	if err == nil && req == nil {
-		err = fmt.Errorf("%w: a client sent a reply", frame.ErrMalformed)
+		err = fmt.Errorf("%w: a client sent a reply", calls.ErrMalformed)
 	}
 	if err != nil {
-		s.opts.Logger.Warn("lan: dropping a malformed request", "reason", err)
+		s.opts.Logger.Warn("lan: dropping a malformed request", "peer", peer.p.Name, "reason", err)
 		return
 	}
 	s.mu.Lock()
@@ -300,88 +303,32 @@ func (s *Server) request(router *zmq.Socket, msg [][]byte) {
 		s.mu.Unlock()
 		return
 	}
-	if inl, ok := s.h.(frame.Inliner); ok && inl.Inline(req.Method) {
+	if s.inl != nil && s.inl.Inline(req.Method) {
 		s.mu.Unlock()
-		rep := &frame.Reply{ID: req.ID}
-		s.serve(id, req, rep, true)
-		s.rbuf = s.appendReply(s.rbuf, rep)
-		_, _ = router.SendMessageDontwait(id, s.rbuf[frame.LenPrefix:])
-		s.rbuf = frame.Reuse(s.rbuf)
+		rep := &callrt.Reply{ID: req.ID}
+		callrt.Exec(peer.ctx, s.h, req, true, s.opts.Logger, rep)
+		s.rbuf = callrt.AppendReplyLimited(s.rbuf, rep, s.opts.MaxReply)
+		_, _ = router.SendMessageDontwait(peer.id, s.rbuf[callrt.LenPrefix:])
+		s.rbuf = callrt.Reuse(s.rbuf)
 		return
 	}
 	s.calls.Add(1)
 	s.mu.Unlock()
-	go s.handle(id, req)
+	go s.handle(peer, req)
 }
 
-func (s *Server) handle(identity []byte, req *frame.Request) {
+func (s *Server) handle(peer *lanPeer, req *callrt.Request) {
 	defer s.calls.Done()
-	rep := &frame.Reply{ID: req.ID}
+	rep := &callrt.Reply{ID: req.ID}
 	select {
 	case s.sem <- struct{}{}:
 		defer func() { <-s.sem }()
-		s.serve(identity, req, rep, false)
+		callrt.Exec(peer.ctx, s.h, req, false, s.opts.Logger, rep)
 	case <-s.ctx.Done():
-		rep.Code, rep.Msg = frame.CodeShutdown, "server closing"
+		rep.Code, rep.Msg = calls.CodeShutdown, "server closing"
 	}
-	b := s.appendReply(nil, rep)
-	s.send([][]byte{[]byte("r"), identity, b[frame.LenPrefix:]})
-}
-
-// appendReply appends rep's frame to b, or, if its body would exceed the
-// reply limit (the client would be disconnected for it), an error reply.
-func (s *Server) appendReply(b []byte, rep *frame.Reply) []byte {
-	at := len(b)
-	b = frame.AppendReply(b, rep)
-	if len(b)-at-frame.LenPrefix > s.opts.MaxReply {
-		b = frame.AppendReply(b[:at], &frame.Reply{ID: rep.ID, Code: frame.CodeInternal,
-			Msg: fmt.Sprintf("result of %d bytes exceeds the reply limit %d", len(rep.Result), s.opts.MaxReply)})
-	}
-	return b
-}
-
-func (s *Server) serve(identity []byte, req *frame.Request, rep *frame.Reply, inline bool) {
-	ctx := frame.WithPeer(s.ctx, fmt.Sprintf("tcp/%x", identity))
-	if req.Deadline != 0 {
-		d := time.Unix(0, req.Deadline)
-		if !time.Now().Before(d) { // never run a late request
-			rep.Code = frame.CodeDeadlineExceeded
-			rep.Msg = fmt.Sprintf("deadline passed %v before the call could run", time.Since(d).Round(time.Microsecond))
-			return
-		}
-		if inline {
-			ctx = frame.WithDeadlineNoTimer(ctx, d)
-		} else {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithDeadline(ctx, d)
-			defer cancel()
-		}
-	}
-	res, err := s.call(ctx, req)
-	if err == nil {
-		rep.Result = res
-		return
-	}
-	var re *frame.RemoteError
-	switch {
-	case errors.As(err, &re) && re.Code != frame.CodeOK:
-		rep.Code, rep.Msg = re.Code, re.Msg
-	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
-		rep.Code, rep.Msg = frame.CodeTimedOut, err.Error()
-	default:
-		rep.Code, rep.Msg = frame.CodeApp, err.Error()
-	}
-}
-
-func (s *Server) call(ctx context.Context, req *frame.Request) (res []byte, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			s.opts.Logger.Error("lan: handler panicked", "method", req.Method, "panic", fmt.Sprint(p),
-				"stack", string(debug.Stack()))
-			res, err = nil, frame.Errorf(frame.CodeInternal, "handler panicked: %v", p)
-		}
-	}()
-	return s.h.ServeCall(ctx, req.Method, req.Args)
+	b := callrt.AppendReplyLimited(nil, rep, s.opts.MaxReply)
+	s.send([][]byte{[]byte("r"), peer.id, b[callrt.LenPrefix:]})
 }
 
 // send hands a message to the sender unless the server is closing.
@@ -397,7 +344,7 @@ func (s *Server) send(m [][]byte) bool {
 // Publish sends one event to every subscriber. It does not wait for them:
 // ZeroMQ drops events for a subscriber past the high-water mark, and the
 // subscriber sees the gap in the sequence numbers.
-func (s *Server) Publish(e frame.Event) error {
+func (s *Server) Publish(e Event) error {
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()
 	if s.pub == nil {
@@ -417,8 +364,8 @@ func (s *Server) Publish(e frame.Event) error {
 	if len(s.topics) == 0 {
 		return nil // nobody subscribes: ZeroMQ would drop it anyway
 	}
-	s.pubBuf = frame.AppendEvent(s.pubBuf[:0], &e)
-	if _, err := s.pub.SendBytes(s.pubBuf[frame.LenPrefix:], zmq.DONTWAIT); err != nil {
+	s.pubBuf = callrt.AppendEvent(s.pubBuf[:0], (*callrt.Event)(&e))
+	if _, err := s.pub.SendBytes(s.pubBuf[callrt.LenPrefix:], zmq.DONTWAIT); err != nil {
 		s.dropped.Add(1) // past the high-water mark: subscribers see the gap
 	}
 	return nil

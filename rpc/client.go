@@ -17,51 +17,11 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
-	"github.com/vnrpc/vnrpc/internal/frame"
 	"github.com/vnrpc/vnrpc/lan"
 	"github.com/vnrpc/vnrpc/ring"
 	"github.com/vnrpc/vnrpc/shm"
 	"github.com/vnrpc/vnrpc/uds"
 )
-
-// Transport selects how a client reaches its server.
-type Transport uint8
-
-const (
-	// TransportAuto uses shared memory and the unix socket when the server
-	// runs on the same host (and network namespace) and they can be
-	// opened, ZeroMQ TCP otherwise.
-	TransportAuto Transport = iota
-	// TransportLocal insists on shared memory and the unix socket.
-	TransportLocal
-	// TransportTCP insists on ZeroMQ TCP.
-	TransportTCP
-)
-
-func (t Transport) String() string {
-	switch t {
-	case TransportAuto:
-		return "auto"
-	case TransportLocal:
-		return "local"
-	case TransportTCP:
-		return "tcp"
-	}
-	return "Transport(" + strconv.Itoa(int(t)) + ")"
-}
-
-// ParseTransport accepts auto, local and tcp.
-func ParseTransport(s string) (Transport, error) {
-	switch s {
-	case "auto", "":
-		return TransportAuto, nil
-	case "local":
-		return TransportLocal, nil
-	case "tcp":
-		return TransportTCP, nil
-	}
-	return 0, fmt.Errorf("rpc: transport %q: accepted values are auto, local, tcp", s)
-}
 
 // Event is one published event. Payload is valid only during the OnEvent call.
 type Event struct {
@@ -100,7 +60,7 @@ func (s State) String() string {
 // StateChange reports a change of connection state.
 type StateChange struct {
 	State     State
-	Transport string // "local" or "tcp"
+	Transport Transport // TransportLocal or TransportTCP
 	Epoch     uint64
 	Reason    string
 	Lost      uint64
@@ -113,10 +73,11 @@ type ClientOptions struct {
 	// socket path (optionally unix:///path).
 	Addr string
 	// EventAddr is the server's event endpoint for TCP (default: Addr's
-	// host with port 4102).
+	// host with the event port the server announces, else 4102).
 	EventAddr string
 	Transport Transport
-	Curve     *lan.ClientCurve
+	// Curve secures TCP (lan.LoadClientCurve reads it from key files).
+	Curve *lan.ClientCurve
 	// Wait is how the local event reader waits (default ring.WaitBlock).
 	Wait ring.Wait
 	// Heartbeat is the ping interval (default 1 s); Tolerance how long the
@@ -127,7 +88,7 @@ type ClientOptions struct {
 	Poll time.Duration
 	// OnEvent receives events in order on one goroutine; it must not block.
 	OnEvent func(Event)
-	// OnState receives connection state changes.
+	// OnState receives connection state changes, one at a time.
 	OnState func(StateChange)
 	Logger  *slog.Logger
 }
@@ -141,70 +102,20 @@ type Client struct {
 	log  *slog.Logger
 	id   string
 
+	// ctx ends when Close is called: a dial or reconnect in progress stops.
+	ctx    context.Context
+	cancel context.CancelFunc
+
 	mu        sync.Mutex
-	cur       *conn
+	cur       conn
 	lastEpoch uint64
 	closed    bool
-	stop      chan struct{}
-	wg        sync.WaitGroup
+	wg        sync.WaitGroup // the supervisor and GoRaw's goroutines
 
 	next       atomic.Uint64 // next event sequence number expected
 	serverNext atomic.Uint64 // the server's next sequence number at the last pong
 	laps, lost atomic.Uint64
 	stateMu    sync.Mutex // serializes OnState
-}
-
-// conn is one connection over one transport.
-type conn struct {
-	transport string
-	welcome   Welcome
-	udsc      *uds.Client
-	lanc      *lan.Client
-	seg       *shm.Segment
-	rd        *ring.Reader
-	dead      chan struct{}
-	once      sync.Once
-	err       error
-	quit      chan struct{}
-	wg        sync.WaitGroup
-}
-
-func (cn *conn) die(err error) {
-	cn.once.Do(func() {
-		cn.err = err
-		close(cn.dead)
-	})
-}
-
-func (cn *conn) call(ctx context.Context, method string, args []byte, timeout time.Duration) ([]byte, error) {
-	switch {
-	case cn.udsc != nil && timeout > 0:
-		return cn.udsc.CallTimeout(ctx, method, args, timeout)
-	case cn.udsc != nil:
-		return cn.udsc.Call(ctx, method, args)
-	case timeout > 0:
-		ctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		return cn.lanc.Call(ctx, method, args)
-	}
-	return cn.lanc.Call(ctx, method, args)
-}
-
-func (cn *conn) close() {
-	close(cn.quit)
-	if cn.rd != nil {
-		_ = cn.rd.Close()
-	}
-	if cn.udsc != nil {
-		_ = cn.udsc.Close()
-	}
-	if cn.lanc != nil {
-		_ = cn.lanc.Close()
-	}
-	cn.wg.Wait()
-	if cn.seg != nil {
-		_ = cn.seg.Close()
-	}
 }
 
 // Dial connects (the first connection is made before Dial returns, so a
@@ -222,9 +133,11 @@ func Dial(ctx context.Context, o ClientOptions) (*Client, error) {
 	}
 	var idb [8]byte
 	_, _ = rand.Read(idb[:])
-	c := &Client{opts: o, log: o.Logger, id: hex.EncodeToString(idb[:]), stop: make(chan struct{})}
+	c := &Client{opts: o, log: o.Logger, id: hex.EncodeToString(idb[:])}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	cn, err := c.connect(ctx)
 	if err != nil {
+		c.cancel()
 		return nil, err
 	}
 	c.install(cn, "")
@@ -234,7 +147,7 @@ func Dial(ctx context.Context, o ClientOptions) (*Client, error) {
 }
 
 // connect makes one connection according to the options.
-func (c *Client) connect(ctx context.Context) (*conn, error) {
+func (c *Client) connect(ctx context.Context) (conn, error) {
 	o := c.opts
 	if path, ok := strings.CutPrefix(o.Addr, "unix://"); ok || !strings.HasPrefix(o.Addr, "tcp://") {
 		if !ok {
@@ -274,54 +187,54 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 }
 
 // local connects over the unix socket and attaches to the event ring.
-func (c *Client) local(ctx context.Context, socket string) (_ *conn, err error) {
+func (c *Client) local(ctx context.Context, socket string) (_ conn, err error) {
 	uc, err := uds.Dial(ctx, socket, uds.Options{Logger: c.log, Poll: c.opts.Poll})
 	if err != nil {
 		return nil, err
 	}
-	cn := &conn{transport: "local", udsc: uc, dead: make(chan struct{}), quit: make(chan struct{})}
+	l := &localConn{connBase: newConnBase(), uc: uc, quit: make(chan struct{})}
 	defer func() {
 		if err != nil {
-			cn.close()
+			l.close()
 		}
 	}()
-	if cn.welcome, err = c.hello(ctx, uc.Call); err != nil {
+	if l.w, err = c.hello(ctx, uc.Call); err != nil {
 		return nil, err
 	}
-	w := cn.welcome
-	if cn.seg, err = shm.Open(w.Segment, shm.Options{Dir: w.SegmentDir, Populate: true}); err != nil {
+	w := l.w
+	if l.seg, err = shm.Open(w.Segment, shm.Options{Dir: w.SegmentDir, Populate: true}); err != nil {
 		return nil, err
 	}
-	if cn.seg.Info().Epoch != w.Epoch {
-		return nil, fmt.Errorf("rpc: segment %s has epoch %016x, the server says %016x", w.Segment, cn.seg.Info().Epoch, w.Epoch)
+	if l.seg.Info().Epoch != w.Epoch {
+		return nil, fmt.Errorf("rpc: segment %s has epoch %016x, the server says %016x", w.Segment, l.seg.Info().Epoch, w.Epoch)
 	}
-	seg := cn.seg
-	cn.rd, err = ring.NewReader(seg.Bytes(), ring.ReaderOptions{Start: ring.StartOldest, Wait: c.opts.Wait,
+	seg := l.seg
+	l.rd, err = ring.NewReader(seg.Bytes(), ring.ReaderOptions{Start: ring.StartOldest, Wait: c.opts.Wait,
 		Liveness: func() error { return seg.Alive(c.opts.Tolerance) }})
 	if err != nil {
 		return nil, err
 	}
-	cn.wg.Add(2)
+	l.wg.Add(2)
 	go func() { // the socket's end is the fastest sign of a dead server
-		defer cn.wg.Done()
+		defer l.wg.Done()
 		select {
 		case <-uc.Done():
-			cn.die(fmt.Errorf("%w: %w", ErrDisconnected, uc.Err()))
-		case <-cn.quit:
+			l.die(fmt.Errorf("%w: %w", ErrDisconnected, uc.Err()))
+		case <-l.quit:
 		}
 	}()
-	go c.readRing(cn, w.LastSeq)
-	return cn, nil
+	go c.readRing(l, w.LastSeq)
+	return l, nil
 }
 
 // readRing delivers ring events from seq `from` on.
-func (c *Client) readRing(cn *conn, from uint64) {
-	defer cn.wg.Done()
+func (c *Client) readRing(l *localConn, from uint64) {
+	defer l.wg.Done()
 	buf := make([]byte, 0, 4096)
 	for {
-		rec, err := cn.rd.Next(buf)
+		rec, err := l.rd.Next(buf)
 		if err != nil { // apart from the hot loop: lap escapes to the heap
-			if !c.ringError(cn, err) {
+			if !c.ringError(l, err) {
 				return
 			}
 			continue
@@ -340,24 +253,24 @@ func (c *Client) readRing(cn *conn, from uint64) {
 // ringError handles an error of the event ring's reader and reports
 // whether reading goes on: after a lap it does, with the loss counted and
 // a resync requested.
-func (c *Client) ringError(cn *conn, err error) bool {
+func (c *Client) ringError(l *localConn, err error) bool {
 	var lap *ring.LapError
 	switch {
 	case errors.As(err, &lap):
 		c.laps.Add(1)
 		c.lost.Add(lap.Lost)
-		c.state(StateChange{State: StateResync, Transport: cn.transport, Epoch: cn.welcome.Epoch, Reason: "lap", Lost: lap.Lost})
+		c.state(StateChange{State: StateResync, Transport: TransportLocal, Epoch: l.w.Epoch, Reason: "lap", Lost: lap.Lost})
 		return true
 	case errors.Is(err, ring.ErrReaderClosed):
 		return false
 	default:
-		cn.die(fmt.Errorf("%w: event ring: %w", ErrDisconnected, err))
+		l.die(fmt.Errorf("%w: event ring: %w", ErrDisconnected, err))
 		return false
 	}
 }
 
 // tcp connects over ZeroMQ with an event subscription.
-func (c *Client) tcp(ctx context.Context, eventPort int) (*conn, error) {
+func (c *Client) tcp(ctx context.Context, eventPort int) (conn, error) {
 	o := c.opts
 	events := o.EventAddr
 	if events == "" {
@@ -370,65 +283,66 @@ func (c *Client) tcp(ctx context.Context, eventPort int) (*conn, error) {
 		}
 		events = "tcp://" + net.JoinHostPort(host, strconv.Itoa(eventPort))
 	}
-	cn := &conn{transport: "tcp", dead: make(chan struct{}), quit: make(chan struct{})}
+	t := &tcpConn{connBase: newConnBase()}
 	lc, err := lan.Dial(ctx, lan.ClientOptions{CallAddr: o.Addr, EventAddr: events, Curve: o.Curve, Logger: c.log,
-		OnEvent: func(e frame.Event) {
+		OnEvent: func(e lan.Event) {
 			c.next.Store(e.Seq + 1)
 			if c.opts.OnEvent != nil {
-				c.opts.OnEvent(Event{Seq: e.Seq, Type: e.Type, Timestamp: e.Timestamp, Payload: e.Payload})
+				c.opts.OnEvent(Event(e))
 			}
 		},
 		OnGap: func(lost uint64) {
 			c.lost.Add(lost)
-			c.state(StateChange{State: StateResync, Transport: "tcp", Epoch: cn.welcome.Epoch, Reason: "gap", Lost: lost})
+			c.state(StateChange{State: StateResync, Transport: TransportTCP, Epoch: t.w.Epoch, Reason: "gap", Lost: lost})
 		}})
 	if err != nil {
 		return nil, err
 	}
-	cn.lanc = lc
-	if cn.welcome, err = c.hello(ctx, lc.Call); err != nil {
-		cn.close()
+	t.lc = lc
+	if t.w, err = c.hello(ctx, lc.Call); err != nil {
+		t.close()
 		return nil, err
 	}
-	return cn, nil
+	return t, nil
 }
 
-func (c *Client) hello(ctx context.Context, call func(context.Context, string, []byte) ([]byte, error)) (Welcome, error) {
-	args, err := msgpack.Marshal(Hello{Version: ProtocolVersion, ClientID: c.id, Host: HostID(), PID: os.Getpid()})
+func (c *Client) hello(ctx context.Context, call func(context.Context, string, []byte) ([]byte, error)) (welcome, error) {
+	args, err := msgpack.Marshal(hello{Version: ProtocolVersion, ClientID: c.id, Host: HostID(), PID: os.Getpid()})
 	if err != nil {
-		return Welcome{}, err
+		return welcome{}, err
 	}
 	res, err := call(ctx, MethodHello, args)
 	if err != nil {
-		var re *frame.RemoteError
+		var re *RemoteError
 		if errors.As(err, &re) && strings.Contains(re.Msg, "protocol version") {
-			return Welcome{}, fmt.Errorf("%w: %s (this client speaks %d)", ErrVersion, re.Msg, ProtocolVersion)
+			return welcome{}, fmt.Errorf("%w: %s (this client speaks %d)", ErrVersion, re.Msg, ProtocolVersion)
 		}
-		return Welcome{}, fmt.Errorf("rpc: hello: %w", err)
+		return welcome{}, fmt.Errorf("rpc: hello: %w", err)
 	}
-	var w Welcome
+	var w welcome
 	if err := unmarshal(res, &w); err != nil {
-		return Welcome{}, fmt.Errorf("rpc: hello: bad welcome: %w", err)
+		return welcome{}, fmt.Errorf("rpc: hello: bad welcome: %w", err)
 	}
 	if w.Version != ProtocolVersion {
-		return Welcome{}, fmt.Errorf("%w: the server speaks %d, this client %d", ErrVersion, w.Version, ProtocolVersion)
+		return welcome{}, fmt.Errorf("%w: the server speaks %d, this client %d", ErrVersion, w.Version, ProtocolVersion)
 	}
 	return w, nil
 }
 
-func (c *Client) install(cn *conn, resync string) {
+func (c *Client) install(cn conn, resync string) {
 	c.mu.Lock()
 	c.cur = cn
 	prev := c.lastEpoch
-	c.lastEpoch = cn.welcome.Epoch
+	epoch := cn.welcome().Epoch
+	c.lastEpoch = epoch
 	c.mu.Unlock()
-	c.log.Info("rpc: connected", "transport", cn.transport, "epoch", fmt.Sprintf("%016x", cn.welcome.Epoch), "addr", c.opts.Addr)
-	c.state(StateChange{State: StateConnected, Transport: cn.transport, Epoch: cn.welcome.Epoch})
+	c.log.Info("rpc: connected", "transport", cn.transport(), "epoch", fmt.Sprintf("%016x", epoch), "addr", c.opts.Addr)
+	c.state(StateChange{State: StateConnected, Transport: cn.transport(), Epoch: epoch})
 	if resync != "" {
-		if prev != cn.welcome.Epoch {
+		if prev != epoch {
 			resync = "new epoch"
 		}
-		c.state(StateChange{State: StateResync, Transport: cn.transport, Epoch: cn.welcome.Epoch, Reason: resync})
+		c.state(StateChange{State: StateResync, Transport: cn.transport(), Epoch: epoch, Reason: resync})
 	}
 }
 
@@ -441,24 +355,25 @@ func (c *Client) state(s StateChange) {
 	c.opts.OnState(s)
 }
 
-func (c *Client) current() *conn {
+func (c *Client) current() conn {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.cur
 }
 
-// Transport is the transport in use ("local" or "tcp"), or "" while disconnected.
-func (c *Client) Transport() string {
+// Transport is the transport of the connection in use, and false while
+// disconnected.
+func (c *Client) Transport() (Transport, bool) {
 	if cn := c.current(); cn != nil {
-		return cn.transport
+		return cn.transport(), true
 	}
-	return ""
+	return TransportAuto, false
 }
 
 // Epoch is the epoch of the server currently connected, or 0.
 func (c *Client) Epoch() uint64 {
 	if cn := c.current(); cn != nil {
-		return cn.welcome.Epoch
+		return cn.welcome().Epoch
 	}
 	return 0
 }
@@ -477,10 +392,10 @@ func (c *Client) supervise() {
 			continue
 		}
 		select {
-		case <-c.stop:
+		case <-c.ctx.Done():
 			return
-		case <-cn.dead:
-			c.lose(cn, cn.err)
+		case <-cn.dead():
+			c.lose(cn, cn.err())
 		case <-t.C:
 			if err := c.ping(cn); err != nil {
 				c.lose(cn, err)
@@ -489,17 +404,17 @@ func (c *Client) supervise() {
 	}
 }
 
-func (c *Client) ping(cn *conn) error {
-	args, _ := msgpack.Marshal(Ping{ClientID: c.id, Seq: c.next.Load(), Laps: c.laps.Load(), Lost: c.lost.Load()})
-	res, err := cn.call(context.Background(), MethodPing, args, c.opts.Tolerance)
+func (c *Client) ping(cn conn) error {
+	args, _ := msgpack.Marshal(ping{ClientID: c.id, Seq: c.next.Load(), Laps: c.laps.Load(), Lost: c.lost.Load()})
+	res, err := cn.call(c.ctx, MethodPing, args, c.opts.Tolerance)
 	if err != nil {
 		return fmt.Errorf("%w: heartbeat: %w", ErrDisconnected, err)
 	}
-	var p Pong
+	var p pong
 	if err := unmarshal(res, &p); err != nil {
 		return fmt.Errorf("%w: bad heartbeat reply: %w", ErrDisconnected, err)
 	}
-	if p.Epoch != cn.welcome.Epoch {
+	if p.Epoch != cn.welcome().Epoch {
 		return fmt.Errorf("%w: the server restarted (epoch %016x)", ErrDisconnected, p.Epoch)
 	}
 	c.serverNext.Store(p.NextSeq)
@@ -508,7 +423,8 @@ func (c *Client) ping(cn *conn) error {
 
 // Status is a client's view of its connection.
 type Status struct {
-	Transport string // "local", "tcp", or "" while disconnected
+	Connected bool
+	Transport Transport // the connection's, while Connected
 	Epoch     uint64
 	NextSeq   uint64 // the next event sequence number expected
 	Lag       uint64 // events the server had published that this client had not read, at the last heartbeat
@@ -518,45 +434,50 @@ type Status struct {
 
 // Status reports the connection and event stream.
 func (c *Client) Status() Status {
-	s := Status{Transport: c.Transport(), Epoch: c.Epoch(), NextSeq: c.next.Load(), Laps: c.laps.Load(), Lost: c.lost.Load()}
+	s := Status{Epoch: c.Epoch(), NextSeq: c.next.Load(), Laps: c.laps.Load(), Lost: c.lost.Load()}
+	s.Transport, s.Connected = c.Transport()
 	if sn := c.serverNext.Load(); sn > s.NextSeq {
 		s.Lag = sn - s.NextSeq
 	}
 	return s
 }
 
-func (c *Client) lose(cn *conn, err error) {
+func (c *Client) lose(cn conn, err error) {
 	c.mu.Lock()
 	if c.cur == cn {
 		c.cur = nil
 	}
 	c.mu.Unlock()
 	cn.close()
-	c.log.Warn("rpc: disconnected", "transport", cn.transport, "err", err)
-	c.state(StateChange{State: StateDisconnected, Transport: cn.transport, Epoch: cn.welcome.Epoch, Err: err})
+	c.log.Warn("rpc: disconnected", "transport", cn.transport(), "err", err)
+	c.state(StateChange{State: StateDisconnected, Transport: cn.transport(), Epoch: cn.welcome().Epoch, Err: err})
 }
 
-// reconnect retries with backoff until it connects (true) or the client closes (false).
+// reconnect retries with backoff until it connects (true) or the client
+// closes (false). Close ends a try in progress at once: its context is
+// the client's.
 func (c *Client) reconnect() bool {
 	backoff := 50 * time.Millisecond
 	for {
 		select {
-		case <-c.stop:
+		case <-c.ctx.Done():
 			return false
 		case <-time.After(backoff):
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), c.opts.Tolerance)
+		c.log.Debug("rpc: reconnecting", "addr", c.opts.Addr)
+		ctx, cancel := context.WithTimeout(c.ctx, c.opts.Tolerance)
 		cn, err := c.connect(ctx)
 		cancel()
 		if err == nil {
-			select {
-			case <-c.stop:
+			if c.ctx.Err() != nil {
 				cn.close()
 				return false
-			default:
 			}
 			c.install(cn, "reconnect")
 			return true
+		}
+		if c.ctx.Err() != nil {
+			return false
 		}
 		c.log.Debug("rpc: reconnect failed", "err", err, "next_try", backoff)
 		backoff = min(backoff*2, 2*time.Second)
@@ -588,7 +509,7 @@ func (c *Client) callRaw(ctx context.Context, method string, args []byte, timeou
 		return nil, ErrDisconnected
 	}
 	res, err := cn.call(ctx, method, args, timeout)
-	if err != nil && (errors.Is(err, uds.ErrClosed) || errors.Is(err, lan.ErrClosed) || errors.Is(err, lan.ErrNoServer)) {
+	if err != nil && lostConnection(err) {
 		return nil, fmt.Errorf("%w: %s: %w", ErrDisconnected, method, err)
 	}
 	return res, err
@@ -611,8 +532,9 @@ func Call[Resp, Req any](ctx context.Context, c *Client, method string, req Req)
 	return resp, nil
 }
 
-// Close stops the supervisor, closes the connection (pending calls fail)
-// and waits for the client's goroutines. It is idempotent.
+// Close stops the supervisor (ending a reconnection in progress at once),
+// closes the connection (pending calls fail) and waits for the client's
+// goroutines. It is idempotent.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -620,16 +542,14 @@ func (c *Client) Close() error {
 		return nil
 	}
 	c.closed = true
-	close(c.stop)
-	c.mu.Unlock()
-	c.wg.Wait()
-	c.mu.Lock()
+	c.cancel()
 	cn := c.cur
 	c.cur = nil
 	c.mu.Unlock()
 	if cn != nil {
-		cn.close()
+		cn.close() // fails calls in flight, GoRaw's among them
 	}
+	c.wg.Wait()
 	return nil
 }
 
@@ -640,10 +560,20 @@ type Result struct {
 }
 
 // GoRaw starts a call and returns at once; the channel receives its
-// result (then nothing more). The call is bounded by ctx.
+// result (then nothing more). The call is bounded by ctx, and Close
+// fails it and waits for it.
 func (c *Client) GoRaw(ctx context.Context, method string, args []byte) <-chan Result {
 	ch := make(chan Result, 1)
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		ch <- Result{Err: ErrClosed}
+		return ch
+	}
+	c.wg.Add(1)
+	c.mu.Unlock()
 	go func() {
+		defer c.wg.Done()
 		res, err := c.CallRaw(ctx, method, args)
 		ch <- Result{Data: res, Err: err}
 	}()

@@ -25,7 +25,8 @@ func helperNetnsClient() int {
 	}
 	defer c.Close()
 	r, err := Call[addResp](ctx, c, "add", addReq{20, 22})
-	fmt.Printf("transport=%s sum=%d err=%v\n", c.Transport(), r.Sum, err)
+	tr, _ := c.Transport()
+	fmt.Printf("transport=%s sum=%d err=%v\n", tr, r.Sum, err)
 	return 0
 }
 
@@ -81,8 +82,8 @@ func TestAutoChoosesTCPFromAnotherNetworkNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Transport() != "local" {
-		t.Errorf("same namespace: transport %q, want local", c.Transport())
+	if tr, _ := c.Transport(); tr != TransportLocal {
+		t.Errorf("same namespace: transport %v, want local", tr)
 	}
 	_ = c.Close()
 

@@ -10,7 +10,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
-	"github.com/vnrpc/vnrpc/internal/frame"
+	"github.com/vnrpc/vnrpc/calls"
 	"github.com/vnrpc/vnrpc/internal/mp"
 )
 
@@ -19,7 +19,7 @@ import (
 // another version, and the client reports ErrVersion.
 const ProtocolVersion = 1
 
-// Built-in methods every server answers.
+// Built-in methods every server answers (docs/protocol.md §5).
 const (
 	MethodHello = "rpc.hello"
 	MethodPing  = "rpc.ping"
@@ -38,16 +38,40 @@ var (
 	ErrNotRunning = errors.New("rpc: server not running")
 )
 
-// Hello is what a client sends first.
-type Hello struct {
+// The call protocol's reply codes and remote error (package calls), here
+// so that a user of rpc needs no other import. A handler chooses the code
+// its caller sees with Errorf; any other error is CodeApp.
+const (
+	CodeOK               = calls.CodeOK
+	CodeUnknownMethod    = calls.CodeUnknownMethod
+	CodeDeadlineExceeded = calls.CodeDeadlineExceeded
+	CodeBadRequest       = calls.CodeBadRequest
+	CodeInternal         = calls.CodeInternal
+	CodeApp              = calls.CodeApp
+	CodeShutdown         = calls.CodeShutdown
+	CodeTimedOut         = calls.CodeTimedOut
+)
+
+// Code classifies a reply (calls.Code).
+type Code = calls.Code
+
+// RemoteError is a call's failure as the server reported it (calls.RemoteError).
+type RemoteError = calls.RemoteError
+
+// Errorf returns an error a handler returns to choose the code its caller
+// sees; any other error is CodeApp with the error's text.
+func Errorf(code Code, format string, a ...any) error { return calls.Errorf(code, format, a...) }
+
+// hello is what a client sends first (docs/protocol.md §5).
+type hello struct {
 	Version  int    `msgpack:"version"`
 	ClientID string `msgpack:"client_id"`
 	Host     string `msgpack:"host"`
 	PID      int    `msgpack:"pid"`
 }
 
-// Welcome is the server's answer to Hello: how to reach it locally.
-type Welcome struct {
+// welcome is the server's answer to hello: how to reach it locally.
+type welcome struct {
 	Version     int    `msgpack:"version"`
 	Epoch       uint64 `msgpack:"epoch"`        // random per server start
 	Host        string `msgpack:"host"`         // HostID of the server
@@ -60,16 +84,16 @@ type Welcome struct {
 	EventPort   int    `msgpack:"event_port"` // the LAN event port (0: no LAN)
 }
 
-// Ping is the client's heartbeat, with what it knows of its event stream.
-type Ping struct {
+// ping is the client's heartbeat, with what it knows of its event stream.
+type ping struct {
 	ClientID string `msgpack:"client_id"`
 	Seq      uint64 `msgpack:"seq"` // next sequence number it expects
 	Laps     uint64 `msgpack:"laps"`
 	Lost     uint64 `msgpack:"lost"`
 }
 
-// Pong answers a Ping.
-type Pong struct {
+// pong answers a ping.
+type pong struct {
 	Epoch   uint64 `msgpack:"epoch"`
 	NextSeq uint64 `msgpack:"next_seq"`
 }
@@ -101,26 +125,6 @@ func HostID() string {
 	})
 	return hostID
 }
-
-// The reply codes and the remote error type (see docs/protocol.md §6).
-type (
-	Code        = frame.Code
-	RemoteError = frame.RemoteError
-)
-
-// Reply codes (a handler may choose CodeBadRequest, CodeApp or
-// CodeInternal with Errorf).
-const (
-	CodeUnknownMethod    = frame.CodeUnknownMethod
-	CodeDeadlineExceeded = frame.CodeDeadlineExceeded
-	CodeBadRequest       = frame.CodeBadRequest
-	CodeApp              = frame.CodeApp
-	CodeInternal         = frame.CodeInternal
-)
-
-// Errorf returns an error a handler returns to choose the code its caller
-// sees; any other error is CodeApp with the error's text.
-func Errorf(code Code, format string, a ...any) error { return frame.Errorf(code, format, a...) }
 
 // unmarshal is msgpack.Unmarshal for bytes from a peer: declared sizes are
 // checked against the message first, since the decoder would allocate a

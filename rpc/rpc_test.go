@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -14,7 +15,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
-	"github.com/vnrpc/vnrpc/internal/frame"
+	"github.com/vnrpc/vnrpc/calls"
 	"github.com/vnrpc/vnrpc/lan"
 	"github.com/vnrpc/vnrpc/uds"
 )
@@ -52,7 +53,7 @@ type env struct {
 	keys                    *lan.ClientCurve
 	addr                    string // what clients dial
 	forced                  Transport
-	want                    string // expected transport
+	want                    Transport // expected transport
 }
 
 // newEnv starts a server with an add method, LAN on loopback (optionally
@@ -84,11 +85,11 @@ func newEnv(t testing.TB, transport string) *env {
 	e.boundCalls, e.boundEvents = calls, events
 	switch transport {
 	case "local":
-		e.addr, e.want = socket, "local"
+		e.addr, e.want = socket, TransportLocal
 	case "auto":
-		e.addr, e.want = calls, "local" // a tcp address on this host: auto picks local
+		e.addr, e.want = calls, TransportLocal // a tcp address on this host: auto picks local
 	default:
-		e.addr, e.forced, e.want = calls, TransportTCP, "tcp"
+		e.addr, e.forced, e.want = calls, TransportTCP, TransportTCP
 	}
 	return e
 }
@@ -116,19 +117,19 @@ func TestCallsOverEveryTransport(t *testing.T) {
 		t.Run(tr, func(t *testing.T) {
 			e := newEnv(t, tr)
 			c := e.dial(t, e.options(t))
-			if c.Transport() != e.want {
-				t.Fatalf("transport %q, want %q", c.Transport(), e.want)
+			if tr, ok := c.Transport(); !ok || tr != e.want {
+				t.Fatalf("transport %v (connected %v), want %v", tr, ok, e.want)
 			}
 			ctx := within(t)
 			r, err := Call[addResp](ctx, c, "add", addReq{2, 3})
 			if err != nil || r.Sum != 5 {
 				t.Fatalf("add: %+v %v", r, err)
 			}
-			var re *frame.RemoteError
-			if _, err := Call[addResp](ctx, c, "fail", addReq{}); !errors.As(err, &re) || re.Code != frame.CodeApp {
+			var re *RemoteError
+			if _, err := Call[addResp](ctx, c, "fail", addReq{}); !errors.As(err, &re) || re.Code != CodeApp {
 				t.Errorf("fail: %v", err)
 			}
-			if _, err := Call[addResp](ctx, c, "nope", addReq{}); !errors.As(err, &re) || re.Code != frame.CodeUnknownMethod {
+			if _, err := Call[addResp](ctx, c, "nope", addReq{}); !errors.As(err, &re) || re.Code != CodeUnknownMethod {
 				t.Errorf("unknown method: %v", err)
 			}
 			short, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
@@ -280,7 +281,7 @@ func TestServerRestart(t *testing.T) {
 			case <-time.After(5 * time.Second):
 				t.Fatal("a call in flight when the server stopped did not end")
 			}
-			waitFor(t, "disconnect", func() bool { return c.Transport() == "" }, wake)
+			waitFor(t, "disconnect", func() bool { _, ok := c.Transport(); return !ok }, wake)
 			if _, err := Call[addResp](within(t), c, "add", addReq{1, 1}); !errors.Is(err, ErrDisconnected) {
 				t.Errorf("call while disconnected: %v", err)
 			}
@@ -290,7 +291,7 @@ func TestServerRestart(t *testing.T) {
 			if err := e.srv.Start(); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "reconnect", func() bool { return c.Transport() == e.want }, wake)
+			waitFor(t, "reconnect", func() bool { tr, ok := c.Transport(); return ok && tr == e.want }, wake)
 			if c.Epoch() == first {
 				t.Error("same epoch after a restart")
 			}
@@ -310,14 +311,21 @@ func TestServerRestart(t *testing.T) {
 			}, wake)
 			mu.Lock()
 			defer mu.Unlock()
+			// In order: lost, connected again, and a resync for the new
+			// epoch (after the first connection's own changes).
 			var seen []string
 			for _, s := range states {
 				seen = append(seen, s.State.String()+":"+s.Reason)
 			}
-			got := strings.Join(seen, " ")
-			if !strings.Contains(got, "disconnected:") || !strings.Contains(got, "connected:") ||
-				!strings.Contains(got, "resync:new epoch") {
-				t.Errorf("state changes: %s", got)
+			want := []string{"disconnected:", "connected:", "resync:new epoch"}
+			i := 0
+			for _, s := range seen {
+				if i < len(want) && s == want[i] {
+					i++
+				}
+			}
+			if i != len(want) {
+				t.Errorf("state changes %q do not hold %q in order", seen, want)
 			}
 		})
 	}
@@ -343,14 +351,14 @@ func TestVersionMismatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer uc.Close()
-	args, _ := msgpack.Marshal(Hello{Version: 99})
+	args, _ := msgpack.Marshal(hello{Version: 99})
 	if _, err := uc.Call(within(t), MethodHello, args); err == nil || !strings.Contains(err.Error(), "protocol version 99") {
 		t.Errorf("server accepted version 99: %v", err)
 	}
 	// Client side: a server that speaks another version is ErrVersion.
-	var mux frame.Mux
+	var mux calls.Mux
 	mux.Handle(MethodHello, func(context.Context, []byte) ([]byte, error) {
-		return msgpack.Marshal(Welcome{Version: 99})
+		return msgpack.Marshal(welcome{Version: 99})
 	})
 	path := sockPath(t)
 	fake, err := uds.Listen(path, &mux, uds.Options{})
@@ -437,4 +445,61 @@ func TestNoGoroutineLeaks(t *testing.T) {
 		}
 		runtime.Gosched()
 	}
+}
+
+// TestCloseWhileReconnecting: Close ends a reconnection in progress at
+// once. The tolerance (which bounds each try) is 30 s here: a Close that
+// waited for the try to end would take that long. The client dials a tcp
+// address and runs local: it notices the stop at once (the socket ends),
+// and its tries then wait for a ZeroMQ handshake that never comes.
+func TestCloseWhileReconnecting(t *testing.T) {
+	e := newEnv(t, "auto")
+	o := e.options(t)
+	o.Tolerance = 30 * time.Second
+	trying := make(chan struct{}, 1)
+	o.Logger = slog.New(signalHandler{msg: "rpc: reconnecting", ch: trying})
+	c, err := Dial(within(t), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-trying:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the client never tried to reconnect")
+	}
+	closed := make(chan error, 1)
+	start := time.Now()
+	go func() { closed <- c.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("Close returned in %v", time.Since(start))
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close waited for the reconnection attempt")
+	}
+}
+
+// signalHandler is a slog handler that signals ch when a record with
+// message msg is logged, and drops everything.
+type signalHandler struct {
+	msg string
+	ch  chan struct{}
+}
+
+func (h signalHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h signalHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h signalHandler) WithGroup(string) slog.Handler            { return h }
+func (h signalHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		select {
+		case h.ch <- struct{}{}:
+		default:
+		}
+	}
+	return nil
 }

@@ -16,7 +16,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
-	"github.com/vnrpc/vnrpc/internal/frame"
+	"github.com/vnrpc/vnrpc/calls"
 	"github.com/vnrpc/vnrpc/lan"
 	"github.com/vnrpc/vnrpc/ring"
 	"github.com/vnrpc/vnrpc/shm"
@@ -26,7 +26,7 @@ import (
 // ServerOptions configure a Server.
 type ServerOptions struct {
 	// SocketPath is the unix socket for local calls (default
-	// $XDG_RUNTIME_DIR/vnrpc/rpc.sock, or /tmp/vnrpc-UID/rpc.sock).
+	// DefaultSocketPath()).
 	SocketPath string
 	// SegmentDir and SegmentPrefix place the event ring's segment
 	// (default /dev/shm, "vnrpc"); each start makes a new one.
@@ -40,8 +40,10 @@ type ServerOptions struct {
 	// CallAddr and EventAddr serve the LAN over ZeroMQ TCP (e.g.
 	// tcp://0.0.0.0:2014 and tcp://0.0.0.0:4102); empty CallAddr: no LAN.
 	CallAddr, EventAddr string
-	Curve               *lan.ServerCurve
-	Insecure            bool
+	// Curve secures the LAN (lan.LoadServerCurve reads it from key
+	// files); Insecure allows plaintext on a non-loopback address.
+	Curve    *lan.ServerCurve
+	Insecure bool
 	// Heartbeat is the liveness interval (default 1 s): the segment is
 	// stamped this often, and clients ping this often.
 	Heartbeat time.Duration
@@ -50,7 +52,8 @@ type ServerOptions struct {
 	Logger *slog.Logger
 }
 
-// DefaultSocketPath is where a server listens unless told otherwise.
+// DefaultSocketPath is where a server listens unless told otherwise:
+// $XDG_RUNTIME_DIR/vnrpc/rpc.sock, or /tmp/vnrpc-UID/rpc.sock.
 func DefaultSocketPath() string {
 	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
 		return filepath.Join(d, "vnrpc", "rpc.sock")
@@ -66,40 +69,68 @@ func DefaultSocketPath() string {
 type Server struct {
 	opts ServerOptions
 	log  *slog.Logger
-	mux  frame.Mux
+	mux  calls.Mux
 
-	life     sync.Mutex // serializes Start and Stop; never held by handlers
-	mu       sync.Mutex // guards the fields below; never held across teardown
-	running  bool       // running, w and lanSrv change under pubMu too, so Publish reads them under pubMu alone
-	epoch    uint64
-	seg      *shm.Segment
-	w        *ring.Writer
-	stopBeat func()
-	udsSrv   *uds.Server
-	lanSrv   *lan.Server
-	clients  map[string]*clientStat // by client id
-	peers    map[string]string      // transport peer -> client id
+	life sync.Mutex // serializes Start and Stop; never held by handlers
+	mu   sync.Mutex // guards run and clients; never held across teardown
+	run  *running   // nil while stopped; changes under pubMu too, so Publish reads it under pubMu alone
+	// clients is every client that said hello, by client id: their
+	// statistics, which the connections update with atomics.
+	clients map[string]*clientStat
 
 	pubMu sync.Mutex    // serializes Publish; taken before mu
 	next  atomic.Uint64 // sequence number of the next event
 }
 
+// running is one start of the server: its epoch's segment, ring and
+// transports.
+type running struct {
+	epoch      uint64
+	seg        *shm.Segment
+	w          *ring.Writer
+	stopBeat   func()
+	transports []serverTransport // the unix socket first
+	publishers []eventPublisher  // the transports that publish events beyond the ring
+}
+
+// serverTransport is one way the server serves calls: the unix socket
+// (local clients, whose events come from the ring) or ZeroMQ TCP (LAN
+// clients).
+type serverTransport interface {
+	Close() error
+}
+
+// eventPublisher is a transport that carries events as well (ZeroMQ's
+// PUB socket): each event goes to it after the ring, with the ring's
+// sequence number and timestamp.
+type eventPublisher interface {
+	Publish(lan.Event) error
+}
+
+// clientStat is one client's statistics. Its connection's calls.Peer
+// points to it, so a call updates it with atomics and no look-up.
 type clientStat struct {
-	ClientStats
-	lastSeen time.Time
+	id        string
+	pid       int
+	transport Transport
+	since     time.Time
+
+	calls, errors   atomic.Uint64
+	lag, laps, lost atomic.Uint64
+	lastSeen        atomic.Int64 // Unix ns of its last hello or ping
 }
 
 // ClientStats describes one connected client.
 type ClientStats struct {
-	ID        string    `msgpack:"id"`
-	PID       int       `msgpack:"pid"`
-	Transport string    `msgpack:"transport"` // "local" or "tcp"
-	Since     time.Time `msgpack:"since"`
-	Calls     uint64    `msgpack:"calls"`
-	Errors    uint64    `msgpack:"errors"`
-	Lag       uint64    `msgpack:"lag"` // events published that it had not yet read at its last ping
-	Laps      uint64    `msgpack:"laps"`
-	Lost      uint64    `msgpack:"lost"`
+	ID        string
+	PID       int
+	Transport Transport
+	Since     time.Time
+	Calls     uint64 // calls other than the hello and heartbeats
+	Errors    uint64 // calls that failed
+	Lag       uint64 // events published that it had not yet read at its last ping
+	Laps      uint64
+	Lost      uint64
 }
 
 // NewServer returns a stopped server; register methods, then Start.
@@ -122,7 +153,7 @@ func NewServer(o ServerOptions) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	s := &Server{opts: o, log: o.Logger}
+	s := &Server{opts: o, log: o.Logger, clients: map[string]*clientStat{}}
 	s.mux.HandleInline(MethodHello, s.hello)
 	s.mux.HandleInline(MethodPing, s.ping)
 	return s
@@ -141,7 +172,7 @@ type handleOpts struct{ inline bool }
 // not be Inline.
 func Inline() HandleOption { return func(o *handleOpts) { o.inline = true } }
 
-func (s *Server) register(method string, f func(ctx context.Context, args []byte) ([]byte, error), opts []HandleOption) {
+func (s *Server) register(method string, f calls.Func, opts []HandleOption) {
 	var o handleOpts
 	for _, opt := range opts {
 		opt(&o)
@@ -159,7 +190,7 @@ func Handle[Req, Resp any](s *Server, method string, f func(ctx context.Context,
 	s.register(method, func(ctx context.Context, args []byte) ([]byte, error) {
 		var req Req
 		if err := unmarshal(args, &req); err != nil {
-			return nil, frame.Errorf(frame.CodeBadRequest, "%s: bad arguments: %v", method, err)
+			return nil, calls.Errorf(calls.CodeBadRequest, "%s: bad arguments: %v", method, err)
 		}
 		resp, err := f(ctx, req)
 		if err != nil {
@@ -186,47 +217,45 @@ func (s *Server) Start() (err error) {
 	if removed, _ := shm.RemoveStale(s.opts.SegmentPrefix, shm.Options{Dir: s.opts.SegmentDir}); len(removed) > 0 {
 		s.log.Info("rpc: removed stale segments", "segments", strings.Join(removed, ","))
 	}
-	epoch := shm.NewEpoch()
-	name := shm.Name(s.opts.SegmentPrefix, epoch)
-	seg, err := shm.Create(name, ring.Size(s.opts.RingCapacity), shm.Options{Dir: s.opts.SegmentDir, Epoch: epoch, Populate: true})
-	if err != nil {
-		return fmt.Errorf("rpc: event segment: %w", err)
-	}
+	r := &running{epoch: shm.NewEpoch()}
 	defer func() {
 		if err != nil {
-			s.teardown(seg, nil, nil, nil)
+			r.teardown()
 		}
 	}()
-	w, err := ring.NewWriter(seg.Bytes())
+	name := shm.Name(s.opts.SegmentPrefix, r.epoch)
+	if r.seg, err = shm.Create(name, ring.Size(s.opts.RingCapacity),
+		shm.Options{Dir: s.opts.SegmentDir, Epoch: r.epoch, Populate: true}); err != nil {
+		return fmt.Errorf("rpc: event segment: %w", err)
+	}
+	if r.w, err = ring.NewWriter(r.seg.Bytes()); err != nil {
+		return err
+	}
+	r.stopBeat = r.seg.BeatEvery(s.opts.Heartbeat)
+	h := serverHandler{s}
+	us, err := uds.Listen(s.opts.SocketPath, h, uds.Options{Logger: s.log, Poll: s.opts.Poll})
 	if err != nil {
 		return err
 	}
-	stopBeat := seg.BeatEvery(s.opts.Heartbeat)
-	udsSrv, err := uds.Listen(s.opts.SocketPath, serverHandler{s}, uds.Options{Logger: s.log, Poll: s.opts.Poll})
-	if err != nil {
-		stopBeat()
-		return err
-	}
-	var lanSrv *lan.Server
+	r.transports = append(r.transports, us)
+	attrs := []any{"epoch", fmt.Sprintf("%016x", r.epoch), "socket", s.opts.SocketPath, "segment", name}
 	if s.opts.CallAddr != "" {
-		lanSrv, err = lan.Listen(lan.ServerOptions{CallAddr: s.opts.CallAddr, EventAddr: s.opts.EventAddr,
-			Curve: s.opts.Curve, Insecure: s.opts.Insecure, Logger: s.log}, serverHandler{s})
+		ls, err := lan.Listen(h, lan.ServerOptions{CallAddr: s.opts.CallAddr, EventAddr: s.opts.EventAddr,
+			Curve: s.opts.Curve, Insecure: s.opts.Insecure, Logger: s.log})
 		if err != nil {
-			s.teardown(nil, stopBeat, udsSrv, nil)
 			return err
 		}
+		r.transports = append(r.transports, ls)
+		r.publishers = append(r.publishers, ls)
+		attrs = append(attrs, "calls", ls.CallAddr(), "events", ls.EventAddr())
 	}
 	s.pubMu.Lock()
 	s.mu.Lock()
-	s.running, s.epoch, s.seg, s.w, s.stopBeat, s.udsSrv, s.lanSrv = true, epoch, seg, w, stopBeat, udsSrv, lanSrv
-	s.clients, s.peers = map[string]*clientStat{}, map[string]string{}
+	s.run = r
+	s.clients = map[string]*clientStat{}
 	s.next.Store(0)
 	s.mu.Unlock()
 	s.pubMu.Unlock()
-	attrs := []any{"epoch", fmt.Sprintf("%016x", epoch), "socket", s.opts.SocketPath, "segment", name}
-	if lanSrv != nil {
-		attrs = append(attrs, "calls", lanSrv.CallAddr(), "events", lanSrv.EventAddr())
-	}
 	s.log.Info("rpc: server started", attrs...)
 	return nil
 }
@@ -238,37 +267,35 @@ func (s *Server) Stop() error {
 	defer s.life.Unlock()
 	s.pubMu.Lock()
 	s.mu.Lock()
-	if !s.running {
-		s.mu.Unlock()
+	r := s.run
+	s.run = nil
+	s.mu.Unlock()
+	if r == nil {
 		s.pubMu.Unlock()
 		return nil
 	}
-	s.running = false
-	seg, w, stopBeat, u, l, epoch := s.seg, s.w, s.stopBeat, s.udsSrv, s.lanSrv, s.epoch
-	s.mu.Unlock()
-	_ = w.Close()
-	seg.MarkClosed()
+	_ = r.w.Close()
+	r.seg.MarkClosed()
 	s.pubMu.Unlock()
 	// Without s.mu: closing the sockets waits for handlers, which take s.mu.
-	s.teardown(seg, stopBeat, u, l)
-	s.log.Info("rpc: server stopped", "epoch", fmt.Sprintf("%016x", epoch))
+	r.teardown()
+	s.log.Info("rpc: server stopped", "epoch", fmt.Sprintf("%016x", r.epoch))
 	return nil
 }
 
-func (s *Server) teardown(seg *shm.Segment, stopBeat func(), u *uds.Server, l *lan.Server) {
-	if l != nil {
-		_ = l.Close()
+// teardown closes what a start made, the LAN first; parts never made
+// are skipped.
+func (r *running) teardown() {
+	for i := len(r.transports) - 1; i >= 0; i-- {
+		_ = r.transports[i].Close()
 	}
-	if u != nil {
-		_ = u.Close()
+	if r.stopBeat != nil {
+		r.stopBeat()
 	}
-	if stopBeat != nil {
-		stopBeat()
-	}
-	if seg != nil {
-		seg.MarkClosed()
-		_ = seg.Unlink()
-		_ = seg.Close()
+	if r.seg != nil {
+		r.seg.MarkClosed()
+		_ = r.seg.Unlink()
+		_ = r.seg.Close()
 	}
 }
 
@@ -276,7 +303,10 @@ func (s *Server) teardown(seg *shm.Segment, stopBeat func(), u *uds.Server, l *l
 func (s *Server) Running() (bool, uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.running, s.epoch
+	if s.run == nil {
+		return false, 0
+	}
+	return true, s.run.epoch
 }
 
 // Publish writes one event of type typ (> 0) to the ring and to LAN
@@ -285,17 +315,17 @@ func (s *Server) Running() (bool, uint64) {
 func (s *Server) Publish(typ uint32, payload []byte) (uint64, error) {
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()
-	w, l, running := s.w, s.lanSrv, s.running // under pubMu: see the fields' comment
-	if !running {
+	r := s.run // under pubMu: see the field's comment
+	if r == nil {
 		return 0, ErrNotRunning
 	}
-	seq, err := w.Write(typ, payload)
+	seq, err := r.w.Write(typ, payload)
 	if err != nil {
 		return 0, err
 	}
 	s.next.Store(seq + 1)
-	if l != nil {
-		_ = l.Publish(frame.Event{Seq: seq, Type: typ, Timestamp: w.Stamp(), Payload: payload}) // the ring's stamp: one clock read
+	for _, p := range r.publishers {
+		_ = p.Publish(lan.Event{Seq: seq, Type: typ, Timestamp: r.w.Stamp(), Payload: payload}) // the ring's stamp: one clock read
 	}
 	return seq, nil
 }
@@ -304,112 +334,119 @@ func (s *Server) Publish(typ uint32, payload []byte) (uint64, error) {
 // which of them are inline.
 type serverHandler struct{ s *Server }
 
+// ServeCall runs method and counts it, unless it is the hello or a
+// heartbeat, in the calling client's statistics: through its
+// connection's Peer, with atomics, no look-up and no lock.
 func (h serverHandler) ServeCall(ctx context.Context, method string, args []byte) ([]byte, error) {
-	return h.s.serve(ctx, method, args)
-}
-
-func (h serverHandler) Inline(method string) bool { return h.s.mux.Inline(method) }
-
-// serve counts calls per client and dispatches them.
-func (s *Server) serve(ctx context.Context, method string, args []byte) ([]byte, error) {
-	res, err := s.mux.ServeCall(ctx, method, args)
+	res, err := h.s.mux.ServeCall(ctx, method, args)
 	if method != MethodPing && method != MethodHello {
-		s.mu.Lock()
-		if c := s.clients[s.peers[frame.Peer(ctx)]]; c != nil {
-			c.Calls++
-			if err != nil {
-				c.Errors++
+		if p := calls.PeerFrom(ctx); p != nil {
+			if st, ok := p.Value().(*clientStat); ok {
+				st.calls.Add(1)
+				if err != nil {
+					st.errors.Add(1)
+				}
 			}
 		}
-		s.mu.Unlock()
 	}
 	return res, err
 }
 
+func (h serverHandler) Inline(method string) bool { return h.s.mux.Inline(method) }
+
 func (s *Server) hello(ctx context.Context, args []byte) ([]byte, error) {
-	var h Hello
+	var h hello
 	if err := unmarshal(args, &h); err != nil {
-		return nil, frame.Errorf(frame.CodeBadRequest, "hello: %v", err)
+		return nil, calls.Errorf(calls.CodeBadRequest, "hello: %v", err)
 	}
+	peer := calls.PeerFrom(ctx)
 	if h.Version != ProtocolVersion {
+		name := ""
+		if peer != nil {
+			name = peer.Name
+		}
 		s.log.Warn("rpc: refused a client of another protocol version", "client_version", h.Version,
-			"server_version", ProtocolVersion, "client", h.ClientID)
-		return nil, frame.Errorf(frame.CodeBadRequest, "protocol version %d; this server speaks %d", h.Version, ProtocolVersion)
+			"server_version", ProtocolVersion, "peer", name)
+		return nil, calls.Errorf(calls.CodeBadRequest, "protocol version %d; this server speaks %d", h.Version, ProtocolVersion)
 	}
-	peer := frame.Peer(ctx)
-	transport := "local"
-	if strings.HasPrefix(peer, "tcp/") {
-		transport = "tcp"
+	transport := TransportLocal
+	if peer != nil && peer.Transport == "tcp" {
+		transport = TransportTCP
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.running {
-		return nil, frame.Errorf(frame.CodeShutdown, "server stopping")
+	r := s.run
+	if r == nil {
+		return nil, calls.Errorf(calls.CodeShutdown, "server stopping")
 	}
-	if h.ClientID != "" {
-		s.peers[peer] = h.ClientID
-		c := s.clients[h.ClientID]
-		if c == nil || c.Transport != transport {
-			c = &clientStat{ClientStats: ClientStats{ID: h.ClientID, PID: h.PID, Transport: transport, Since: time.Now()}}
-			s.clients[h.ClientID] = c
+	if h.ClientID != "" && peer != nil {
+		st := s.clients[h.ClientID]
+		if st == nil || st.transport != transport {
+			st = &clientStat{id: h.ClientID, pid: h.PID, transport: transport, since: time.Now()}
+			s.clients[h.ClientID] = st
 		}
-		c.lastSeen = time.Now()
+		st.lastSeen.Store(time.Now().UnixNano())
+		peer.SetValue(st)
 	}
-	return msgpack.Marshal(Welcome{Version: ProtocolVersion, Epoch: s.epoch, Host: HostID(), Socket: s.opts.SocketPath,
-		Segment: s.seg.Info().Name, SegmentDir: s.opts.SegmentDir, HeartbeatMs: s.opts.Heartbeat.Milliseconds(),
-		ServerPID: os.Getpid(), LastSeq: s.nextSeq(), EventPort: s.eventPort()})
+	return msgpack.Marshal(welcome{Version: ProtocolVersion, Epoch: r.epoch, Host: HostID(), Socket: s.opts.SocketPath,
+		Segment: r.seg.Info().Name, SegmentDir: s.opts.SegmentDir, HeartbeatMs: s.opts.Heartbeat.Milliseconds(),
+		ServerPID: os.Getpid(), LastSeq: s.next.Load(), EventPort: eventPort(r)})
 }
 
-// eventPort is the bound LAN event port, or 0; s.mu is held.
-func (s *Server) eventPort() int {
-	if s.lanSrv == nil {
-		return 0
+// eventPort is the bound LAN event port, or 0.
+func eventPort(r *running) int {
+	for _, t := range r.transports {
+		if l, ok := t.(*lan.Server); ok {
+			_, port, err := net.SplitHostPort(strings.TrimPrefix(l.EventAddr(), "tcp://"))
+			if err != nil {
+				return 0
+			}
+			n, _ := strconv.Atoi(port)
+			return n
+		}
 	}
-	addr := s.lanSrv.EventAddr()
-	_, port, err := net.SplitHostPort(strings.TrimPrefix(addr, "tcp://"))
-	if err != nil {
-		return 0
-	}
-	n, _ := strconv.Atoi(port)
-	return n
+	return 0
 }
-
-// nextSeq is the sequence number the next event will get.
-func (s *Server) nextSeq() uint64 { return s.next.Load() }
 
 // NextSeq is the sequence number the next published event will get.
-func (s *Server) NextSeq() uint64 { return s.nextSeq() }
+func (s *Server) NextSeq() uint64 { return s.next.Load() }
 
+// ping records a client's heartbeat in its statistics (through its
+// connection: no look-up) and answers with the epoch and next sequence.
 func (s *Server) ping(ctx context.Context, args []byte) ([]byte, error) {
-	var p Ping
+	var p ping
 	if err := unmarshal(args, &p); err != nil {
-		return nil, frame.Errorf(frame.CodeBadRequest, "ping: %v", err)
+		return nil, calls.Errorf(calls.CodeBadRequest, "ping: %v", err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	next := s.nextSeq()
-	if c := s.clients[p.ClientID]; c != nil {
-		c.lastSeen = time.Now()
-		c.Laps, c.Lost = p.Laps, p.Lost
-		c.Lag = 0
-		if next > p.Seq {
-			c.Lag = next - p.Seq
+	next := s.next.Load()
+	if peer := calls.PeerFrom(ctx); peer != nil {
+		if st, ok := peer.Value().(*clientStat); ok {
+			st.lastSeen.Store(time.Now().UnixNano())
+			st.laps.Store(p.Laps)
+			st.lost.Store(p.Lost)
+			st.lag.Store(0)
+			if next > p.Seq {
+				st.lag.Store(next - p.Seq)
+			}
 		}
 	}
-	return msgpack.Marshal(Pong{Epoch: s.epoch, NextSeq: next})
+	_, epoch := s.Running()
+	return msgpack.Marshal(pong{Epoch: epoch, NextSeq: next})
 }
 
 // Stats lists the clients heard from within three heartbeats, oldest first.
 func (s *Server) Stats() []ClientStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []ClientStats
+	stale := time.Now().Add(-(3*s.opts.Heartbeat + time.Second)).UnixNano()
+	out := make([]ClientStats, 0, len(s.clients))
 	for id, c := range s.clients {
-		if time.Since(c.lastSeen) > 3*s.opts.Heartbeat+time.Second {
+		if c.lastSeen.Load() < stale {
 			delete(s.clients, id)
 			continue
 		}
-		out = append(out, c.ClientStats)
+		out = append(out, ClientStats{ID: c.id, PID: c.pid, Transport: c.transport, Since: c.since,
+			Calls: c.calls.Load(), Errors: c.errors.Load(), Lag: c.lag.Load(), Laps: c.laps.Load(), Lost: c.lost.Load()})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Since.Before(out[j].Since) })
 	return out
@@ -417,12 +454,16 @@ func (s *Server) Stats() []ClientStats {
 
 // Addrs reports where the server listens: the socket path and, with LAN,
 // the bound call and event endpoints.
-func (s *Server) Addrs() (socket, calls, events string) {
+func (s *Server) Addrs() (socket, callAddr, eventAddr string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	socket = s.opts.SocketPath
-	if s.lanSrv != nil {
-		calls, events = s.lanSrv.CallAddr(), s.lanSrv.EventAddr()
+	if s.run != nil {
+		for _, t := range s.run.transports {
+			if l, ok := t.(*lan.Server); ok {
+				callAddr, eventAddr = l.CallAddr(), l.EventAddr()
+			}
+		}
 	}
 	return
 }

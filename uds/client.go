@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/vnrpc/vnrpc/internal/frame"
+	"github.com/vnrpc/vnrpc/internal/callrt"
 )
 
 // Client calls a Server over one connection. Any number of calls may be in
@@ -40,9 +40,9 @@ type Client struct {
 	spare    []byte
 	flushing bool // a caller is writing wq out
 
-	pending frame.Pending
+	pending callrt.Pending
 
-	role frame.Role   // the reader role; its holder owns fr and the lead fields
+	role callrt.Role  // the reader role; its holder owns fr and the lead fields
 	fr   *frameReader // replies
 
 	leadCtx   context.Context // the role holder's
@@ -58,9 +58,6 @@ type Client struct {
 	endOnce   sync.Once
 	closeOnce sync.Once
 }
-
-// Call is one call in flight (frame.Call). Done receives it when it completes.
-type Call = frame.Call
 
 // aLongTimeAgo is a read deadline that interrupts a blocked read at once.
 var aLongTimeAgo = time.Unix(1, 0)
@@ -114,19 +111,19 @@ func (c *Client) watch() {
 	c.role.Unlock()
 }
 
-// Go starts a call and returns at once; done (buffered; nil: a new one)
-// receives the Call when it completes. ctx's deadline travels with the
-// request; ctx's end does not cancel a call started with Go.
-func (c *Client) Go(ctx context.Context, method string, args []byte, done chan *Call) *Call {
-	return frame.Async(&c.async, c.start(ctx, &Call{Method: method, Done: make(chan *Call, 1)}, args), done, c.wait)
+// goCall starts a call and returns at once; done (buffered; nil: a new
+// one) receives the Call when it completes. ctx's deadline travels with
+// the request; ctx's end does not cancel the call. Close waits for it.
+func (c *Client) goCall(ctx context.Context, method string, args []byte, done chan *callrt.Call) *callrt.Call {
+	return callrt.Async(&c.async, c.start(ctx, &callrt.Call{Method: method, Done: make(chan *callrt.Call, 1)}, args), done, c.wait)
 }
 
 // start registers and sends a call; its Done is private to the client.
-func (c *Client) start(ctx context.Context, call *Call, args []byte) *Call {
+func (c *Client) start(ctx context.Context, call *callrt.Call, args []byte) *callrt.Call {
 	if !c.pending.Register(call) {
 		return call
 	}
-	deadline := frame.Deadline(ctx)
+	deadline := callrt.Deadline(ctx)
 	if call.Expires != 0 {
 		if deadline == 0 || call.Expires < deadline {
 			deadline = call.Expires
@@ -140,7 +137,7 @@ func (c *Client) start(ctx context.Context, call *Call, args []byte) *Call {
 	}
 	c.wmu.Lock()
 	at := len(c.wq)
-	c.wq = frame.AppendRequest(c.wq, &Request{ID: call.ID, Method: call.Method, Deadline: deadline, Args: args})
+	c.wq = callrt.AppendRequest(c.wq, &callrt.Request{ID: call.ID, Method: call.Method, Deadline: deadline, Args: args})
 	if n := len(c.wq) - at - lenPrefix; n > c.opts.MaxFrame {
 		c.wq = c.wq[:at]
 		c.wmu.Unlock()
@@ -176,7 +173,7 @@ func (c *Client) flush() {
 		c.wmu.Unlock()
 		_, err := c.c.Write(out)
 		c.wmu.Lock()
-		c.spare = frame.Reuse(out)
+		c.spare = callrt.Reuse(out)
 		if err != nil {
 			c.wq = c.wq[:0]
 			c.wmu.Unlock()
@@ -188,7 +185,7 @@ func (c *Client) flush() {
 }
 
 // Call makes a call and waits for its reply or ctx's end. A remote
-// failure is a *RemoteError.
+// failure is a *calls.RemoteError.
 func (c *Client) Call(ctx context.Context, method string, args []byte) ([]byte, error) {
 	return c.call(ctx, method, args, 0)
 }
@@ -205,12 +202,12 @@ func (c *Client) CallTimeout(ctx context.Context, method string, args []byte, ti
 }
 
 func (c *Client) call(ctx context.Context, method string, args []byte, expires int64) ([]byte, error) {
-	call := callPool.Get().(*Call)
+	call := callPool.Get().(*callrt.Call)
 	call.Method, call.Expires = method, expires
-	res, err, gaveUp := c.wait(ctx, c.start(ctx, call, args))
-	*call = Call{Done: call.Done}
+	res, gaveUp, err := c.wait(ctx, c.start(ctx, call, args))
+	*call = callrt.Call{Done: call.Done}
 	callPool.Put(call)
-	if gaveUp || errors.Is(err, frame.ErrExpired) {
+	if gaveUp || errors.Is(err, callrt.ErrExpired) {
 		return nil, fmt.Errorf("uds: %s: %w", method, err)
 	}
 	return res, err
@@ -221,12 +218,12 @@ func (c *Client) call(ctx context.Context, method string, args []byte, expires i
 // table let go of it when it completed or was forgotten, whoever
 // completed it is done with it, and its Done channel is empty (wait took
 // the one completion sent, or none was).
-var callPool = sync.Pool{New: func() any { return &Call{Done: make(chan *Call, 1)} }}
+var callPool = sync.Pool{New: func() any { return &callrt.Call{Done: make(chan *callrt.Call, 1)} }}
 
 // wait waits for call's reply, reading replies itself whenever the reader
-// role is free (frame.Role). If ctx ends first the call is forgotten and
+// role is free (callrt.Role). If ctx ends first the call is forgotten and
 // gaveUp is true.
-func (c *Client) wait(ctx context.Context, call *Call) (res []byte, err error, gaveUp bool) {
+func (c *Client) wait(ctx context.Context, call *callrt.Call) (res []byte, gaveUp bool, err error) {
 	return c.role.Wait(ctx, &c.pending, call, c.lead)
 }
 
@@ -235,7 +232,7 @@ func (c *Client) wait(ctx context.Context, call *Call) (res []byte, err error, g
 // A polling client arms that only when its read is about to park: most
 // replies come within the polling window, and arming costs a context
 // registration per call (with it, 8 polling callers made 40 % fewer calls).
-func (c *Client) lead(ctx context.Context, call *Call) ([]byte, error, bool) {
+func (c *Client) lead(ctx context.Context, call *callrt.Call) ([]byte, bool, error) {
 	c.leadCtx = ctx
 	defer c.disarm()
 	c.armExpiry()
@@ -245,21 +242,21 @@ func (c *Client) lead(ctx context.Context, call *Call) ([]byte, error, bool) {
 	for {
 		select {
 		case <-call.Done:
-			return call.Result, call.Err, false
+			return call.Result, false, call.Err
 		default:
 		}
 		err := c.readOne()
 		switch {
 		case err == nil:
 			if ctx.Err() != nil && c.pending.Forget(call.ID) {
-				return nil, ctx.Err(), true
+				return nil, true, ctx.Err()
 			}
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			// Ours, left behind by an earlier caller's context, or a
 			// call's Expires: clear it, expire what is due, re-arm.
 			c.clearDeadline()
 			if ctx.Err() != nil && c.pending.Forget(call.ID) {
-				return nil, ctx.Err(), true
+				return nil, true, ctx.Err()
 			}
 			c.armExpiry()
 		default:
@@ -329,7 +326,7 @@ func (c *Client) readOne() error {
 		}
 		return err
 	}
-	_, rep, err := decodeFrame(body)
+	_, rep, err := callrt.Decode(body)
 	if err == nil && rep == nil {
 		err = fmt.Errorf("%w: the server sent a request frame", ErrMalformed)
 	}

@@ -3,13 +3,13 @@ package uds
 import (
 	"errors"
 
-	"github.com/vnrpc/vnrpc/internal/frame"
+	"github.com/vnrpc/vnrpc/calls"
 )
 
 // Errors callers branch on (with errors.Is).
 var (
-	// ErrMalformed marks every frame that fails to decode (it is frame.ErrMalformed).
-	ErrMalformed = frame.ErrMalformed
+	// ErrMalformed marks every frame that fails to decode (it is calls.ErrMalformed).
+	ErrMalformed = calls.ErrMalformed
 	// ErrFrameTooLarge: a frame exceeds the size limit.
 	ErrFrameTooLarge = errors.New("uds: frame too large")
 	// ErrClosed: the client or server was closed, or the connection was lost.

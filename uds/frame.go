@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/vnrpc/vnrpc/internal/frame"
+	"github.com/vnrpc/vnrpc/internal/callrt"
 )
 
 // Frame limits unless Options say otherwise. Requests are small and come
@@ -19,33 +19,7 @@ const (
 	DefaultMaxReply = 64 << 20
 )
 
-// The call protocol's types, shared with the other transports.
-type (
-	Request     = frame.Request
-	Reply       = frame.Reply
-	Code        = frame.Code
-	RemoteError = frame.RemoteError
-)
-
-// Reply codes (see frame.Code).
-const (
-	CodeOK               = frame.CodeOK
-	CodeUnknownMethod    = frame.CodeUnknownMethod
-	CodeDeadlineExceeded = frame.CodeDeadlineExceeded
-	CodeBadRequest       = frame.CodeBadRequest
-	CodeInternal         = frame.CodeInternal
-	CodeApp              = frame.CodeApp
-	CodeShutdown         = frame.CodeShutdown
-	CodeTimedOut         = frame.CodeTimedOut
-)
-
-// Errorf returns an error a handler can return to choose the code its
-// caller sees (CodeBadRequest, for example); other errors become CodeApp.
-func Errorf(code Code, format string, a ...any) error { return frame.Errorf(code, format, a...) }
-
-const lenPrefix = frame.LenPrefix
-
-var decodeFrame = frame.Decode
+const lenPrefix = callrt.LenPrefix
 
 // frameReader reads length-prefixed frames from a stream into one buffer
 // it owns. A read error (a deadline, say) leaves what was read in place,

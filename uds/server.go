@@ -10,27 +10,16 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/vnrpc/vnrpc/internal/frame"
 	"golang.org/x/sys/unix"
+
+	"github.com/vnrpc/vnrpc/calls"
+	"github.com/vnrpc/vnrpc/internal/callrt"
 )
-
-// Handler serves calls (frame.Handler): ServeCall runs on its own
-// goroutine per request, so calls on one connection run concurrently and
-// may reply in any order. ctx carries the request's deadline and is
-// cancelled when the connection or the server closes.
-type Handler = frame.Handler
-
-// HandlerFunc adapts a function to Handler.
-type HandlerFunc = frame.HandlerFunc
-
-// Mux routes calls to one function per method (frame.Mux).
-type Mux = frame.Mux
 
 // Options configure a Server or a Client.
 type Options struct {
@@ -79,7 +68,8 @@ func (o *Options) defaults() {
 type Server struct {
 	ln   *net.UnixListener
 	path string
-	h    Handler
+	h    calls.Handler
+	inl  calls.Inliner // h's, or nil
 	opts Options
 
 	ctx     context.Context
@@ -92,11 +82,12 @@ type Server struct {
 }
 
 // Listen creates the socket at path and starts serving h on a goroutine
-// (Close stops it and waits). The socket's directory is created 0700 if
+// (Close stops it and waits). Each call's context carries the
+// connection's calls.Peer, with the peer's pid and uid. The socket's directory is created 0700 if
 // missing, and must not be open to other users (ErrUnsafeDir); the socket
 // is 0600. A socket file left by a dead server is replaced; a live one is
 // ErrAddrInUse.
-func Listen(path string, h Handler, o Options) (*Server, error) {
+func Listen(path string, h calls.Handler, o Options) (*Server, error) {
 	o.defaults()
 	if err := privateDir(filepath.Dir(path)); err != nil {
 		return nil, err
@@ -115,6 +106,7 @@ func Listen(path string, h Handler, o Options) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{ln: ln, path: path, h: h, opts: o, ctx: ctx, cancel: cancel, conns: map[*serverConn]struct{}{}}
+	s.inl, _ = h.(calls.Inliner)
 	s.wg.Add(1)
 	go s.accept()
 	return s, nil
@@ -188,9 +180,11 @@ func (s *Server) accept() {
 			_ = c.Close()
 			continue
 		}
-		sc := &serverConn{s: s, c: c, pid: int(cred.Pid), sem: make(chan struct{}, s.opts.MaxInFlight)}
 		s.connSeq++
-		sc.ctx, sc.cancel = context.WithCancel(frame.WithPeer(s.ctx, fmt.Sprintf("uds/%d", s.connSeq)))
+		peer := &calls.Peer{Transport: "uds", Name: fmt.Sprintf("uds/%d (pid %d)", s.connSeq, cred.Pid),
+			PID: int(cred.Pid), UID: int(cred.Uid)}
+		sc := &serverConn{s: s, c: c, peer: peer, sem: make(chan struct{}, s.opts.MaxInFlight)}
+		sc.ctx, sc.cancel = context.WithCancel(calls.NewContext(s.ctx, peer))
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
@@ -223,7 +217,7 @@ func peerCred(c *net.UnixConn) (*unix.Ucred, error) {
 type serverConn struct {
 	s      *Server
 	c      *net.UnixConn
-	pid    int
+	peer   *calls.Peer
 	ctx    context.Context
 	cancel context.CancelFunc
 	sem    chan struct{}
@@ -244,25 +238,24 @@ func (sc *serverConn) serve() {
 		delete(s.conns, sc)
 		s.mu.Unlock()
 	}()
-	inl, _ := s.h.(frame.Inliner)
 	fr := newFrameReader(reader(sc.c, s.opts.Poll, nil), s.opts.MaxFrame)
 	for {
 		body, err := fr.next()
 		if err != nil {
 			if !errors.Is(err, io.EOF) && sc.ctx.Err() == nil {
-				s.opts.Logger.Warn("uds: dropping peer", "path", s.path, "peer_pid", sc.pid, "reason", err)
+				s.opts.Logger.Warn("uds: dropping peer", "path", s.path, "peer", sc.peer.Name, "reason", err)
 			}
 			return
 		}
-		req, _, err := decodeFrame(body)
+		req, _, err := callrt.Decode(body)
 		if err == nil && req == nil {
 			err = fmt.Errorf("%w: a client sent a reply frame", ErrMalformed)
 		}
 		if err != nil {
-			s.opts.Logger.Warn("uds: dropping peer", "path", s.path, "peer_pid", sc.pid, "reason", err)
+			s.opts.Logger.Warn("uds: dropping peer", "path", s.path, "peer", sc.peer.Name, "reason", err)
 			return
 		}
-		if inl != nil && inl.Inline(req.Method) {
+		if s.inl != nil && s.inl.Inline(req.Method) {
 			// Quick method: run it here, and hold its reply back while
 			// more requests are already read, to send them in one write.
 			sc.reply(sc.run(req, true), !fr.complete())
@@ -273,78 +266,33 @@ func (sc *serverConn) serve() {
 	}
 }
 
-func (sc *serverConn) handle(req *Request) {
+func (sc *serverConn) handle(req *callrt.Request) {
 	defer sc.reqs.Done()
 	select {
 	case sc.sem <- struct{}{}:
 		defer func() { <-sc.sem }()
 	case <-sc.ctx.Done():
-		sc.reply(&Reply{ID: req.ID, Code: CodeShutdown, Msg: "server closing"}, true)
+		sc.reply(&callrt.Reply{ID: req.ID, Code: calls.CodeShutdown, Msg: "server closing"}, true)
 		return
 	}
 	sc.reply(sc.run(req, false), true)
 }
 
-// run runs req's handler, unless its deadline has passed, and returns the
-// reply. An inline handler's ctx has the deadline without a timer.
-func (sc *serverConn) run(req *Request, inline bool) *Reply {
-	ctx := sc.ctx
-	if req.Deadline != 0 {
-		d := time.Unix(0, req.Deadline)
-		if !time.Now().Before(d) {
-			// The caller has given up: never run a late request.
-			return &Reply{ID: req.ID, Code: CodeDeadlineExceeded,
-				Msg: fmt.Sprintf("deadline passed %v before the call could run", time.Since(d).Round(time.Microsecond))}
-		}
-		if inline {
-			ctx = frame.WithDeadlineNoTimer(ctx, d)
-		} else {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithDeadline(ctx, d)
-			defer cancel()
-		}
-	}
-	res, err := sc.call(ctx, req)
-	rep := &Reply{ID: req.ID, Result: res}
-	if err != nil {
-		rep.Result = nil
-		var re *RemoteError
-		switch {
-		case errors.As(err, &re) && re.Code != CodeOK:
-			rep.Code, rep.Msg = re.Code, re.Msg
-		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
-			rep.Code, rep.Msg = CodeTimedOut, err.Error()
-		default:
-			rep.Code, rep.Msg = CodeApp, err.Error()
-		}
-	}
+// run runs req (callrt.Exec) and returns its reply.
+func (sc *serverConn) run(req *callrt.Request, inline bool) *callrt.Reply {
+	rep := &callrt.Reply{ID: req.ID}
+	callrt.Exec(sc.ctx, sc.s.h, req, inline, sc.s.opts.Logger, rep)
 	return rep
 }
 
-func (sc *serverConn) call(ctx context.Context, req *Request) (res []byte, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			sc.s.opts.Logger.Error("uds: handler panicked", "method", req.Method, "panic", fmt.Sprint(p),
-				"stack", string(debug.Stack()))
-			res, err = nil, Errorf(CodeInternal, "handler panicked: %v", p)
-		}
-	}()
-	return sc.s.h.ServeCall(ctx, req.Method, req.Args)
-}
-
 // reply queues r and, with flush, writes every queued reply in one write.
-func (sc *serverConn) reply(r *Reply, flush bool) {
+func (sc *serverConn) reply(r *callrt.Reply, flush bool) {
 	sc.wmu.Lock()
 	defer sc.wmu.Unlock()
-	at := len(sc.out)
-	sc.out = frame.AppendReply(sc.out, r)
-	if len(sc.out)-at-lenPrefix > sc.s.opts.MaxReply {
-		sc.out = frame.AppendReply(sc.out[:at], &Reply{ID: r.ID, Code: CodeInternal,
-			Msg: fmt.Sprintf("result of %d bytes exceeds the reply limit %d", len(r.Result), sc.s.opts.MaxReply)})
-	}
+	sc.out = callrt.AppendReplyLimited(sc.out, r, sc.s.opts.MaxReply)
 	if flush && len(sc.out) > 0 {
 		_, _ = sc.c.Write(sc.out) // a failed write means the peer is gone; serve() notices
-		sc.out = frame.Reuse(sc.out)
+		sc.out = callrt.Reuse(sc.out)
 	}
 }
 

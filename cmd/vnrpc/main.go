@@ -9,7 +9,7 @@ import (
 	"syscall"
 
 	"github.com/vnrpc/vnrpc/bench"
-	"github.com/vnrpc/vnrpc/internal/cli"
+	"github.com/vnrpc/vnrpc/cmd/vnrpc/internal/cli"
 )
 
 func main() {

@@ -21,7 +21,7 @@ import (
 
 	"github.com/vnrpc/vnrpc/engine"
 	"github.com/vnrpc/vnrpc/engine/strategy"
-	rpcgw "github.com/vnrpc/vnrpc/gateway/rpc"
+	"github.com/vnrpc/vnrpc/rpcservice/rpcgateway"
 )
 
 // crossover trades one lot on moving-average crossings.
@@ -103,11 +103,11 @@ func main() {
 
 	me := engine.NewMainEngine(nil, logger)
 	defer me.Close()
-	if _, err := me.AddGateway(rpcgw.Factory(rpcgw.Options{Logger: logger}), rpcgw.DefaultName); err != nil {
+	if _, err := me.AddGateway(rpcgateway.Factory(rpcgateway.Options{Logger: logger}), rpcgateway.DefaultName); err != nil {
 		log.Fatal(err)
 	}
-	if err := me.Connect(engine.Setting{rpcgw.KeyAddress: *addr, rpcgw.KeyWait: *wait, rpcgw.KeyPollUs: *pollUs},
-		rpcgw.DefaultName); err != nil {
+	if err := me.Connect(engine.Setting{rpcgateway.KeyAddress: *addr, rpcgateway.KeyWait: *wait, rpcgateway.KeyPollUs: *pollUs},
+		rpcgateway.DefaultName); err != nil {
 		log.Fatal(err)
 	}
 	// Wait for the contract (the gateway connects in the background).
@@ -121,7 +121,7 @@ func main() {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	r, err := strategy.Add(me, strategy.Config{Name: *name, Symbols: []string{*symbol}, Gateway: rpcgw.DefaultName,
+	r, err := strategy.Add(me, strategy.Config{Name: *name, Symbols: []string{*symbol}, Gateway: rpcgateway.DefaultName,
 		Inline: *inline},
 		&crossover{symbol: *symbol}, logger)
 	if err != nil {

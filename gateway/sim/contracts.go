@@ -2,6 +2,7 @@ package sim
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -159,78 +160,36 @@ func defaultSetting() engine.Setting {
 
 func parseSettings(s engine.Setting) (settings, error) {
 	d := defaultSetting()
-	get := func(k string) any {
-		if v, ok := s[k]; ok {
-			return v
-		}
-		return d[k]
-	}
 	var out settings
-	var err error
-	if out.userID, err = asString("user_id", get("user_id")); err != nil {
-		return out, err
+	var errs []error
+	text := func(k string) string {
+		v, err := s.Text(k, d[k].(string))
+		errs = append(errs, err)
+		return v
 	}
-	if out.password, err = asString("password", get("password")); err != nil {
-		return out, err
+	number := func(k string) float64 {
+		def, _ := d.Number(k, 0)
+		v, err := s.Number(k, def)
+		errs = append(errs, err)
+		return v
 	}
-	seed, err := asFloat("seed", get("seed"))
-	if err != nil {
-		return out, err
+	out.userID, out.password, out.contractsFile = text("user_id"), text("password"), text("contracts_file")
+	seed := number("seed")
+	out.tickRate, out.capital = number("tick_rate"), number("capital")
+	errs = append(errs, s.Unknown(d))
+	if err := errors.Join(errs...); err != nil {
+		return out, fmt.Errorf("sim: %w", err)
 	}
 	if seed < 0 || seed != math.Trunc(seed) || seed > 1<<53 {
-		return out, fmt.Errorf("sim: setting seed: %v is not a whole number in [0, 2^53]", get("seed"))
+		return out, fmt.Errorf("sim: setting seed: %v is not a whole number in [0, 2^53]", seed)
 	}
 	out.seed = uint64(seed)
-	if out.tickRate, err = asFloat("tick_rate", get("tick_rate")); err != nil {
-		return out, err
-	}
 	if out.tickRate < 0 || out.tickRate > MaxTickRate {
 		return out, fmt.Errorf("sim: setting tick_rate: %v is outside [0, %d] ticks/s per symbol (0: ticks only on Step)",
 			out.tickRate, MaxTickRate)
 	}
-	if out.capital, err = asFloat("capital", get("capital")); err != nil {
-		return out, err
-	}
 	if !(out.capital > 0) || math.IsInf(out.capital, 0) {
 		return out, fmt.Errorf("sim: setting capital: %v must be a positive amount", out.capital)
 	}
-	if out.contractsFile, err = asString("contracts_file", get("contracts_file")); err != nil {
-		return out, err
-	}
-	for k := range s {
-		if _, ok := d[k]; !ok {
-			return out, fmt.Errorf("sim: unknown setting %q (accepted: user_id, password, seed, tick_rate, capital, contracts_file)", k)
-		}
-	}
 	return out, nil
-}
-
-func asString(k string, v any) (string, error) {
-	if s, ok := v.(string); ok {
-		return s, nil
-	}
-	return "", fmt.Errorf("sim: setting %s: want a string, got %T %v", k, v, v)
-}
-
-func asFloat(k string, v any) (float64, error) {
-	switch x := v.(type) {
-	case float64:
-		if math.IsNaN(x) {
-			return 0, fmt.Errorf("sim: setting %s: NaN is not a number here", k)
-		}
-		return x, nil
-	case float32:
-		return float64(x), nil
-	case int:
-		return float64(x), nil
-	case int64:
-		return float64(x), nil
-	case int32:
-		return float64(x), nil
-	case uint64:
-		return float64(x), nil
-	case uint32:
-		return float64(x), nil
-	}
-	return 0, fmt.Errorf("sim: setting %s: want a number, got %T %v", k, v, v)
 }

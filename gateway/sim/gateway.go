@@ -332,7 +332,7 @@ func (g *Gateway) accept(x *order, req *engine.OrderRequest) string {
 		return fmt.Sprintf("volume must be positive, got %g", req.Volume)
 	case sp.MaxVolume > 0 && req.Volume > sp.MaxVolume:
 		return fmt.Sprintf("volume %g is above the contract's maximum %g", req.Volume, sp.MaxVolume)
-	case !isMultiple(req.Volume, sp.MinVolume):
+	case req.Volume < sp.MinVolume*(1-1e-9) || !engine.OnGrid(req.Volume, sp.MinVolume):
 		return fmt.Sprintf("volume %g is not a multiple of the minimum volume %g", req.Volume, sp.MinVolume)
 	}
 	if req.Type == engine.OrderTypeMarket {
@@ -341,7 +341,7 @@ func (g *Gateway) accept(x *order, req *engine.OrderRequest) string {
 			x.lim = m.limitUp
 		}
 	} else {
-		if !m.onGrid(req.Price) {
+		if !engine.OnGrid(req.Price, sp.Pricetick) {
 			return fmt.Sprintf("price %g is not a multiple of the price tick %g", req.Price, sp.Pricetick)
 		}
 		x.lim = m.ticks(req.Price)
@@ -426,11 +426,6 @@ func (g *Gateway) accept(x *order, req *engine.OrderRequest) string {
 	p.frozYD += x.frozYD
 	p.frozTD += x.frozTD
 	return ""
-}
-
-func isMultiple(v, unit float64) bool {
-	q := v / unit
-	return q >= 1-1e-9 && math.Abs(q-math.Round(q)) <= 1e-9
 }
 
 // execute matches a newly accepted order against the book.

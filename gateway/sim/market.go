@@ -65,12 +65,6 @@ func (m *market) newDay(preClose int64) {
 // ticks converts a price to whole price ticks (rounded to the nearest).
 func (m *market) ticks(price float64) int64 { return int64(math.Round(price / m.spec.Pricetick)) }
 
-// onGrid reports whether price is a whole number of price ticks.
-func (m *market) onGrid(price float64) bool {
-	q := price / m.spec.Pricetick
-	return math.Abs(q-math.Round(q)) <= 1e-6*math.Max(1, math.Abs(q))
-}
-
 // price converts whole ticks to a price rounded to the tick's decimals:
 // t·unit is the whole number of 10^-d the price is, exact in a
 // float64, and one division rounds it to the nearest float64.

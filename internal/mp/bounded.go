@@ -1,6 +1,9 @@
-// Package mp holds the msgpack pieces that vnrpc's hand-written codecs
-// share: appending strings and bins, and guarding the decoding of
-// untrusted bytes.
+// Package mp is the one hand-written msgpack reader and writer that
+// vnrpc's codecs share: the call runtime's frames (internal/callrt) and
+// the trading schema's hot records (rpcservice/wire). Reader reads values
+// with no msgpack.Decoder and no allocation; the Append functions write
+// exactly what msgpack/v5's Encoder writes; Bounded guards msgpack/v5's
+// Decoder against untrusted sizes.
 //
 // msgpack/v5's Decoder allocates a bin value's (and a skipped value's)
 // declared length before it reads it: four bytes can ask for 4 GiB. Bounded

@@ -15,7 +15,7 @@ import (
 	"syscall"
 
 	"github.com/vnrpc/vnrpc/engine"
-	rpcgw "github.com/vnrpc/vnrpc/gateway/rpc"
+	"github.com/vnrpc/vnrpc/rpcservice/rpcgateway"
 )
 
 func main() {
@@ -33,8 +33,8 @@ func main() {
 		l := e.Data.(*engine.Log)
 		fmt.Printf("%s\t%s\n", l.Time.Format("15:04:05.000"), l.Msg)
 	})
-	ev.Register(rpcgw.EventState, func(e engine.Event) {
-		s := e.Data.(*rpcgw.State)
+	ev.Register(rpcgateway.EventState, func(e engine.Event) {
+		s := e.Data.(*rpcgateway.State)
 		fmt.Printf("state\t%s %s %s\n", s.State, s.Transport, s.Reason)
 	})
 	ev.Register(engine.EventTick, func(e engine.Event) {
@@ -49,11 +49,11 @@ func main() {
 		a := e.Data.(*engine.Account)
 		fmt.Printf("account\t%s balance %.2f available %.2f\n", a.VtAccountID(), a.Balance, a.Available())
 	})
-	if _, err := me.AddGateway(rpcgw.Factory(rpcgw.Options{}), rpcgw.DefaultName); err != nil {
+	if _, err := me.AddGateway(rpcgateway.Factory(rpcgateway.Options{}), rpcgateway.DefaultName); err != nil {
 		log.Fatal(err)
 	}
 	// Connect returns at once; the gateway connects in the background.
-	if err := me.Connect(engine.Setting{rpcgw.KeyAddress: addr}, rpcgw.DefaultName); err != nil {
+	if err := me.Connect(engine.Setting{rpcgateway.KeyAddress: addr}, rpcgateway.DefaultName); err != nil {
 		log.Fatal(err)
 	}
 	<-ctx.Done()

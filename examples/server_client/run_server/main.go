@@ -21,8 +21,8 @@ import (
 
 	"github.com/vnrpc/vnrpc/console"
 	"github.com/vnrpc/vnrpc/engine"
-	"github.com/vnrpc/vnrpc/engine/rpcservice"
 	"github.com/vnrpc/vnrpc/gateway/sim"
+	"github.com/vnrpc/vnrpc/rpcservice"
 )
 
 func main() {

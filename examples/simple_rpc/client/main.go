@@ -35,7 +35,8 @@ func main() {
 		log.Fatal(err)
 	}
 	defer c.Close()
-	fmt.Println("connected over", c.Transport())
+	tr, _ := c.Transport()
+	fmt.Println("connected over", tr)
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
 	for {

@@ -1,4 +1,4 @@
-package rpc_test
+package rpcgateway_test
 
 import (
 	"bufio"
@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/vnrpc/vnrpc/engine"
-	"github.com/vnrpc/vnrpc/engine/rpcservice"
-	rpcgw "github.com/vnrpc/vnrpc/gateway/rpc"
 	"github.com/vnrpc/vnrpc/gateway/sim"
+	"github.com/vnrpc/vnrpc/rpcservice"
+	"github.com/vnrpc/vnrpc/rpcservice/rpcgateway"
 )
 
 // The test binary re-execs itself as a server or client process.
@@ -168,10 +168,10 @@ func helperClient() error {
 			once.Do(func() { close(contract) })
 		}
 	})
-	if _, err := me.AddGateway(rpcgw.Factory(rpcgw.Options{Logger: quiet()}), ""); err != nil {
+	if _, err := me.AddGateway(rpcgateway.Factory(rpcgateway.Options{Logger: quiet()}), ""); err != nil {
 		return err
 	}
-	if err := me.Connect(engine.Setting{rpcgw.KeyAddress: os.Getenv("VNRPC_ADDR")}, rpcgw.DefaultName); err != nil {
+	if err := me.Connect(engine.Setting{rpcgateway.KeyAddress: os.Getenv("VNRPC_ADDR")}, rpcgateway.DefaultName); err != nil {
 		return err
 	}
 	select {
@@ -179,7 +179,7 @@ func helperClient() error {
 	case <-time.After(20 * time.Second):
 		return fmt.Errorf("no contract rb2601.SHFE in 20 s")
 	}
-	if err := me.Subscribe(engine.SubscribeRequest{Symbol: "rb2601", Exchange: engine.ExchangeSHFE}, rpcgw.DefaultName); err != nil {
+	if err := me.Subscribe(engine.SubscribeRequest{Symbol: "rb2601", Exchange: engine.ExchangeSHFE}, rpcgateway.DefaultName); err != nil {
 		return err
 	}
 	fmt.Println("subscribed")

@@ -12,10 +12,11 @@
 // ring lap, a reconnect or a server restart resyncs: it re-queries the
 // server's state and emits events only for what changed, so the client's
 // engine ends equal to the server's.
-package rpc
+package rpcgateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -26,10 +27,10 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/vnrpc/vnrpc/engine"
-	"github.com/vnrpc/vnrpc/engine/wire"
 	"github.com/vnrpc/vnrpc/lan"
 	"github.com/vnrpc/vnrpc/ring"
-	vrpc "github.com/vnrpc/vnrpc/rpc"
+	"github.com/vnrpc/vnrpc/rpc"
+	"github.com/vnrpc/vnrpc/rpcservice/wire"
 )
 
 // DefaultName is the gateway's default name (vn.py's default_name).
@@ -44,12 +45,16 @@ const EventState = "eRpcState"
 // State reports the gateway's connection.
 type State struct {
 	Gateway   string
-	State     string // "connecting", "connected", "disconnected", "resyncing", "resynced"
-	Transport string // "local" or "tcp" once connected
+	State     string        // "connecting", "connected", "disconnected", "resyncing", "resynced"
+	Transport rpc.Transport // TransportLocal or TransportTCP once connected
 	Epoch     uint64
 	Reason    string // why a resync ran, or why the connection was lost
 	Time      time.Time
 }
+
+// DefaultAddress is the server address a gateway dials unless its
+// settings give another: vn.py's request port on loopback.
+const DefaultAddress = "tcp://127.0.0.1:2014"
 
 // Setting keys (vn.py's gateway has two addresses; one is enough here:
 // the event endpoint comes from the server's hello).
@@ -83,7 +88,7 @@ type Gateway struct {
 	opts Options
 
 	mu       sync.Mutex
-	client   *vrpc.Client
+	client   *rpc.Client
 	timeout  time.Duration
 	symbols  map[string]string                  // vt_symbol -> server gateway
 	subs     map[string]engine.SubscribeRequest // by vt_symbol, to subscribe again after a restart
@@ -123,72 +128,62 @@ func New(ev *engine.EventEngine, name string, o Options) *Gateway {
 
 // DefaultSetting lists the settings with their defaults.
 func (g *Gateway) DefaultSetting() engine.Setting {
-	return engine.Setting{KeyAddress: "tcp://127.0.0.1:2014", KeyTransport: "auto", KeyClientKey: "",
+	return engine.Setting{KeyAddress: DefaultAddress, KeyTransport: "auto", KeyClientKey: "",
 		KeyServerKey: "", KeyTimeout: 30, KeyWait: "block", KeyPollUs: 0}
 }
 
 // Exchanges is every exchange: the server's gateways decide.
 func (g *Gateway) Exchanges() []engine.Exchange { return engine.AllExchanges() }
 
-// clientOptions reads the settings.
-func (g *Gateway) clientOptions(s engine.Setting) (vrpc.ClientOptions, time.Duration, error) {
-	str := func(k, def string) string {
-		if v, ok := s[k].(string); ok && v != "" {
-			return v
+// clientOptions reads the settings (engine.Setting's rules).
+func (g *Gateway) clientOptions(s engine.Setting) (rpc.ClientOptions, time.Duration, error) {
+	var errs []error
+	text := func(k, def string) string {
+		v, err := s.Text(k, def)
+		errs = append(errs, err)
+		return v
+	}
+	number := func(k string, def float64) float64 {
+		v, err := s.Number(k, def)
+		errs = append(errs, err)
+		return v
+	}
+	o := rpc.ClientOptions{Addr: text(KeyAddress, DefaultAddress)}
+	transport, wait := text(KeyTransport, "auto"), text(KeyWait, "block")
+	poll, secs := number(KeyPollUs, 0), number(KeyTimeout, 30)
+	ck, sk := text(KeyClientKey, ""), text(KeyServerKey, "")
+	if err := errors.Join(errs...); err != nil {
+		return o, 0, fmt.Errorf("gateway %s: %w", g.Name(), err)
+	}
+	var err error
+	switch {
+	case o.Addr == "":
+		err = fmt.Errorf("setting %s: give the server's address (%s, or a unix socket path)", KeyAddress, DefaultAddress)
+	case !(secs > 0):
+		err = fmt.Errorf("setting %s: want a positive number of seconds", KeyTimeout)
+	case poll < 0:
+		err = fmt.Errorf("setting %s: want 0 or more microseconds", KeyPollUs)
+	}
+	if err == nil {
+		o.Transport, err = rpc.ParseTransport(transport)
+	}
+	if err == nil {
+		switch wait {
+		case "block":
+			o.Wait = ring.WaitBlock
+		case "spin":
+			o.Wait = ring.WaitSpin
+		default:
+			err = fmt.Errorf("setting %s %q: accepted values are block, spin", KeyWait, wait)
 		}
-		return def
 	}
-	num := func(k string, def float64) (float64, error) {
-		switch v := s[k].(type) {
-		case nil:
-			return def, nil
-		case int:
-			return float64(v), nil
-		case int64:
-			return float64(v), nil
-		case float64:
-			return v, nil
-		}
-		return 0, fmt.Errorf("gateway %s: setting %s: want a number, got %v", g.Name(), k, s[k])
+	if err == nil {
+		o.Curve, err = lan.LoadClientCurve(ck, sk)
 	}
-	o := vrpc.ClientOptions{Addr: str(KeyAddress, "tcp://127.0.0.1:2014")}
-	tr, err := vrpc.ParseTransport(str(KeyTransport, "auto"))
 	if err != nil {
-		return o, 0, err
-	}
-	o.Transport = tr
-	switch w := str(KeyWait, "block"); w {
-	case "block":
-		o.Wait = ring.WaitBlock
-	case "spin":
-		o.Wait = ring.WaitSpin
-	default:
-		return o, 0, fmt.Errorf("gateway %s: setting %s %q: accepted values are block, spin", g.Name(), KeyWait, w)
-	}
-	poll, err := num(KeyPollUs, 0)
-	if err != nil {
-		return o, 0, err
+		return o, 0, fmt.Errorf("gateway %s: %w", g.Name(), err)
 	}
 	o.Poll = time.Duration(poll) * time.Microsecond
-	secs, err := num(KeyTimeout, 30)
-	if err != nil || secs <= 0 {
-		return o, 0, fmt.Errorf("gateway %s: setting %s: want a positive number of seconds", g.Name(), KeyTimeout)
-	}
-	ck, sk := str(KeyClientKey, ""), str(KeyServerKey, "")
-	if (ck == "") != (sk == "") {
-		return o, 0, fmt.Errorf("gateway %s: CURVE needs both %s and %s", g.Name(), KeyClientKey, KeyServerKey)
-	}
-	if ck != "" {
-		keys, err := lan.ReadKeys(ck)
-		if err != nil {
-			return o, 0, err
-		}
-		server, err := lan.ReadKeys(sk)
-		if err != nil {
-			return o, 0, err
-		}
-		o.Curve = &lan.ClientCurve{Keys: keys, ServerPublic: server.Public}
-	}
 	return o, time.Duration(secs * float64(time.Second)), nil
 }
 
@@ -217,16 +212,16 @@ func (g *Gateway) Connect(s engine.Setting) error {
 }
 
 // run dials until it succeeds, then serves resync requests until Close.
-func (g *Gateway) run(o vrpc.ClientOptions) {
+func (g *Gateway) run(o rpc.ClientOptions) {
 	defer g.wg.Done()
 	g.state(State{State: "connecting"})
 	g.WriteLog(fmt.Sprintf("connecting to %s (transport %s)", o.Addr, o.Transport))
 	backoff := 100 * time.Millisecond
-	var c *vrpc.Client
+	var c *rpc.Client
 	for c == nil {
 		ctx, cancel := context.WithTimeout(g.ctx, 5*time.Second) // Close cancels a dial in progress
 		var err error
-		c, err = vrpc.Dial(ctx, o)
+		c, err = rpc.Dial(ctx, o)
 		cancel()
 		if err != nil && g.ctx.Err() != nil {
 			return // closed while dialing: nothing failed
@@ -249,7 +244,8 @@ func (g *Gateway) run(o vrpc.ClientOptions) {
 	}
 	g.client = c
 	g.mu.Unlock()
-	g.WriteLog(fmt.Sprintf("connected to %s over %s; querying the server's state", o.Addr, c.Transport()))
+	tr, _ := c.Transport()
+	g.WriteLog(fmt.Sprintf("connected to %s over %s; querying the server's state", o.Addr, tr))
 	g.sync("connect")
 	for {
 		select {
@@ -263,17 +259,17 @@ func (g *Gateway) run(o vrpc.ClientOptions) {
 
 // onState follows the client's connection: connected, disconnected and
 // resync (after a lap, a gap, a reconnect or a new server epoch).
-func (g *Gateway) onState(sc vrpc.StateChange) {
+func (g *Gateway) onState(sc rpc.StateChange) {
 	switch sc.State {
-	case vrpc.StateConnected:
+	case rpc.StateConnected:
 		g.state(State{State: "connected", Transport: sc.Transport, Epoch: sc.Epoch})
-	case vrpc.StateDisconnected:
+	case rpc.StateDisconnected:
 		reason := ""
 		if sc.Err != nil {
 			reason = sc.Err.Error()
 		}
 		g.state(State{State: "disconnected", Transport: sc.Transport, Epoch: sc.Epoch, Reason: reason})
-	case vrpc.StateResync:
+	case rpc.StateResync:
 		select {
 		case g.resyncCh <- sc.Reason:
 		default: // one is already queued; it will see everything
@@ -285,8 +281,8 @@ func (g *Gateway) state(s State) {
 	s.Gateway, s.Time = g.Name(), time.Now()
 	if s.State != "connecting" {
 		msg := "connection " + s.State
-		if s.Transport != "" {
-			msg += " (" + s.Transport + ")"
+		if s.Transport != rpc.TransportAuto {
+			msg += " (" + s.Transport.String() + ")"
 		}
 		if s.Reason != "" {
 			msg += ": " + s.Reason
@@ -442,19 +438,20 @@ func (g *Gateway) Reentrant() bool { return true }
 
 var _ engine.ReentrantGateway = (*Gateway)(nil)
 
-// Transport is "local" or "tcp" while connected, else "".
-func (g *Gateway) Transport() string {
+// Transport is the transport of the connection, and false while
+// disconnected.
+func (g *Gateway) Transport() (rpc.Transport, bool) {
 	g.mu.Lock()
 	c := g.client
 	g.mu.Unlock()
 	if c == nil {
-		return ""
+		return rpc.TransportAuto, false
 	}
 	return c.Transport()
 }
 
 // Client is the underlying rpc client once connected (for stats), or nil.
-func (g *Gateway) Client() *vrpc.Client {
+func (g *Gateway) Client() *rpc.Client {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.client

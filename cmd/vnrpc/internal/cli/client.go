@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/vnrpc/vnrpc/engine"
-	rpcgw "github.com/vnrpc/vnrpc/gateway/rpc"
 	"github.com/vnrpc/vnrpc/rpc"
+	"github.com/vnrpc/vnrpc/rpcservice/rpcgateway"
 )
 
 // ClientConfig is the configuration of "vnrpc client".
@@ -129,7 +129,7 @@ func RunClient(ctx context.Context, c ClientConfig, log *slog.Logger) error {
 		log.Info("client stopped")
 	}()
 	ev := me.EventEngine()
-	logEvents(ev, log, engine.EventLog, rpcgw.EventRpcLog)
+	logEvents(ev, log, engine.EventLog, rpcgateway.EventRpcLog)
 	var ticks atomic.Uint64
 	ev.RegisterTap(engine.EventTick, func(engine.Event) { ticks.Add(1) }) // a tap: no dispatch per tick
 	subscribed := map[string]bool{}
@@ -145,7 +145,7 @@ func RunClient(ctx context.Context, c ClientConfig, log *slog.Logger) error {
 		subs.Add(1)
 		go func() {
 			defer subs.Done()
-			if err := me.Subscribe(engine.SubscribeRequest{Symbol: sym, Exchange: ex}, rpcgw.DefaultName); err != nil {
+			if err := me.Subscribe(engine.SubscribeRequest{Symbol: sym, Exchange: ex}, rpcgateway.DefaultName); err != nil {
 				log.Warn("subscribe", "symbol", vt, "err", err)
 			}
 		}()
@@ -159,14 +159,14 @@ func RunClient(ctx context.Context, c ClientConfig, log *slog.Logger) error {
 			subscribe(vt)
 		}
 	})
-	gwi, err := me.AddGateway(rpcgw.Factory(rpcgw.Options{Logger: log}), rpcgw.DefaultName)
+	gwi, err := me.AddGateway(rpcgateway.Factory(rpcgateway.Options{Logger: log}), rpcgateway.DefaultName)
 	if err != nil {
 		return err
 	}
-	gw := gwi.(*rpcgw.Gateway)
-	setting := engine.Setting{rpcgw.KeyAddress: c.Address, rpcgw.KeyTransport: c.Transport,
-		rpcgw.KeyClientKey: c.ClientKeyFile, rpcgw.KeyServerKey: c.ServerKeyFile,
-		rpcgw.KeyTimeout: c.Timeout.Seconds(), rpcgw.KeyWait: c.Wait}
+	gw := gwi.(*rpcgateway.Gateway)
+	setting := engine.Setting{rpcgateway.KeyAddress: c.Address, rpcgateway.KeyTransport: c.Transport,
+		rpcgateway.KeyClientKey: c.ClientKeyFile, rpcgateway.KeyServerKey: c.ServerKeyFile,
+		rpcgateway.KeyTimeout: c.Timeout.Seconds(), rpcgateway.KeyWait: c.Wait}
 	con, err := startConsole(me, c.UI, "vnrpc client", map[string]engine.Setting{gw.Name(): setting}, log)
 	if err != nil {
 		return err
@@ -183,8 +183,8 @@ func RunClient(ctx context.Context, c ClientConfig, log *slog.Logger) error {
 		transport, lag, lapped := "none", "-", uint64(0)
 		if cl := gw.Client(); cl != nil {
 			st := cl.Status()
-			if st.Transport != "" {
-				transport = st.Transport
+			if st.Connected {
+				transport = st.Transport.String()
 			}
 			lag, lapped = fmt.Sprint(st.Lag), st.Laps
 		}

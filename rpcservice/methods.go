@@ -6,8 +6,8 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/vnrpc/vnrpc/engine"
-	"github.com/vnrpc/vnrpc/engine/wire"
 	"github.com/vnrpc/vnrpc/rpc"
+	"github.com/vnrpc/vnrpc/rpcservice/wire"
 )
 
 // register exposes the main engine's functions on srv (see wire.Method*).

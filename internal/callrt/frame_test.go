@@ -1,4 +1,4 @@
-package frame
+package callrt
 
 import (
 	"bytes"
@@ -11,6 +11,9 @@ import (
 	"testing"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/vnrpc/vnrpc/calls"
+	"github.com/vnrpc/vnrpc/internal/mp"
 )
 
 // body is a frame without its length prefix, as the decoders take it.
@@ -22,9 +25,9 @@ func TestRoundTrips(t *testing.T) {
 	if err != nil || p != nil || !reflect.DeepEqual(q, req) {
 		t.Fatalf("request: %+v %+v %v", q, p, err)
 	}
-	rep := &Reply{ID: 7, Code: CodeApp, Msg: "no", Result: []byte{}}
+	rep := &Reply{ID: 7, Code: calls.CodeApp, Msg: "no", Result: []byte{}}
 	q, p, err = Decode(body(AppendReply(nil, rep)))
-	if err != nil || q != nil || p.ID != 7 || p.Code != CodeApp || p.Msg != "no" {
+	if err != nil || q != nil || p.ID != 7 || p.Code != calls.CodeApp || p.Msg != "no" {
 		t.Fatalf("reply: %+v %+v %v", q, p, err)
 	}
 	ev := &Event{Seq: 9, Type: 3, Timestamp: 123, Payload: []byte("tick")}
@@ -32,7 +35,7 @@ func TestRoundTrips(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(got, ev) {
 		t.Fatalf("event: %+v %v", got, err)
 	}
-	if _, err := DecodeEvent(body(AppendRequest(nil, req))); !errors.Is(err, ErrMalformed) {
+	if _, err := DecodeEvent(body(AppendRequest(nil, req))); !errors.Is(err, calls.ErrMalformed) {
 		t.Errorf("a request decoded as an event: %v", err)
 	}
 }
@@ -48,7 +51,7 @@ func FuzzDecode(f *testing.F) {
 		q, p, err := Decode(b)
 		switch {
 		case err != nil:
-			if !errors.Is(err, ErrMalformed) {
+			if !errors.Is(err, calls.ErrMalformed) {
 				t.Fatalf("Decode: %v", err)
 			}
 		case q != nil:
@@ -66,7 +69,7 @@ func FuzzDecode(f *testing.F) {
 		}
 		e, err := DecodeEvent(b)
 		if err != nil {
-			if !errors.Is(err, ErrMalformed) {
+			if !errors.Is(err, calls.ErrMalformed) {
 				t.Fatalf("DecodeEvent: %v", err)
 			}
 			return
@@ -100,7 +103,7 @@ func TestAppendIsMsgpack(t *testing.T) {
 				t.Fatalf("request n=%d deadline=%d:\n got % x\nwant % x", n, code, got[:min(len(got), 40)], want[:min(len(want), 40)])
 			}
 			for _, res := range [][]byte{nil, bin} {
-				rep := &Reply{ID: 9, Code: Code(code), Msg: str, Result: res}
+				rep := &Reply{ID: 9, Code: calls.Code(code), Msg: str, Result: res}
 				want = ref(func(e *msgpack.Encoder) error {
 					return errors.Join(e.EncodeArrayLen(5), e.EncodeUint8(kindReply), e.EncodeUint64(rep.ID),
 						e.EncodeInt(int64(rep.Code)), e.EncodeString(rep.Msg), e.EncodeBytes(rep.Result))
@@ -130,29 +133,104 @@ func TestAppendIsMsgpack(t *testing.T) {
 	}
 }
 
-// FuzzQuick: the decoders' quick path decides every input as msgpack's
-// Decoder does (decode, decodeEvent): the same values, or both an error.
-func FuzzQuick(f *testing.F) {
+// FuzzMsgpackForms: every message msgpack's own Decoder reads as a
+// request, reply or event (what a Python or other client may write:
+// short integer forms, strings as bin, payloads as str or nil), Decode
+// and DecodeEvent read too, to the same values.
+func FuzzMsgpackForms(f *testing.F) {
 	f.Add(body(AppendRequest(nil, &Request{ID: 1, Method: "send_order", Deadline: -2, Args: []byte{}})))
 	f.Add(body(AppendReply(nil, &Reply{ID: 1 << 60, Code: -1000, Msg: "x", Result: []byte{1, 2}})))
 	f.Add(body(AppendEvent(nil, &Event{Seq: 1, Type: 2, Timestamp: 3, Payload: nil})))
 	f.Add([]byte("\x95\x00\x01\xa1m\xd0\xff\xc4\x00"))                        // short forms, as Python's msgpack writes them
 	f.Add([]byte("\x95\x01\x01\x00\xa0\xc0"))                                 // a reply with a nil result
-	f.Add([]byte("\x95\x00\xff\xa1m\x00\xc4\x00"))                            // a negative id
 	f.Add([]byte("\x95\x00\x01\xc4\x01m\x00\xa1x"))                           // method as bin, args as str
+	f.Add([]byte("\xdc\x00\x05\x00\x01\xa1m\x00\xc4\x00"))                    // an array16 header
 	f.Add([]byte("\x95\x02\x01\xcf\x00\x00\x00\x01\x00\x00\x00\x00\x00\xc0")) // event type > uint32
 	f.Fuzz(func(t *testing.T, b []byte) {
-		q1, p1, e1 := Decode(b)
-		q2, p2, e2 := decode(b)
-		if (e1 == nil) != (e2 == nil) || e1 == nil && (!reflect.DeepEqual(q1, q2) || !reflect.DeepEqual(p1, p2)) {
-			t.Fatalf("Decode: %+v %+v %v\ngeneral: %+v %+v %v", q1, p1, e1, q2, p2, e2)
+		if q, p, err := referenceDecode(b); err == nil {
+			q2, p2, err2 := Decode(b)
+			if err2 != nil || !reflect.DeepEqual(q, q2) || !reflect.DeepEqual(p, p2) {
+				t.Fatalf("msgpack reads %+v %+v; Decode: %+v %+v %v", q, p, q2, p2, err2)
+			}
 		}
-		v1, e1 := DecodeEvent(b)
-		v2, e2 := decodeEvent(b)
-		if (e1 == nil) != (e2 == nil) || e1 == nil && !reflect.DeepEqual(v1, v2) {
-			t.Fatalf("DecodeEvent: %+v %v\ngeneral: %+v %v", v1, e1, v2, e2)
+		if e, err := referenceDecodeEvent(b); err == nil {
+			e2, err2 := DecodeEvent(b)
+			if err2 != nil || !reflect.DeepEqual(e, e2) {
+				t.Fatalf("msgpack reads %+v; DecodeEvent: %+v %v", e, e2, err2)
+			}
 		}
 	})
+}
+
+// referenceDecode reads a request or reply with msgpack's Decoder.
+func referenceDecode(body []byte) (*Request, *Reply, error) {
+	if err := mp.Bounded(body); err != nil {
+		return nil, nil, err
+	}
+	d := msgpack.NewDecoder(bytes.NewReader(body))
+	n, err := d.DecodeArrayLen()
+	if err != nil || n != 5 {
+		return nil, nil, errors.New("not a 5-element array")
+	}
+	kind, err1 := d.DecodeUint64() // msgpack's DecodeUint8 would truncate 256 to 0
+	id, err2 := d.DecodeUint64()
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, nil, err
+	}
+	rest := func() error {
+		if d.Buffered().(*bytes.Reader).Len() != 0 {
+			return errors.New("trailing bytes")
+		}
+		return nil
+	}
+	switch kind {
+	case kindRequest:
+		r := &Request{ID: id}
+		var e1, e2, e3 error
+		r.Method, e1 = d.DecodeString()
+		r.Deadline, e2 = d.DecodeInt64()
+		r.Args, e3 = d.DecodeBytes()
+		if err := errors.Join(e1, e2, e3, rest()); err != nil {
+			return nil, nil, err
+		}
+		return r, nil, nil
+	case kindReply:
+		r := &Reply{ID: id}
+		code, e1 := d.DecodeInt()
+		var e2, e3 error
+		r.Code = calls.Code(code)
+		r.Msg, e2 = d.DecodeString()
+		r.Result, e3 = d.DecodeBytes()
+		if err := errors.Join(e1, e2, e3, rest()); err != nil {
+			return nil, nil, err
+		}
+		return nil, r, nil
+	}
+	return nil, nil, errors.New("kind")
+}
+
+// referenceDecodeEvent reads an event with msgpack's Decoder.
+func referenceDecodeEvent(body []byte) (*Event, error) {
+	if err := mp.Bounded(body); err != nil {
+		return nil, err
+	}
+	d := msgpack.NewDecoder(bytes.NewReader(body))
+	n, err := d.DecodeArrayLen()
+	if err != nil || n != 5 {
+		return nil, errors.New("not a 5-element array")
+	}
+	kind, e0 := d.DecodeUint64()
+	e := &Event{}
+	var e1, e2, e3, e4 error
+	e.Seq, e1 = d.DecodeUint64()
+	typ, e2 := d.DecodeUint64() // DecodeUint32 would truncate a type past 32 bits
+	e.Type = uint32(typ)
+	e.Timestamp, e3 = d.DecodeInt64()
+	e.Payload, e4 = d.DecodeBytes()
+	if err := errors.Join(e0, e1, e2, e3, e4); err != nil || kind != kindEvent || typ > 1<<32-1 || d.Buffered().(*bytes.Reader).Len() != 0 {
+		return nil, errors.New("not an event")
+	}
+	return e, nil
 }
 
 // BenchmarkRequestRoundTrip: a send_order request encoded by a client and
@@ -181,7 +259,7 @@ func TestDeclaredSizesAreChecked(t *testing.T) {
 		_, _, err1 := Decode(b)
 		_, err2 := DecodeEvent(b)
 		runtime.ReadMemStats(&after)
-		if !errors.Is(err1, ErrMalformed) || !errors.Is(err2, ErrMalformed) {
+		if !errors.Is(err1, calls.ErrMalformed) || !errors.Is(err2, calls.ErrMalformed) {
 			t.Errorf("% x: %v, %v", b, err1, err2)
 		}
 		if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/vnrpc/vnrpc/engine"
-	"github.com/vnrpc/vnrpc/engine/rpcservice"
 	"github.com/vnrpc/vnrpc/gateway/sim"
 	"github.com/vnrpc/vnrpc/ring"
+	"github.com/vnrpc/vnrpc/rpcservice"
 	"github.com/vnrpc/vnrpc/shm"
 )
 

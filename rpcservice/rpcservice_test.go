@@ -13,9 +13,9 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/vnrpc/vnrpc/engine"
-	"github.com/vnrpc/vnrpc/engine/rpcservice"
-	"github.com/vnrpc/vnrpc/engine/wire"
 	"github.com/vnrpc/vnrpc/rpc"
+	"github.com/vnrpc/vnrpc/rpcservice"
+	"github.com/vnrpc/vnrpc/rpcservice/wire"
 )
 
 // A missing settings file is created with the defaults; a successful start

@@ -1,4 +1,4 @@
-package frame
+package callrt
 
 import (
 	"context"
@@ -33,30 +33,30 @@ func (r *Role) Unlock() { r.mu.Unlock() }
 // call completes or ctx ends) whenever the role is free. If ctx ends
 // first the call is forgotten in p and gaveUp is true.
 func (r *Role) Wait(ctx context.Context, p *Pending, call *Call,
-	lead func(ctx context.Context, call *Call) ([]byte, error, bool)) (res []byte, err error, gaveUp bool) {
+	lead func(ctx context.Context, call *Call) ([]byte, bool, error)) (res []byte, gaveUp bool, err error) {
 	defer r.handOff(p)
 	kick := r.kicks()
 	for {
 		select {
 		case <-call.Done:
-			return call.Result, call.Err, false
+			return call.Result, false, call.Err
 		default:
 		}
 		if r.mu.TryLock() {
-			res, err, gaveUp = lead(ctx, call)
+			res, gaveUp, err = lead(ctx, call)
 			r.mu.Unlock()
-			return res, err, gaveUp
+			return res, gaveUp, err
 		}
 		select {
 		case <-call.Done:
-			return call.Result, call.Err, false
+			return call.Result, false, call.Err
 		case <-kick:
 		case <-ctx.Done():
 			if p.Forget(call.ID) {
-				return nil, ctx.Err(), true
+				return nil, true, ctx.Err()
 			}
 			<-call.Done // the reply won the race
-			return call.Result, call.Err, false
+			return call.Result, false, call.Err
 		}
 	}
 }
@@ -75,7 +75,7 @@ func (r *Role) handOff(p *Pending) {
 // counted in wg, waits for it with wait and hands the outcome to a new
 // Call on done (buffered; nil: a new one), which Async returns.
 func Async(wg *sync.WaitGroup, inner *Call, done chan *Call,
-	wait func(ctx context.Context, call *Call) ([]byte, error, bool)) *Call {
+	wait func(ctx context.Context, call *Call) ([]byte, bool, error)) *Call {
 	if done == nil {
 		done = make(chan *Call, 1)
 	}
@@ -83,7 +83,7 @@ func Async(wg *sync.WaitGroup, inner *Call, done chan *Call,
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		out.Result, out.Err, _ = wait(context.Background(), inner)
+		out.Result, _, out.Err = wait(context.Background(), inner)
 		out.finish()
 	}()
 	return out

@@ -1,4 +1,4 @@
-package rpc_test
+package rpcgateway_test
 
 import (
 	"context"
@@ -14,17 +14,17 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/vnrpc/vnrpc/engine"
-	"github.com/vnrpc/vnrpc/engine/wire"
-	rpcgw "github.com/vnrpc/vnrpc/gateway/rpc"
 	"github.com/vnrpc/vnrpc/gateway/sim"
-	vrpc "github.com/vnrpc/vnrpc/rpc"
+	"github.com/vnrpc/vnrpc/rpc"
+	"github.com/vnrpc/vnrpc/rpcservice/rpcgateway"
+	"github.com/vnrpc/vnrpc/rpcservice/wire"
 )
 
 // remote is a server process and an observer connection to it.
 type remote struct {
 	p                    *proc
 	sock, calls, events  string
-	obs                  *vrpc.Client
+	obs                  *rpc.Client
 	dir, rep, pub, small string
 }
 
@@ -38,7 +38,7 @@ func startRemote(t *testing.T, dir, rep, pub string, small bool, env ...string) 
 		"VNRPC_SMALL_RING=" + r.small}, env...)...)
 	f := strings.Fields(r.p.expect(t, "ready"))
 	r.sock, r.calls, r.events = f[1], strings.Trim(f[2], "-"), strings.Trim(f[3], "-")
-	obs, err := vrpc.Dial(context.Background(), vrpc.ClientOptions{Addr: r.sock, Logger: quiet()})
+	obs, err := rpc.Dial(context.Background(), rpc.ClientOptions{Addr: r.sock, Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func (r *remote) equal(t *testing.T, cli *engine.MainEngine) error {
 	if err != nil {
 		return err
 	}
-	name := rpcgw.DefaultName
+	name := rpcgateway.DefaultName
 	known := map[string]bool{}
 	for _, so := range s.orders {
 		o := localOrder(*so, name)
@@ -177,7 +177,7 @@ func buy(t *testing.T, r *remote, c *client, rest bool) string {
 	}
 	id, err := c.me.SendOrder(engine.OrderRequest{Symbol: "rb2601", Exchange: engine.ExchangeSHFE,
 		Direction: engine.DirectionLong, Type: engine.OrderTypeLimit, Offset: engine.OffsetOpen,
-		Price: price, Volume: 1}, rpcgw.DefaultName)
+		Price: price, Volume: 1}, rpcgateway.DefaultName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +187,7 @@ func buy(t *testing.T, r *remote, c *client, rest bool) string {
 func subscribe(t *testing.T, c *client) {
 	t.Helper()
 	eventually(t, "subscribe", func() error {
-		return c.me.Subscribe(engine.SubscribeRequest{Symbol: "rb2601", Exchange: engine.ExchangeSHFE}, rpcgw.DefaultName)
+		return c.me.Subscribe(engine.SubscribeRequest{Symbol: "rb2601", Exchange: engine.ExchangeSHFE}, rpcgateway.DefaultName)
 	})
 }
 
@@ -201,8 +201,8 @@ func TestE2EThreeClientsAndServerRestart(t *testing.T) {
 	clients := []*client{startClient(t, r.sock, "local"), startClient(t, r.calls, "auto"), startClient(t, r.calls, "tcp")}
 	for i, want := range []string{"local", "local", "tcp"} {
 		eventually(t, "connected", func() error {
-			if got := clients[i].gw.Transport(); got != want {
-				return fmt.Errorf("client %d transport %q, want %q", i, got, want)
+			if got, ok := clients[i].gw.Transport(); !ok || got.String() != want {
+				return fmt.Errorf("client %d transport %v (connected %v), want %s", i, got, ok, want)
 			}
 			return nil
 		})
@@ -251,7 +251,7 @@ func TestE2ELappedClientResyncs(t *testing.T) {
 	stall := make(chan struct{})
 	stalled := make(chan struct{}, 1)
 	var once bool
-	lapped := startClientWith(t, r.sock, "local", rpcgw.Options{Logger: quiet(), OnRawEvent: func(uint32, int64) {
+	lapped := startClientWith(t, r.sock, "local", rpcgateway.Options{Logger: quiet(), OnRawEvent: func(uint32, int64) {
 		if !once {
 			once = true
 			stalled <- struct{}{}
@@ -319,7 +319,7 @@ func TestE2EKilledClient(t *testing.T) {
 // never executed once it runs again; the next order is.
 func TestE2EExpiredOrderNeverExecutes(t *testing.T) {
 	r := startRemote(t, t.TempDir(), "", "", false)
-	c := startClientWith(t, r.sock, "local", rpcgw.Options{Logger: quiet()})
+	c := startClientWith(t, r.sock, "local", rpcgateway.Options{Logger: quiet()})
 	subscribe(t, c)
 	buy(t, r, c, false)
 	eventually(t, "the first fill", func() error { return r.equal(t, c.me) })
@@ -327,7 +327,7 @@ func TestE2EExpiredOrderNeverExecutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	short := startClientSetting(t, r.sock, engine.Setting{rpcgw.KeyTimeout: 0.3})
+	short := startClientSetting(t, r.sock, engine.Setting{rpcgateway.KeyTimeout: 0.3})
 	subscribe(t, short)
 	eventually(t, "a tick on the short-timeout client", func() error {
 		if _, ok := short.me.Tick("rb2601.SHFE"); !ok {
@@ -353,7 +353,7 @@ func TestE2EExpiredOrderNeverExecutes(t *testing.T) {
 	})
 	_, err = short.me.SendOrder(engine.OrderRequest{Symbol: "rb2601", Exchange: engine.ExchangeSHFE,
 		Direction: engine.DirectionLong, Type: engine.OrderTypeLimit, Offset: engine.OffsetOpen, Price: 1, Volume: 1},
-		rpcgw.DefaultName)
+		rpcgateway.DefaultName)
 	if cerr := r.p.cmd.Process.Signal(syscall.SIGCONT); cerr != nil {
 		t.Fatal(cerr)
 	}
@@ -413,7 +413,7 @@ func TestE2ETwoGatewaysBehindOneServer(t *testing.T) {
 		}
 		return nil
 	})
-	if err := c.me.Subscribe(engine.SubscribeRequest{Symbol: "600519", Exchange: engine.ExchangeSSE}, rpcgw.DefaultName); err != nil {
+	if err := c.me.Subscribe(engine.SubscribeRequest{Symbol: "600519", Exchange: engine.ExchangeSSE}, rpcgateway.DefaultName); err != nil {
 		t.Fatal(err)
 	}
 	var tk *engine.Tick
@@ -427,7 +427,7 @@ func TestE2ETwoGatewaysBehindOneServer(t *testing.T) {
 	})
 	id, err := c.me.SendOrder(engine.OrderRequest{Symbol: "600519", Exchange: engine.ExchangeSSE,
 		Direction: engine.DirectionLong, Type: engine.OrderTypeLimit, Offset: engine.OffsetNone,
-		Price: tk.BidPrice[4], Volume: 100}, rpcgw.DefaultName)
+		Price: tk.BidPrice[4], Volume: 100}, rpcgateway.DefaultName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -444,7 +444,7 @@ func TestE2ETwoGatewaysBehindOneServer(t *testing.T) {
 	})
 	for _, vt := range []string{id, fut} {
 		o, _ := c.me.Order(vt)
-		if err := c.me.CancelOrder(o.CancelRequest(), rpcgw.DefaultName); err != nil {
+		if err := c.me.CancelOrder(o.CancelRequest(), rpcgateway.DefaultName); err != nil {
 			t.Fatalf("cancel %s: %v", vt, err)
 		}
 	}

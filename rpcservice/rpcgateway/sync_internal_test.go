@@ -1,4 +1,4 @@
-package rpc
+package rpcgateway
 
 import (
 	"io"
@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/vnrpc/vnrpc/engine"
-	"github.com/vnrpc/vnrpc/engine/wire"
-	vrpc "github.com/vnrpc/vnrpc/rpc"
+	"github.com/vnrpc/vnrpc/rpc"
+	"github.com/vnrpc/vnrpc/rpcservice/wire"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -67,7 +67,7 @@ func TestTicksDecodedWhole(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		g.onEvent(vrpc.Event{Seq: uint64(i), Type: wire.TypeTick, Payload: payload})
+		g.onEvent(rpc.Event{Seq: uint64(i), Type: wire.TypeTick, Payload: payload})
 	}
 	if len(got) != len(sent) {
 		t.Fatalf("%d ticks emitted, want %d", len(got), len(sent))

@@ -1,10 +1,12 @@
-package frame
+package callrt
 
 import (
 	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
+
+	"github.com/vnrpc/vnrpc/calls"
 )
 
 // Call is one call in flight. Done receives the Call when it completes.
@@ -99,9 +101,9 @@ func (p *Pending) Complete(id uint64, res []byte, err error) {
 }
 
 // CompleteReply finishes the call a reply answers: its result, or a
-// *RemoteError for a non-zero code.
+// *calls.RemoteError for a non-zero code.
 func (p *Pending) CompleteReply(rep *Reply) {
-	if rep.Code == CodeOK {
+	if rep.Code == calls.CodeOK {
 		p.Complete(rep.ID, rep.Result, nil)
 		return
 	}
@@ -111,7 +113,7 @@ func (p *Pending) CompleteReply(rep *Reply) {
 		method = call.Method
 	}
 	p.mu.Unlock()
-	p.Complete(rep.ID, nil, &RemoteError{Method: method, Code: rep.Code, Msg: rep.Msg})
+	p.Complete(rep.ID, nil, &calls.RemoteError{Method: method, Code: rep.Code, Msg: rep.Msg})
 }
 
 // Forget removes a pending call; false if it had already completed.
@@ -182,26 +184,17 @@ func (p *Pending) Err() error {
 	return p.err
 }
 
-// Deadline is ctx's deadline in Unix nanoseconds as a request carries it
-// (0: none).
-func Deadline(ctx context.Context) int64 {
-	if d, ok := ctx.Deadline(); ok {
-		return d.UnixNano()
-	}
-	return 0
-}
-
 // Wait waits for call or for ctx's end. If ctx ends first the call is
 // forgotten (a late reply is dropped) and gaveUp is true, with ctx's error.
-func (p *Pending) Wait(ctx context.Context, call *Call) (res []byte, err error, gaveUp bool) {
+func (p *Pending) Wait(ctx context.Context, call *Call) (res []byte, gaveUp bool, err error) {
 	select {
 	case <-call.Done:
-		return call.Result, call.Err, false
+		return call.Result, false, call.Err
 	case <-ctx.Done():
 		if p.Forget(call.ID) {
-			return nil, ctx.Err(), true
+			return nil, true, ctx.Err()
 		}
 		<-call.Done // the reply won the race
-		return call.Result, call.Err, false
+		return call.Result, false, call.Err
 	}
 }

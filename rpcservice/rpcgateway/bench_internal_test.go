@@ -1,12 +1,12 @@
-package rpc
+package rpcgateway
 
 import (
 	"testing"
 	"time"
 
 	"github.com/vnrpc/vnrpc/engine"
-	"github.com/vnrpc/vnrpc/engine/wire"
-	vrpc "github.com/vnrpc/vnrpc/rpc"
+	"github.com/vnrpc/vnrpc/rpc"
+	"github.com/vnrpc/vnrpc/rpcservice/wire"
 )
 
 // BenchmarkOnEventTick: the client's share of a tick's latency: decode,
@@ -26,7 +26,7 @@ func BenchmarkOnEventTick(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		g.onEvent(vrpc.Event{Type: wire.TypeTick, Payload: payload})
+		g.onEvent(rpc.Event{Type: wire.TypeTick, Payload: payload})
 	}
 	if seen != b.N {
 		b.Fatalf("tap saw %d of %d", seen, b.N)

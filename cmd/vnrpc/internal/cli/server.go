@@ -19,8 +19,8 @@ import (
 
 	"github.com/vnrpc/vnrpc/console"
 	"github.com/vnrpc/vnrpc/engine"
-	"github.com/vnrpc/vnrpc/engine/rpcservice"
 	"github.com/vnrpc/vnrpc/gateway/sim"
+	"github.com/vnrpc/vnrpc/rpcservice"
 )
 
 // ServerConfig is the configuration of "vnrpc server". A config file (JSON

@@ -1,4 +1,4 @@
-package rpc_test
+package rpcgateway_test
 
 import (
 	"fmt"
@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/vnrpc/vnrpc/engine"
-	"github.com/vnrpc/vnrpc/engine/rpcservice"
-	rpcgw "github.com/vnrpc/vnrpc/gateway/rpc"
 	"github.com/vnrpc/vnrpc/gateway/sim"
 	"github.com/vnrpc/vnrpc/internal/testutil"
+	"github.com/vnrpc/vnrpc/rpcservice"
+	"github.com/vnrpc/vnrpc/rpcservice/rpcgateway"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -59,41 +59,41 @@ func startServer(t *testing.T, dir string, lanAddrs bool) *server {
 
 type client struct {
 	me *engine.MainEngine
-	gw *rpcgw.Gateway
+	gw *rpcgateway.Gateway
 }
 
 func startClient(t *testing.T, addr, transport string) *client {
 	t.Helper()
-	return startClientWith(t, addr, transport, rpcgw.Options{Logger: testutil.Logger(t)})
+	return startClientWith(t, addr, transport, rpcgateway.Options{Logger: testutil.Logger(t)})
 }
 
-func startClientWith(t *testing.T, addr, transport string, o rpcgw.Options) *client {
+func startClientWith(t *testing.T, addr, transport string, o rpcgateway.Options) *client {
 	t.Helper()
-	return start(t, engine.Setting{rpcgw.KeyAddress: addr, rpcgw.KeyTransport: transport, rpcgw.KeyTimeout: 10}, o)
+	return start(t, engine.Setting{rpcgateway.KeyAddress: addr, rpcgateway.KeyTransport: transport, rpcgateway.KeyTimeout: 10}, o)
 }
 
 // startClientSetting starts a local client with extra settings.
 func startClientSetting(t *testing.T, addr string, extra engine.Setting) *client {
 	t.Helper()
-	s := engine.Setting{rpcgw.KeyAddress: addr, rpcgw.KeyTransport: "local", rpcgw.KeyTimeout: 10}
+	s := engine.Setting{rpcgateway.KeyAddress: addr, rpcgateway.KeyTransport: "local", rpcgateway.KeyTimeout: 10}
 	for k, v := range extra {
 		s[k] = v
 	}
-	return start(t, s, rpcgw.Options{Logger: quiet()})
+	return start(t, s, rpcgateway.Options{Logger: quiet()})
 }
 
-func start(t *testing.T, s engine.Setting, o rpcgw.Options) *client {
+func start(t *testing.T, s engine.Setting, o rpcgateway.Options) *client {
 	t.Helper()
 	me := engine.NewMainEngine(nil, o.Logger)
-	gwi, err := me.AddGateway(rpcgw.Factory(o), "")
+	gwi, err := me.AddGateway(rpcgateway.Factory(o), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := me.Connect(s, rpcgw.DefaultName); err != nil {
+	if err := me.Connect(s, rpcgateway.DefaultName); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = me.Close() })
-	return &client{me: me, gw: gwi.(*rpcgw.Gateway)}
+	return &client{me: me, gw: gwi.(*rpcgateway.Gateway)}
 }
 
 // eventually polls cond until it holds or 20 s pass.
@@ -189,11 +189,11 @@ func TestTradeThroughGateway(t *testing.T) {
 				}
 				return nil
 			})
-			if got := cli.gw.Transport(); got != tr {
-				t.Fatalf("transport %q, want %q", got, tr)
+			if got, ok := cli.gw.Transport(); !ok || got.String() != tr {
+				t.Fatalf("transport %v (connected %v), want %s", got, ok, tr)
 			}
 			vt := "rb2601.SHFE"
-			if err := cli.me.Subscribe(engine.SubscribeRequest{Symbol: "rb2601", Exchange: engine.ExchangeSHFE}, rpcgw.DefaultName); err != nil {
+			if err := cli.me.Subscribe(engine.SubscribeRequest{Symbol: "rb2601", Exchange: engine.ExchangeSHFE}, rpcgateway.DefaultName); err != nil {
 				t.Fatal(err)
 			}
 			srv.sim.Step()
@@ -210,11 +210,11 @@ func TestTradeThroughGateway(t *testing.T) {
 			}
 			id, err := cli.me.SendOrder(engine.OrderRequest{Symbol: "rb2601", Exchange: engine.ExchangeSHFE,
 				Direction: engine.DirectionLong, Type: engine.OrderTypeLimit, Offset: engine.OffsetOpen,
-				Price: bk.AskPrice[0], Volume: 1}, rpcgw.DefaultName)
+				Price: bk.AskPrice[0], Volume: 1}, rpcgateway.DefaultName)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := rpcgw.DefaultName + "." + sim.DefaultName + "."; len(id) <= len(want) || id[:len(want)] != want {
+			if want := rpcgateway.DefaultName + "." + sim.DefaultName + "."; len(id) <= len(want) || id[:len(want)] != want {
 				t.Fatalf("vt_orderid %q is not the client gateway's name and the server's vt_orderid", id)
 			}
 			eventually(t, "the fill on the client", func() error {
@@ -222,12 +222,12 @@ func TestTradeThroughGateway(t *testing.T) {
 				if !ok || o.Status != engine.StatusAllTraded {
 					return fmt.Errorf("order %s: %+v", id, o)
 				}
-				return sameState(srv.me, cli.me, rpcgw.DefaultName)
+				return sameState(srv.me, cli.me, rpcgateway.DefaultName)
 			})
 			// A resting order, then its cancel through the gateway.
 			id2, err := cli.me.SendOrder(engine.OrderRequest{Symbol: "rb2601", Exchange: engine.ExchangeSHFE,
 				Direction: engine.DirectionLong, Type: engine.OrderTypeLimit, Offset: engine.OffsetOpen,
-				Price: bk.BidPrice[4], Volume: 1}, rpcgw.DefaultName)
+				Price: bk.BidPrice[4], Volume: 1}, rpcgateway.DefaultName)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -238,18 +238,18 @@ func TestTradeThroughGateway(t *testing.T) {
 				return nil
 			})
 			o, _ := cli.me.Order(id2)
-			if err := cli.me.CancelOrder(o.CancelRequest(), rpcgw.DefaultName); err != nil {
+			if err := cli.me.CancelOrder(o.CancelRequest(), rpcgateway.DefaultName); err != nil {
 				t.Fatal(err)
 			}
 			eventually(t, "the cancel", func() error {
 				if o, ok := cli.me.Order(id2); !ok || o.Status != engine.StatusCancelled {
 					return fmt.Errorf("order %s: %+v", id2, o)
 				}
-				return sameState(srv.me, cli.me, rpcgw.DefaultName)
+				return sameState(srv.me, cli.me, rpcgateway.DefaultName)
 			})
 			// An unknown symbol is a clear error, not a silent "".
 			if _, err := cli.me.SendOrder(engine.OrderRequest{Symbol: "nope", Exchange: engine.ExchangeSHFE,
-				Direction: engine.DirectionLong, Type: engine.OrderTypeLimit, Price: 1, Volume: 1}, rpcgw.DefaultName); err == nil {
+				Direction: engine.DirectionLong, Type: engine.OrderTypeLimit, Price: 1, Volume: 1}, rpcgateway.DefaultName); err == nil {
 				t.Fatal("an order for an unknown symbol was accepted")
 			}
 		})
@@ -260,13 +260,13 @@ func TestTradeThroughGateway(t *testing.T) {
 // background dial at once rather than after its timeout.
 func TestCloseWhileConnecting(t *testing.T) {
 	me := engine.NewMainEngine(nil, quiet())
-	gwi, err := me.AddGateway(rpcgw.Factory(rpcgw.Options{Logger: quiet()}), "")
+	gwi, err := me.AddGateway(rpcgateway.Factory(rpcgateway.Options{Logger: quiet()}), "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	connected := make(chan error, 1)
 	go func() {
-		connected <- me.Connect(engine.Setting{rpcgw.KeyAddress: "tcp://127.0.0.1:1"}, rpcgw.DefaultName)
+		connected <- me.Connect(engine.Setting{rpcgateway.KeyAddress: "tcp://127.0.0.1:1"}, rpcgateway.DefaultName)
 	}()
 	select {
 	case err := <-connected:

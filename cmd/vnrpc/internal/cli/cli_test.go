@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/vnrpc/vnrpc/engine"
-	"github.com/vnrpc/vnrpc/engine/rpcservice"
 	"github.com/vnrpc/vnrpc/lan"
+	"github.com/vnrpc/vnrpc/rpcservice"
 )
 
 func TestHelp(t *testing.T) {

@@ -24,9 +24,9 @@ import (
 	"time"
 
 	"github.com/vnrpc/vnrpc/engine"
-	"github.com/vnrpc/vnrpc/engine/wire"
 	"github.com/vnrpc/vnrpc/lan"
 	"github.com/vnrpc/vnrpc/rpc"
+	"github.com/vnrpc/vnrpc/rpcservice/wire"
 )
 
 // AppName is the app's name in the main engine (vn.py's APP_NAME).
