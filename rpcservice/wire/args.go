@@ -27,8 +27,8 @@ func appendOrderRequestArgs(b []byte, req *e.OrderRequest, gw string) (_ []byte,
 	b = mp.AppendStr(mp.AppendStr(b, "exchange"), req.Exchange.String())
 	b = mp.AppendStr(mp.AppendStr(b, "direction"), req.Direction.String())
 	b = mp.AppendStr(mp.AppendStr(b, "type"), req.Type.String())
-	b = appendF64(mp.AppendStr(b, "volume"), req.Volume)
-	b = appendF64(mp.AppendStr(b, "price"), req.Price)
+	b = mp.AppendFloat(mp.AppendStr(b, "volume"), req.Volume)
+	b = mp.AppendFloat(mp.AppendStr(b, "price"), req.Price)
 	b = mp.AppendStr(mp.AppendStr(b, "offset"), req.Offset.String())
 	b = mp.AppendStr(mp.AppendStr(b, "reference"), req.Reference)
 	return mp.AppendStr(b, gw), true
@@ -50,31 +50,31 @@ func appendCancelArgs(b []byte, req *e.CancelRequest, gw string) (_ []byte, ok b
 // false when b is anything else (the general path then decides).
 func decodeOrderRequestArgs(b []byte, req *e.OrderRequest, gw *string) (ok bool) {
 	var v e.OrderRequest
-	g, ok := argsMap(b, func(key []byte, r *reader) uint8 {
+	g, ok := argsMap(b, func(key []byte, r *mp.Reader) uint8 {
 		switch string(key) {
 		case "symbol":
-			v.Symbol = string(r.canonicalStr())
+			v.Symbol = string(canonicalStr(r))
 			return 1
 		case "exchange":
-			r.canonicalEnum(exchanges, (*uint8)(&v.Exchange))
+			canonicalEnum(r, exchanges, (*uint8)(&v.Exchange))
 			return 2
 		case "direction":
-			r.canonicalEnum(directions, (*uint8)(&v.Direction))
+			canonicalEnum(r, directions, (*uint8)(&v.Direction))
 			return 4
 		case "type":
-			r.canonicalEnum(orderTypes, (*uint8)(&v.Type))
+			canonicalEnum(r, orderTypes, (*uint8)(&v.Type))
 			return 8
 		case "volume":
-			v.Volume = r.canonicalF64()
+			v.Volume = canonicalF64(r)
 			return 16
 		case "price":
-			v.Price = r.canonicalF64()
+			v.Price = canonicalF64(r)
 			return 32
 		case "offset":
-			r.canonicalEnum(offsets, (*uint8)(&v.Offset))
+			canonicalEnum(r, offsets, (*uint8)(&v.Offset))
 			return 64
 		case "reference":
-			v.Reference = string(r.canonicalStr())
+			v.Reference = string(canonicalStr(r))
 			return 128
 		}
 		return 0
@@ -88,16 +88,16 @@ func decodeOrderRequestArgs(b []byte, req *e.OrderRequest, gw *string) (ok bool)
 // decodeCancelArgs is decodeOrderRequestArgs for a cancel request.
 func decodeCancelArgs(b []byte, req *e.CancelRequest, gw *string) (ok bool) {
 	var v e.CancelRequest
-	g, ok := argsMap(b, func(key []byte, r *reader) uint8 {
+	g, ok := argsMap(b, func(key []byte, r *mp.Reader) uint8 {
 		switch string(key) {
 		case "orderid":
-			v.OrderID = string(r.canonicalStr())
+			v.OrderID = string(canonicalStr(r))
 			return 1
 		case "symbol":
-			v.Symbol = string(r.canonicalStr())
+			v.Symbol = string(canonicalStr(r))
 			return 2
 		case "exchange":
-			r.canonicalEnum(exchanges, (*uint8)(&v.Exchange))
+			canonicalEnum(r, exchanges, (*uint8)(&v.Exchange))
 			return 4
 		}
 		return 0
@@ -112,22 +112,22 @@ func decodeCancelArgs(b []byte, req *e.CancelRequest, gw *string) (ok bool) {
 // the value of one key into the request and returns the key's bit, 0 for
 // an unknown key. ok is false for anything else: another form, an unknown
 // or repeated key, a value field could not read.
-func argsMap(b []byte, field func(key []byte, r *reader) uint8) (gw string, ok bool) {
-	r := reader{b: b}
-	n, keys := r.argsHeader()
+func argsMap(b []byte, field func(key []byte, r *mp.Reader) uint8) (gw string, ok bool) {
+	r := mp.NewReader(b, ErrMalformed, "arguments")
+	n, keys := argsHeader(&r)
 	if n < 2 || keys == 0 {
 		return "", false
 	}
 	var seen uint8
 	for range keys {
-		bit := field(r.canonicalStr(), &r)
-		if bit == 0 || r.err != nil || seen&bit != 0 {
+		bit := field(canonicalStr(&r), &r)
+		if bit == 0 || r.Err != nil || seen&bit != 0 {
 			return "", false
 		}
 		seen |= bit
 	}
-	g := r.canonicalStr()
-	if r.err != nil {
+	g := canonicalStr(&r)
+	if r.Err != nil {
 		return "", false
 	}
 	return string(g), true
@@ -135,43 +135,37 @@ func argsMap(b []byte, field func(key []byte, r *reader) uint8) (gw string, ok b
 
 // argsHeader reads a fixarray header and the fixmap header of its first
 // item; 0s for anything else.
-func (r *reader) argsHeader() (items, keys int) {
-	if len(r.b) < 2 || r.b[0]&0xf0 != 0x90 || r.b[1]&0xf0 != 0x80 {
+func argsHeader(r *mp.Reader) (items, keys int) {
+	if len(r.B) < 2 || r.B[0]&0xf0 != 0x90 || r.B[1]&0xf0 != 0x80 {
 		return 0, 0
 	}
-	r.pos = 2
-	return int(r.b[0] & 0x0f), int(r.b[1] & 0x0f)
+	r.Pos = 2
+	return int(r.B[0] & 0x0f), int(r.B[1] & 0x0f)
 }
 
 // canonicalStr reads a string in a str format (not bin, not nil), or fails.
-func (r *reader) canonicalStr() []byte {
-	if !r.need(1) {
+func canonicalStr(r *mp.Reader) []byte {
+	if !r.IsStr() {
+		r.Fail("not a str")
 		return nil
 	}
-	if c := r.b[r.pos]; c&0xe0 != 0xa0 && c != 0xd9 && c != 0xda && c != 0xdb {
-		r.fail("not a str")
-		return nil
-	}
-	return r.strBytes()
+	return r.StrBytes()
 }
 
 // canonicalEnum is enum for a str-format code only.
-func (r *reader) canonicalEnum(table map[string]uint8, dst *uint8) {
-	if !r.need(1) {
+func canonicalEnum(r *mp.Reader, table map[string]uint8, dst *uint8) {
+	if !r.IsStr() {
+		r.Fail("not a str")
 		return
 	}
-	if c := r.b[r.pos]; c&0xe0 != 0xa0 && c != 0xd9 && c != 0xda && c != 0xdb {
-		r.fail("not a str")
-		return
-	}
-	r.enum(table, dst)
+	readEnum(r, table, dst)
 }
 
 // canonicalF64 reads a float64 (0xcb), or fails.
-func (r *reader) canonicalF64() float64 {
-	if !r.need(1) || r.b[r.pos] != 0xcb {
-		r.fail("not a float64")
+func canonicalF64(r *mp.Reader) float64 {
+	if c, ok := r.Peek(); !ok || c != 0xcb {
+		r.Fail("not a float64")
 		return 0
 	}
-	return r.f64()
+	return r.Float()
 }

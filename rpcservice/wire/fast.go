@@ -39,7 +39,7 @@ func AppendTick(b []byte, t *e.Tick) ([]byte, error) {
 	if err := validEnum(t.Exchange); err != nil {
 		return b, err
 	}
-	b = appendArrayLen(b, tickFields)
+	b = mp.AppendArrayLen(b, tickFields)
 	b = mp.AppendStr(b, t.GatewayName)
 	b = mp.AppendStr(b, t.Symbol)
 	b = mp.AppendStr(b, t.Exchange.String())
@@ -75,79 +75,73 @@ func AppendTick(b []byte, t *e.Tick) ([]byte, error) {
 func DecodeTickFast(b []byte, t *e.Tick) error {
 	// The loop is written out per type: a field function passed as a value
 	// would make the reader escape to the heap.
-	r := reader{b: b, typ: "Tick"}
-	n, isMap := r.header()
-	if r.err != nil || isMap {
-		return r.mapForm(isMap, b, t)
+	r := mp.NewReader(b, ErrMalformed, "Tick")
+	if r.PeekMap() {
+		return Unmarshal(b, t)
 	}
+	n := r.ArrayLen()
 	if n == tickFields { // the common case, straight through
-		r.str(&t.GatewayName)
-		r.str(&t.Symbol)
-		r.enumKeep(exchanges, (*uint8)(&t.Exchange), t.Exchange.String())
-		r.time(&t.Datetime)
-		r.str(&t.Name)
-		if !r.tickFloats(t) { // some numbers are not float64s (another writer)
+		r.Str(&t.GatewayName)
+		r.Str(&t.Symbol)
+		enumKeep(&r, exchanges, (*uint8)(&t.Exchange), t.Exchange.String())
+		readTime(&r, &t.Datetime)
+		r.Str(&t.Name)
+		if !tickFloats(&r, t) { // some numbers are not float64s (another writer)
 			for i := 5; i < 36; i++ {
 				tickField(&r, t, i)
 			}
 		}
-		r.time(&t.Localtime)
-		return r.end()
+		readTime(&r, &t.Localtime)
+		return r.End()
 	}
-	for i := 0; i < n && r.err == nil; i++ {
+	for i := 0; i < n && r.Err == nil; i++ {
 		if i < tickFields {
 			tickField(&r, t, i)
 		} else {
-			r.skip()
+			r.Skip()
 		}
 	}
-	if err := r.end(); err != nil {
+	if err := r.End(); err != nil {
 		return err
 	}
-	for z, i := zeroFrom(zeroTick, n), n; i < tickFields; i++ {
-		tickField(&z, t, i)
+	if n < tickFields { // an older writer: the missing fields are zero
+		for z, i := zeroFrom(zeroTick, n), n; i < tickFields; i++ {
+			tickField(&z, t, i)
+		}
 	}
 	return nil
 }
 
-func tickField(r *reader, t *e.Tick, i int) {
+func tickField(r *mp.Reader, t *e.Tick, i int) {
 	switch {
 	case i == 0:
-		r.str(&t.GatewayName)
+		r.Str(&t.GatewayName)
 	case i == 1:
-		r.str(&t.Symbol)
+		r.Str(&t.Symbol)
 	case i == 2:
-		r.enum(exchanges, (*uint8)(&t.Exchange))
+		readEnum(r, exchanges, (*uint8)(&t.Exchange))
 	case i == 3:
-		r.time(&t.Datetime)
+		readTime(r, &t.Datetime)
 	case i == 4:
-		r.str(&t.Name)
+		r.Str(&t.Name)
 	case i < 16:
 		*[...]*float64{&t.Volume, &t.Turnover, &t.OpenInterest, &t.LastPrice, &t.LastVolume, &t.LimitUp,
-			&t.LimitDown, &t.OpenPrice, &t.HighPrice, &t.LowPrice, &t.PreClose}[i-5] = r.f64()
+			&t.LimitDown, &t.OpenPrice, &t.HighPrice, &t.LowPrice, &t.PreClose}[i-5] = r.Float()
 	case i < 36:
 		k := i - 16
-		[...]*[5]float64{&t.BidPrice, &t.AskPrice, &t.BidVolume, &t.AskVolume}[k/5][k%5] = r.f64()
+		[...]*[5]float64{&t.BidPrice, &t.AskPrice, &t.BidVolume, &t.AskVolume}[k/5][k%5] = r.Float()
 	default:
-		r.time(&t.Localtime)
+		readTime(r, &t.Localtime)
 	}
-}
-
-// mapForm decodes the map form, or returns the header's error.
-func (r *reader) mapForm(isMap bool, b []byte, v any) error {
-	if isMap {
-		return Unmarshal(b, v)
-	}
-	return r.err
 }
 
 // zeroFrom is a reader at field n of a zero value's positional form: it
 // supplies the fields a shorter array leaves out.
-func zeroFrom(zero []byte, n int) reader {
-	z := reader{b: zero}
-	z.header()
+func zeroFrom(zero []byte, n int) mp.Reader {
+	z := mp.NewReader(zero, ErrMalformed, "zero value")
+	z.ArrayLen()
 	for range n {
-		z.skip()
+		z.Skip()
 	}
 	return z
 }
@@ -169,7 +163,7 @@ func AppendOrder(b []byte, o *e.Order) ([]byte, error) {
 			return b, err
 		}
 	}
-	b = appendArrayLen(b, orderFields)
+	b = mp.AppendArrayLen(b, orderFields)
 	b = mp.AppendStr(b, o.GatewayName)
 	b = mp.AppendStr(b, o.Symbol)
 	b = mp.AppendStr(b, o.Exchange.String())
@@ -177,9 +171,9 @@ func AppendOrder(b []byte, o *e.Order) ([]byte, error) {
 	b = mp.AppendStr(b, o.Type.String())
 	b = mp.AppendStr(b, o.Direction.String())
 	b = mp.AppendStr(b, o.Offset.String())
-	b = appendF64(b, o.Price)
-	b = appendF64(b, o.Volume)
-	b = appendF64(b, o.Traded)
+	b = mp.AppendFloat(b, o.Price)
+	b = mp.AppendFloat(b, o.Volume)
+	b = mp.AppendFloat(b, o.Traded)
 	b = mp.AppendStr(b, o.Status.String())
 	b = appendTime(b, o.Datetime)
 	b = mp.AppendStr(b, o.Reference)
@@ -190,57 +184,59 @@ func AppendOrder(b []byte, o *e.Order) ([]byte, error) {
 func DecodeOrderFast(b []byte, o *e.Order) error {
 	// The loop is written out per type: a field function passed as a value
 	// would make the reader escape to the heap.
-	r := reader{b: b, typ: "Order"}
-	n, isMap := r.header()
-	if r.err != nil || isMap {
-		return r.mapForm(isMap, b, o)
+	r := mp.NewReader(b, ErrMalformed, "Order")
+	if r.PeekMap() {
+		return Unmarshal(b, o)
 	}
-	for i := 0; i < n && r.err == nil; i++ {
+	n := r.ArrayLen()
+	for i := 0; i < n && r.Err == nil; i++ {
 		if i < orderFields {
 			orderField(&r, o, i)
 		} else {
-			r.skip()
+			r.Skip()
 		}
 	}
-	if err := r.end(); err != nil {
+	if err := r.End(); err != nil {
 		return err
 	}
-	for z, i := zeroFrom(zeroOrder, n), n; i < orderFields; i++ {
-		orderField(&z, o, i)
+	if n < orderFields { // an older writer: the missing fields are zero
+		for z, i := zeroFrom(zeroOrder, n), n; i < orderFields; i++ {
+			orderField(&z, o, i)
+		}
 	}
 	return nil
 }
 
-func orderField(r *reader, o *e.Order, i int) {
+func orderField(r *mp.Reader, o *e.Order, i int) {
 	switch i {
 	case 0:
-		r.str(&o.GatewayName)
+		r.Str(&o.GatewayName)
 	case 1:
-		r.str(&o.Symbol)
+		r.Str(&o.Symbol)
 	case 2:
-		r.enum(exchanges, (*uint8)(&o.Exchange))
+		readEnum(r, exchanges, (*uint8)(&o.Exchange))
 	case 3:
-		r.str(&o.OrderID)
+		r.Str(&o.OrderID)
 	case 4:
-		r.enum(orderTypes, (*uint8)(&o.Type))
+		readEnum(r, orderTypes, (*uint8)(&o.Type))
 	case 5:
-		r.enum(directions, (*uint8)(&o.Direction))
+		readEnum(r, directions, (*uint8)(&o.Direction))
 	case 6:
-		r.enum(offsets, (*uint8)(&o.Offset))
+		readEnum(r, offsets, (*uint8)(&o.Offset))
 	case 7:
-		o.Price = r.f64()
+		o.Price = r.Float()
 	case 8:
-		o.Volume = r.f64()
+		o.Volume = r.Float()
 	case 9:
-		o.Traded = r.f64()
+		o.Traded = r.Float()
 	case 10:
-		r.enum(statuses, (*uint8)(&o.Status))
+		readEnum(r, statuses, (*uint8)(&o.Status))
 	case 11:
-		r.time(&o.Datetime)
+		readTime(r, &o.Datetime)
 	case 12:
-		r.str(&o.Reference)
+		r.Str(&o.Reference)
 	default:
-		r.str(&o.Reason)
+		r.Str(&o.Reason)
 	}
 }
 
@@ -254,7 +250,7 @@ func AppendTrade(b []byte, t *e.Trade) ([]byte, error) {
 			return b, err
 		}
 	}
-	b = appendArrayLen(b, tradeFields)
+	b = mp.AppendArrayLen(b, tradeFields)
 	b = mp.AppendStr(b, t.GatewayName)
 	b = mp.AppendStr(b, t.Symbol)
 	b = mp.AppendStr(b, t.Exchange.String())
@@ -262,8 +258,8 @@ func AppendTrade(b []byte, t *e.Trade) ([]byte, error) {
 	b = mp.AppendStr(b, t.TradeID)
 	b = mp.AppendStr(b, t.Direction.String())
 	b = mp.AppendStr(b, t.Offset.String())
-	b = appendF64(b, t.Price)
-	b = appendF64(b, t.Volume)
+	b = mp.AppendFloat(b, t.Price)
+	b = mp.AppendFloat(b, t.Volume)
 	return appendTime(b, t.Datetime), nil
 }
 
@@ -271,49 +267,51 @@ func AppendTrade(b []byte, t *e.Trade) ([]byte, error) {
 func DecodeTradeFast(b []byte, t *e.Trade) error {
 	// The loop is written out per type: a field function passed as a value
 	// would make the reader escape to the heap.
-	r := reader{b: b, typ: "Trade"}
-	n, isMap := r.header()
-	if r.err != nil || isMap {
-		return r.mapForm(isMap, b, t)
+	r := mp.NewReader(b, ErrMalformed, "Trade")
+	if r.PeekMap() {
+		return Unmarshal(b, t)
 	}
-	for i := 0; i < n && r.err == nil; i++ {
+	n := r.ArrayLen()
+	for i := 0; i < n && r.Err == nil; i++ {
 		if i < tradeFields {
 			tradeField(&r, t, i)
 		} else {
-			r.skip()
+			r.Skip()
 		}
 	}
-	if err := r.end(); err != nil {
+	if err := r.End(); err != nil {
 		return err
 	}
-	for z, i := zeroFrom(zeroTrade, n), n; i < tradeFields; i++ {
-		tradeField(&z, t, i)
+	if n < tradeFields { // an older writer: the missing fields are zero
+		for z, i := zeroFrom(zeroTrade, n), n; i < tradeFields; i++ {
+			tradeField(&z, t, i)
+		}
 	}
 	return nil
 }
 
-func tradeField(r *reader, t *e.Trade, i int) {
+func tradeField(r *mp.Reader, t *e.Trade, i int) {
 	switch i {
 	case 0:
-		r.str(&t.GatewayName)
+		r.Str(&t.GatewayName)
 	case 1:
-		r.str(&t.Symbol)
+		r.Str(&t.Symbol)
 	case 2:
-		r.enum(exchanges, (*uint8)(&t.Exchange))
+		readEnum(r, exchanges, (*uint8)(&t.Exchange))
 	case 3:
-		r.str(&t.OrderID)
+		r.Str(&t.OrderID)
 	case 4:
-		r.str(&t.TradeID)
+		r.Str(&t.TradeID)
 	case 5:
-		r.enum(directions, (*uint8)(&t.Direction))
+		readEnum(r, directions, (*uint8)(&t.Direction))
 	case 6:
-		r.enum(offsets, (*uint8)(&t.Offset))
+		readEnum(r, offsets, (*uint8)(&t.Offset))
 	case 7:
-		t.Price = r.f64()
+		t.Price = r.Float()
 	case 8:
-		t.Volume = r.f64()
+		t.Volume = r.Float()
 	default:
-		r.time(&t.Datetime)
+		readTime(r, &t.Datetime)
 	}
 }
 
@@ -346,200 +344,51 @@ func codes[E enumType]() map[string]uint8 {
 	return m
 }
 
-// --- msgpack writing ---
+// --- msgpack writing and reading of what the schema adds ---
 
-func appendArrayLen(b []byte, n int) []byte {
-	if n < 16 {
-		return append(b, 0x90|byte(n))
-	}
-	return append(b, 0xdc, byte(n>>8), byte(n))
-}
-
-func appendF64(b []byte, f float64) []byte {
-	return binary.BigEndian.AppendUint64(append(b, 0xcb), math.Float64bits(f))
-}
-
+// appendTime appends a time as int64 UTC nanoseconds, the zero time as nil.
 func appendTime(b []byte, t time.Time) []byte {
 	if t.IsZero() {
 		return append(b, 0xc0)
 	}
-	return binary.BigEndian.AppendUint64(append(b, 0xd3), uint64(t.UnixNano()))
+	return mp.AppendInt64(b, t.UnixNano())
 }
 
-// --- msgpack reading ---
-
-// reader walks a msgpack byte slice; the first error sticks.
-type reader struct {
-	b   []byte
-	pos int
-	err error
-	typ string
-}
-
-func (r *reader) fail(what string) {
-	if r.err == nil {
-		r.err = fmt.Errorf("%w: %s: %s at byte %d", ErrMalformed, r.typ, what, r.pos)
+// readTime reads int64 UTC nanoseconds, or nil for the zero time.
+func readTime(r *mp.Reader, dst *time.Time) {
+	if r.Err == nil && len(r.B)-r.Pos >= 9 && r.B[r.Pos] == 0xd3 { // int64 nanoseconds: one check
+		*dst = time.Unix(0, int64(binary.BigEndian.Uint64(r.B[r.Pos+1:]))).UTC()
+		r.Pos += 9
+		return
 	}
-}
-
-func (r *reader) need(n int) bool {
-	if r.err != nil {
-		return false
+	if r.Nil() {
+		*dst = time.Time{}
+		return
 	}
-	if len(r.b)-r.pos < n {
-		r.fail("truncated")
-		return false
-	}
-	return true
-}
-
-func (r *reader) u8() byte {
-	if !r.need(1) {
-		return 0
-	}
-	c := r.b[r.pos]
-	r.pos++
-	return c
-}
-
-func (r *reader) uN(n int) uint64 {
-	if !r.need(n) {
-		return 0
-	}
-	if n == 8 {
-		v := binary.BigEndian.Uint64(r.b[r.pos:])
-		r.pos += 8
-		return v
-	}
-	var v uint64
-	for _, c := range r.b[r.pos : r.pos+n] {
-		v = v<<8 | uint64(c)
-	}
-	r.pos += n
-	return v
-}
-
-// header reads an array or map header.
-func (r *reader) header() (n int, isMap bool) {
-	if !r.need(1) {
-		return 0, false
-	}
-	c := r.b[r.pos]
-	switch {
-	case c&0xf0 == 0x80 || c == 0xde || c == 0xdf:
-		return 0, true
-	case c&0xf0 == 0x90:
-		r.pos++
-		return int(c & 0x0f), false
-	case c == 0xdc:
-		r.pos++
-		return int(r.uN(2)), false
-	case c == 0xdd:
-		r.pos++
-		return int(r.uN(4)), false
-	}
-	r.fail(fmt.Sprintf("want an array or a map, got 0x%02x", c))
-	return 0, false
-}
-
-// strBytes reads a string (or bin) and returns a view of its bytes.
-func (r *reader) strBytes() []byte {
-	if r.err == nil && r.pos < len(r.b) { // a short string whole: one check
-		if c := r.b[r.pos]; c&0xe0 == 0xa0 {
-			if end := r.pos + 1 + int(c&0x1f); end <= len(r.b) {
-				s := r.b[r.pos+1 : end]
-				r.pos = end
-				return s
-			}
-		}
-	}
-	c := r.u8()
-	var n int
-	switch {
-	case c&0xe0 == 0xa0:
-		n = int(c & 0x1f)
-	case c == 0xd9 || c == 0xc4:
-		n = int(r.uN(1))
-	case c == 0xda || c == 0xc5:
-		n = int(r.uN(2))
-	case c == 0xdb || c == 0xc6:
-		n = int(r.uN(4))
-	case c == 0xc0: // nil: empty
-		return nil
-	default:
-		r.pos--
-		r.fail(fmt.Sprintf("want a string, got 0x%02x", c))
-		return nil
-	}
-	if n < 0 || !r.need(n) {
-		r.fail("truncated string")
-		return nil
-	}
-	s := r.b[r.pos : r.pos+n]
-	r.pos += n
-	return s
-}
-
-// str sets *dst to the next string, keeping *dst if it is equal.
-func (r *reader) str(dst *string) {
-	b := r.strBytes()
-	if r.err == nil && string(b) != *dst {
-		*dst = string(b)
+	ns := r.Int()
+	if r.Err == nil {
+		*dst = time.Unix(0, ns).UTC()
 	}
 }
 
-// enumKeep is enum for a reused value whose current code is cur: the
-// same code as before (a symbol's next tick) costs no lookup.
-func (r *reader) enumKeep(table map[string]uint8, dst *uint8, cur string) {
-	b := r.strBytes()
-	if r.err != nil || cur != "" && string(b) == cur {
+// enumKeep reads an enum's code into dst through table, for a reused
+// value whose current code is cur: the same code as before (a symbol's
+// next tick) costs no look-up.
+func enumKeep(r *mp.Reader, table map[string]uint8, dst *uint8, cur string) {
+	b := r.StrBytes()
+	if r.Err != nil || cur != "" && string(b) == cur {
 		return
 	}
 	v, ok := table[string(b)]
 	if !ok {
-		r.fail(fmt.Sprintf("unknown code %q", b))
+		r.Fail(fmt.Sprintf("unknown code %q", b))
 		return
 	}
 	*dst = v
 }
 
-// enum sets *dst to the next string's code in table.
-func (r *reader) enum(table map[string]uint8, dst *uint8) { r.enumKeep(table, dst, "") }
-
-func (r *reader) int64() int64 {
-	c := r.u8()
-	switch {
-	case c <= 0x7f:
-		return int64(c)
-	case c >= 0xe0:
-		return int64(int8(c))
-	case c == 0xcc:
-		return int64(r.uN(1))
-	case c == 0xcd:
-		return int64(r.uN(2))
-	case c == 0xce:
-		return int64(r.uN(4))
-	case c == 0xcf:
-		v := r.uN(8)
-		if v > math.MaxInt64 {
-			r.fail("integer overflows int64")
-		}
-		return int64(v)
-	case c == 0xd0:
-		return int64(int8(r.uN(1)))
-	case c == 0xd1:
-		return int64(int16(r.uN(2)))
-	case c == 0xd2:
-		return int64(int32(r.uN(4)))
-	case c == 0xd3:
-		return int64(r.uN(8))
-	}
-	if r.err == nil {
-		r.pos--
-		r.fail(fmt.Sprintf("want an integer, got 0x%02x", c))
-	}
-	return 0
-}
+// readEnum reads an enum's code into dst through table.
+func readEnum(r *mp.Reader, table map[string]uint8, dst *uint8) { enumKeep(r, table, dst, "") }
 
 // tickFloatBytes is the size of a tick's 31 numbers as float64s.
 const tickFloatBytes = 31 * 9
@@ -548,11 +397,11 @@ const tickFloatBytes = 31 * 9
 // are float64s, which is what writers here send, and reports whether
 // they were; otherwise it leaves the reader where it was (t's numbers are
 // then overwritten by the caller).
-func (r *reader) tickFloats(t *e.Tick) bool {
-	if r.err != nil || len(r.b)-r.pos < tickFloatBytes {
+func tickFloats(r *mp.Reader, t *e.Tick) bool {
+	if r.Err != nil || len(r.B)-r.Pos < tickFloatBytes {
 		return false
 	}
-	b := (*[tickFloatBytes]byte)(r.b[r.pos:])
+	b := (*[tickFloatBytes]byte)(r.B[r.Pos:])
 	var tags byte
 	for i := 0; i < tickFloatBytes; i += 9 {
 		tags |= b[i] ^ 0xcb
@@ -567,7 +416,7 @@ func (r *reader) tickFloats(t *e.Tick) bool {
 		t.BidPrice[k], t.AskPrice[k] = f64at(b, 11+k), f64at(b, 16+k)
 		t.BidVolume[k], t.AskVolume[k] = f64at(b, 21+k), f64at(b, 26+k)
 	}
-	r.pos += tickFloatBytes
+	r.Pos += tickFloatBytes
 	return true
 }
 
@@ -580,125 +429,4 @@ func f64at(b *[tickFloatBytes]byte, i int) float64 {
 func putF64(b *[tickFloatBytes]byte, i int, v float64) {
 	b[9*i] = 0xcb
 	binary.BigEndian.PutUint64(b[9*i+1:9*i+9], math.Float64bits(v))
-}
-
-// f64 reads a float64, float32 or integer.
-func (r *reader) f64() float64 {
-	if r.err == nil && len(r.b)-r.pos >= 9 && r.b[r.pos] == 0xcb {
-		v := math.Float64frombits(binary.BigEndian.Uint64(r.b[r.pos+1:]))
-		r.pos += 9
-		return v
-	}
-	if !r.need(1) {
-		return 0
-	}
-	switch c := r.b[r.pos]; c {
-	case 0xcb:
-		r.pos++
-		return math.Float64frombits(r.uN(8))
-	case 0xca:
-		r.pos++
-		return float64(math.Float32frombits(uint32(r.uN(4))))
-	}
-	return float64(r.int64())
-}
-
-// time reads int64 UTC nanoseconds, or nil for the zero time.
-func (r *reader) time(dst *time.Time) {
-	if r.err == nil && len(r.b)-r.pos >= 9 && r.b[r.pos] == 0xd3 { // int64 nanoseconds: one check
-		*dst = time.Unix(0, int64(binary.BigEndian.Uint64(r.b[r.pos+1:]))).UTC()
-		r.pos += 9
-		return
-	}
-	if !r.need(1) {
-		return
-	}
-	if r.b[r.pos] == 0xc0 {
-		r.pos++
-		*dst = time.Time{}
-		return
-	}
-	ns := r.int64()
-	if r.err == nil {
-		*dst = time.Unix(0, ns).UTC()
-	}
-}
-
-// skip passes over one value of any type.
-func (r *reader) skip() {
-	c := r.u8()
-	if r.err != nil {
-		return
-	}
-	var n, elems int
-	switch {
-	case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
-	case c&0xe0 == 0xa0:
-		n = int(c & 0x1f)
-	case c&0xf0 == 0x90:
-		elems = int(c & 0x0f)
-	case c&0xf0 == 0x80:
-		elems = 2 * int(c&0x0f)
-	case c == 0xcc || c == 0xd0:
-		n = 1
-	case c == 0xcd || c == 0xd1:
-		n = 2
-	case c == 0xce || c == 0xd2 || c == 0xca:
-		n = 4
-	case c == 0xcf || c == 0xd3 || c == 0xcb:
-		n = 8
-	case c == 0xd9 || c == 0xc4:
-		n = int(r.uN(1))
-	case c == 0xda || c == 0xc5:
-		n = int(r.uN(2))
-	case c == 0xdb || c == 0xc6:
-		n = int(r.uN(4))
-	case c == 0xdc:
-		elems = int(r.uN(2))
-	case c == 0xdd:
-		elems = int(r.uN(4))
-	case c == 0xde:
-		elems = 2 * int(r.uN(2))
-	case c == 0xdf:
-		elems = 2 * int(r.uN(4))
-	case c == 0xd4:
-		n = 2
-	case c == 0xd5:
-		n = 3
-	case c == 0xd6:
-		n = 5
-	case c == 0xd7:
-		n = 9
-	case c == 0xd8:
-		n = 17
-	case c == 0xc7:
-		n = int(r.uN(1)) + 1
-	case c == 0xc8:
-		n = int(r.uN(2)) + 1
-	case c == 0xc9:
-		n = int(r.uN(4)) + 1
-	default:
-		r.pos--
-		r.fail(fmt.Sprintf("invalid byte 0x%02x", c))
-		return
-	}
-	if n < 0 || elems < 0 || !r.need(n) {
-		r.fail("truncated")
-		return
-	}
-	r.pos += n
-	if elems > len(r.b)-r.pos { // each element takes at least a byte
-		r.fail("truncated")
-		return
-	}
-	for range elems {
-		r.skip()
-	}
-}
-
-func (r *reader) end() error {
-	if r.err == nil && r.pos != len(r.b) {
-		r.fail(fmt.Sprintf("%d trailing bytes", len(r.b)-r.pos))
-	}
-	return r.err
 }

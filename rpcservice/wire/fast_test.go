@@ -74,13 +74,13 @@ func TestFastArrayEvolution(t *testing.T) {
 	for _, h := range hots() {
 		full, _ := h.append(nil, h.sample())
 		// Three fields: rebuild the header and keep the first 3 elements.
-		r := reader{b: full}
-		r.header()
-		start := r.pos
+		r := mp.NewReader(full, ErrMalformed, h.name)
+		r.ArrayLen()
+		start := r.Pos
 		for range 3 {
-			r.skip()
+			r.Skip()
 		}
-		short := append([]byte{0x93}, full[start:r.pos]...)
+		short := append([]byte{0x93}, full[start:r.Pos]...)
 		v := h.sample()
 		if err := h.decode(short, v); err != nil {
 			t.Fatalf("%s short: %v", h.name, err)
@@ -294,7 +294,7 @@ func TestTickMixedNumbersAndReuse(t *testing.T) {
 		"mixed":              func(i int) int { return i % 3 },
 		"float64s, then one": func(i int) int { return map[bool]int{true: 1, false: 0}[i == 30] },
 	} {
-		b := appendArrayLen(nil, tickFields)
+		b := mp.AppendArrayLen(nil, tickFields)
 		for _, s := range []string{"SIM", "rb2601", "SHFE"} {
 			b = mp.AppendStr(b, s)
 		}
@@ -305,7 +305,7 @@ func TestTickMixedNumbersAndReuse(t *testing.T) {
 			switch kind(i) {
 			case 0:
 				want[i] = float64(i) + 0.25
-				b = appendF64(b, want[i])
+				b = mp.AppendFloat(b, want[i])
 			case 1:
 				want[i] = float64(i)
 				b = append(b, byte(i)) // positive fixint
