@@ -87,8 +87,7 @@ type handlerTable struct {
 	byType  map[string][]handlerEntry
 	general []handlerEntry
 	taps    map[string][]handlerEntry
-	tapsAll []handlerEntry
-	tapsGen []handlerEntry // taps on every event but keyed copies
+	tapsAll []handlerEntry // taps on every event but keyed copies
 	routes  map[string]route
 	tick    route // routes[EventTick], the busiest type, without the look-up
 }
@@ -249,16 +248,18 @@ func (e *EventEngine) Sync(ctx context.Context) error {
 func (e *EventEngine) Put(ev Event) { e.put(ev, e.table.Load()) }
 
 // putGeneral puts ev, of a general type (eTick.), and reports whether its
-// keyed copy is wanted (WantsKeyed), from the same look-up.
+// keyed copy is wanted (wantsKeyed), from the same look-up.
 func (e *EventEngine) putGeneral(ev Event) (keyed bool) {
 	t := e.table.Load()
 	return t.wantsKeyed(e.put(ev, t))
 }
 
 // wantsKeyed reports whether the keyed copies of a general type routed
-// by r could reach anything (see WantsKeyed).
+// by r could reach anything: a handler or tap registered for a keyed type
+// of it, or a general handler. A producer need not build (or put) the
+// keyed copy otherwise.
 func (t *handlerTable) wantsKeyed(r route) bool {
-	return len(t.general) > 0 || len(t.tapsAll) > 0 || r.keyed
+	return len(t.general) > 0 || r.keyed
 }
 
 // put runs ev's taps and queues it for its handlers, as t routes it, and
@@ -268,16 +269,13 @@ func (e *EventEngine) put(ev Event, t *handlerTable) route {
 	if ev.Type != EventTick {
 		r = t.routes[ev.Type]
 	}
-	if (len(r.taps) > 0 || len(t.tapsAll) > 0 || len(t.tapsGen) > 0) && !e.stopped.Load() {
+	if (len(r.taps) > 0 || len(t.tapsAll) > 0) && !e.stopped.Load() {
 		for _, x := range r.taps {
 			e.call(x.h, ev)
 		}
-		for _, x := range t.tapsAll {
-			e.call(x.h, ev)
-		}
-		if len(t.tapsGen) > 0 {
+		if len(t.tapsAll) > 0 {
 			if _, keyed := keyedOf(ev.Type); !keyed {
-				for _, x := range t.tapsGen {
+				for _, x := range t.tapsAll {
 					e.call(x.h, ev)
 				}
 			}
@@ -311,12 +309,9 @@ func (e *EventEngine) put(ev Event, t *handlerTable) route {
 	return r
 }
 
-// WantsKeyed reports whether a keyed copy of an event of the general type
-// (eTick.rb2601.SHFE for eTick.) could reach anything: a handler or tap
-// registered for a keyed type of it, a general handler, or a tap on every
-// event (RegisterTap("")). A producer need not build (or put) the keyed
-// copy otherwise.
-func (e *EventEngine) WantsKeyed(general string) bool {
+// wantsKeyedOf reports whether a keyed copy of an event of the general
+// type (eTick.rb2601.SHFE for eTick.) could reach anything (wantsKeyed).
+func (e *EventEngine) wantsKeyedOf(general string) bool {
 	t := e.table.Load()
 	return t.wantsKeyed(t.routes[general])
 }
@@ -341,15 +336,20 @@ func (e *EventEngine) RegisterGeneral(h Handler) (unregister func()) {
 	return func() { e.remove("", id, true) }
 }
 
-// RegisterTap adds h as a tap for events of type typ (empty: every event)
-// and returns a function that removes it. A tap runs synchronously inside
-// Put, on the putting goroutine, before the event is queued: it sees the
-// event without the dispatcher's hand-off (a goroutine wake-up, tens of
-// microseconds on a small machine), for latency-critical consumers such as
-// the RPC service's publisher or a strategy's tick handler. Taps of one
-// event run in registration order, but taps may run concurrently for
-// events put from different goroutines; a tap must be quick, must not
-// block and must not call Stop. A panicking tap is logged and skipped.
+// RegisterTap adds h as a tap for events of type typ, or with typ "" for
+// every event except the keyed copies (eTick.rb2601.SHFE; eTick. itself is
+// seen), and returns a function that removes it.
+//
+// Taps are the engine's one deliberate performance mechanism: a tap runs
+// synchronously inside Put, on the putting goroutine, before the event is
+// queued, so it sees the event without the dispatcher's hand-off (a
+// goroutine wake-up, tens of microseconds on a small machine). The RPC
+// service publishes through one, a strategy takes its ticks through
+// them, the OMS records ticks with one. Taps of one event run in
+// registration order, but taps may run concurrently for events put from
+// different goroutines; a tap must be quick, must not block and must not
+// call Stop. A panicking tap is logged and skipped. An event with taps
+// only (no handler) is never queued.
 func (e *EventEngine) RegisterTap(typ string, h Handler) (unregister func()) {
 	id := e.update(func(t *handlerTable) uint64 {
 		e.nextID++
@@ -369,25 +369,6 @@ func (e *EventEngine) RegisterTap(typ string, h Handler) (unregister func()) {
 			} else {
 				delete(t.taps, typ)
 			}
-			return 0
-		})
-	}
-}
-
-// RegisterTapUnkeyed adds h as a tap (see RegisterTap) for every event
-// except keyed copies (eTick.rb2601.SHFE; eTick. itself is seen), for a
-// consumer that takes each event once, such as the RPC service's
-// publisher; it does not make producers build keyed copies. It returns a
-// function that removes h.
-func (e *EventEngine) RegisterTapUnkeyed(h Handler) (unregister func()) {
-	id := e.update(func(t *handlerTable) uint64 {
-		e.nextID++
-		t.tapsGen = append(t.tapsGen, handlerEntry{e.nextID, h})
-		return e.nextID
-	})
-	return func() {
-		e.update(func(t *handlerTable) uint64 {
-			t.tapsGen = without(t.tapsGen, id)
 			return 0
 		})
 	}
@@ -424,7 +405,7 @@ func (e *EventEngine) update(f func(*handlerTable) uint64) uint64 {
 	defer e.regMu.Unlock()
 	old := e.table.Load()
 	t := &handlerTable{byType: make(map[string][]handlerEntry, len(old.byType)), general: old.general,
-		taps: make(map[string][]handlerEntry, len(old.taps)), tapsAll: old.tapsAll, tapsGen: old.tapsGen}
+		taps: make(map[string][]handlerEntry, len(old.taps)), tapsAll: old.tapsAll}
 	for k, v := range old.byType {
 		t.byType[k] = v
 	}

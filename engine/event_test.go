@@ -329,7 +329,7 @@ func TestUnhandledEventsAreNotQueued(t *testing.T) {
 
 // A gateway builds and puts the keyed copy of an event (eTick.rb2601.SHFE)
 // only while something could see it: a handler or tap for a keyed type of
-// that general type, a general handler, or a tap on every event.
+// that general type, or a general handler.
 func TestKeyedCopiesOnlyWhenWanted(t *testing.T) {
 	e := NewEventEngine(WithTimerInterval(0))
 	g := NewGatewayBase(e, "SIM")
@@ -340,8 +340,8 @@ func TestKeyedCopiesOnlyWhenWanted(t *testing.T) {
 	want := func(wanted bool, types ...string) {
 		t.Helper()
 		seen = nil
-		if got := e.WantsKeyed(EventTick); got != wanted {
-			t.Errorf("WantsKeyed(%q) = %v, want %v", EventTick, got, wanted)
+		if got := e.wantsKeyedOf(EventTick); got != wanted {
+			t.Errorf("wantsKeyedOf(%q) = %v, want %v", EventTick, got, wanted)
 		}
 		g.OnTick(tick)
 		if fmt.Sprint(seen) != fmt.Sprint(types) {
@@ -350,7 +350,7 @@ func TestKeyedCopiesOnlyWhenWanted(t *testing.T) {
 	}
 	keyed := EventTick + tick.VtSymbol()
 	want(false, EventTick)
-	if e.WantsKeyed(EventOrder) {
+	if e.wantsKeyedOf(EventOrder) {
 		t.Error("WantsKeyed(eOrder.) with no order handlers")
 	}
 	unreg := e.RegisterTap(keyed, record)
@@ -359,22 +359,19 @@ func TestKeyedCopiesOnlyWhenWanted(t *testing.T) {
 	want(false, EventTick)
 	unreg = e.Register(EventTick+"other.SHFE", func(Event) {})
 	want(true, EventTick)
-	if e.WantsKeyed(EventOrder) {
+	if e.wantsKeyedOf(EventOrder) {
 		t.Error("a keyed tick handler made eOrder. keyed")
 	}
 	unreg()
 	unreg = e.RegisterGeneral(func(Event) {})
 	want(true, EventTick)
 	unreg()
-	unreg = e.RegisterTap("", func(Event) {})
-	want(true, EventTick)
-	unreg()
 	want(false, EventTick)
 
-	// A tap on every event but keyed copies does not ask for them, and
+	// A tap on every event (typ "") does not ask for keyed copies, and
 	// sees none when something else does.
 	var unkeyed []string
-	unreg = e.RegisterTapUnkeyed(func(ev Event) { unkeyed = append(unkeyed, ev.Type) })
+	unreg = e.RegisterTap("", func(ev Event) { unkeyed = append(unkeyed, ev.Type) })
 	want(false, EventTick)
 	unregKeyed := e.RegisterTap(keyed, record)
 	want(true, EventTick, keyed)

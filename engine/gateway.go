@@ -156,7 +156,7 @@ func (g *GatewayBase) EventEngine() *EventEngine { return g.ev }
 
 // put puts data as an event of the general type and reports whether its
 // keyed copy (eTick.rb2601.SHFE), which vn.py always puts too, could reach
-// anything (EventEngine.WantsKeyed); only then do the On methods build the
+// anything (a handler or tap for it, or a general handler); only then do the On methods build the
 // key and put the copy.
 func (g *GatewayBase) put(general string, data any) (keyed bool) {
 	return g.ev.putGeneral(Event{Type: general, Data: data})

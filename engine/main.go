@@ -23,11 +23,11 @@ type App interface {
 type AppFactory func(m *MainEngine) (App, error)
 
 // MainEngine is the trading core: it owns an EventEngine, the gateways, the
-// apps and the OMS, and routes calls to gateways by name. Its methods are
-// safe for concurrent use. The OMS getters (Tick, AllOrders, …) are promoted
-// from the embedded *OMS.
+// apps and the OMS (the latest state of every reported object: Tick,
+// AllOrders …), and routes calls to gateways by name. Its methods are
+// safe for concurrent use.
 type MainEngine struct {
-	*OMS
+	oms *oms
 	ev  *EventEngine
 	log *slog.Logger
 
@@ -49,8 +49,8 @@ func NewMainEngine(ev *EventEngine, logger *slog.Logger) *MainEngine {
 	if ev == nil {
 		ev = NewEventEngine(WithLogger(logger))
 	}
-	m := &MainEngine{OMS: newOMS(), ev: ev, log: logger, gateways: newOrdered[Gateway](), apps: newOrdered[App]()}
-	m.unreg = m.OMS.register(ev)
+	m := &MainEngine{oms: newOMS(), ev: ev, log: logger, gateways: newOrdered[Gateway](), apps: newOrdered[App]()}
+	m.unreg = m.oms.register(ev)
 	ev.Start()
 	return m
 }

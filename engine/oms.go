@@ -87,14 +87,14 @@ func (m *ordered[V]) all() []V {
 
 func (m *ordered[V]) len() int { return len(m.idx) }
 
-// OMS keeps the latest state of every object the gateways report, like
+// oms keeps the latest state of every object the gateways report, like
 // vn.py's OmsEngine: ticks by vt_symbol, orders by vt_orderid, trades by
 // vt_tradeid, positions by vt_positionid, accounts by vt_accountid,
 // contracts by vt_symbol, quotes by vt_quoteid, and the active orders and
-// quotes. It is updated on the event engine's dispatcher; its getters are
-// safe from any goroutine and return the stored objects, which are
-// read-only.
-type OMS struct {
+// quotes. It is updated on the event engine's dispatcher; its getters
+// (MainEngine's Tick, AllOrders …) are safe from any goroutine and return
+// the stored objects, which are read-only.
+type oms struct {
 	mu           sync.RWMutex
 	ticks        *ordered[*Tick]
 	orders       *ordered[*Order]
@@ -109,8 +109,8 @@ type OMS struct {
 	lastTick     int    // where in ticks.vals the last tick went
 }
 
-func newOMS() *OMS {
-	return &OMS{ticks: newOrdered[*Tick](), orders: newOrdered[*Order](), trades: newOrdered[*Trade](),
+func newOMS() *oms {
+	return &oms{ticks: newOrdered[*Tick](), orders: newOrdered[*Order](), trades: newOrdered[*Trade](),
 		positions: newOrdered[*Position](), accounts: newOrdered[*Account](), contracts: newOrdered[*Contract](),
 		quotes: newOrdered[*Quote](), activeOrders: newOrdered[*Order](), activeQuotes: newOrdered[*Quote]()}
 }
@@ -121,7 +121,7 @@ func newOMS() *OMS {
 // and Tick returns the last tick put, which is never older than the one a
 // queued handler is seeing. The rest goes through the queue, in order
 // with the handlers, as in vn.py.
-func (o *OMS) register(ev *EventEngine) []func() {
+func (o *oms) register(ev *EventEngine) []func() {
 	return []func(){
 		ev.RegisterTap(EventTick, o.onEvent),
 		ev.Register(EventOrder, o.onEvent),
@@ -133,7 +133,7 @@ func (o *OMS) register(ev *EventEngine) []func() {
 	}
 }
 
-func (o *OMS) onEvent(e Event) {
+func (o *oms) onEvent(e Event) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	switch d := e.Data.(type) {
@@ -175,40 +175,68 @@ func (o *OMS) onEvent(e Event) {
 	}
 }
 
-func get[V any](o *OMS, m *ordered[V], k string) (V, bool) {
+func get[V any](o *oms, m *ordered[V], k string) (V, bool) {
 	o.mu.RLock()
 	defer o.mu.RUnlock()
 	return m.get(k)
 }
 
-func all[V any](o *OMS, m *ordered[V]) []V {
+func all[V any](o *oms, m *ordered[V]) []V {
 	o.mu.RLock()
 	defer o.mu.RUnlock()
 	return m.all()
 }
 
-func (o *OMS) Tick(vtSymbol string) (*Tick, bool)    { return get(o, o.ticks, vtSymbol) }
-func (o *OMS) Order(vtOrderID string) (*Order, bool) { return get(o, o.orders, vtOrderID) }
-func (o *OMS) Trade(vtTradeID string) (*Trade, bool) { return get(o, o.trades, vtTradeID) }
-func (o *OMS) Position(vtPositionID string) (*Position, bool) {
-	return get(o, o.positions, vtPositionID)
-}
-func (o *OMS) Account(vtAccountID string) (*Account, bool) { return get(o, o.accounts, vtAccountID) }
-func (o *OMS) Contract(vtSymbol string) (*Contract, bool)  { return get(o, o.contracts, vtSymbol) }
-func (o *OMS) Quote(vtQuoteID string) (*Quote, bool)       { return get(o, o.quotes, vtQuoteID) }
+// The OMS's getters, vn.py's MainEngine.get_* functions.
 
-func (o *OMS) AllTicks() []*Tick         { return all(o, o.ticks) }
-func (o *OMS) AllOrders() []*Order       { return all(o, o.orders) }
-func (o *OMS) AllTrades() []*Trade       { return all(o, o.trades) }
-func (o *OMS) AllPositions() []*Position { return all(o, o.positions) }
-func (o *OMS) AllAccounts() []*Account   { return all(o, o.accounts) }
-func (o *OMS) AllContracts() []*Contract { return all(o, o.contracts) }
-func (o *OMS) AllQuotes() []*Quote       { return all(o, o.quotes) }
-func (o *OMS) AllActiveOrders() []*Order { return all(o, o.activeOrders) }
-func (o *OMS) AllActiveQuotes() []*Quote { return all(o, o.activeQuotes) }
+// Tick returns the last tick of a vt_symbol.
+func (m *MainEngine) Tick(vtSymbol string) (*Tick, bool) { return get(m.oms, m.oms.ticks, vtSymbol) }
+
+// Order returns the latest state of an order by vt_orderid.
+func (m *MainEngine) Order(vtOrderID string) (*Order, bool) {
+	return get(m.oms, m.oms.orders, vtOrderID)
+}
+
+// Trade returns a trade by vt_tradeid.
+func (m *MainEngine) Trade(vtTradeID string) (*Trade, bool) {
+	return get(m.oms, m.oms.trades, vtTradeID)
+}
+
+// Position returns a position by vt_positionid.
+func (m *MainEngine) Position(vtPositionID string) (*Position, bool) {
+	return get(m.oms, m.oms.positions, vtPositionID)
+}
+
+// Account returns an account by vt_accountid.
+func (m *MainEngine) Account(vtAccountID string) (*Account, bool) {
+	return get(m.oms, m.oms.accounts, vtAccountID)
+}
+
+// Contract returns a contract by vt_symbol.
+func (m *MainEngine) Contract(vtSymbol string) (*Contract, bool) {
+	return get(m.oms, m.oms.contracts, vtSymbol)
+}
+
+// Quote returns a quote by vt_quoteid.
+func (m *MainEngine) Quote(vtQuoteID string) (*Quote, bool) {
+	return get(m.oms, m.oms.quotes, vtQuoteID)
+}
+
+// AllTicks and the other All functions list every object of a kind, in
+// the order each key was first reported.
+func (m *MainEngine) AllTicks() []*Tick         { return all(m.oms, m.oms.ticks) }
+func (m *MainEngine) AllOrders() []*Order       { return all(m.oms, m.oms.orders) }
+func (m *MainEngine) AllTrades() []*Trade       { return all(m.oms, m.oms.trades) }
+func (m *MainEngine) AllPositions() []*Position { return all(m.oms, m.oms.positions) }
+func (m *MainEngine) AllAccounts() []*Account   { return all(m.oms, m.oms.accounts) }
+func (m *MainEngine) AllContracts() []*Contract { return all(m.oms, m.oms.contracts) }
+func (m *MainEngine) AllQuotes() []*Quote       { return all(m.oms, m.oms.quotes) }
+func (m *MainEngine) AllActiveOrders() []*Order { return all(m.oms, m.oms.activeOrders) }
+func (m *MainEngine) AllActiveQuotes() []*Quote { return all(m.oms, m.oms.activeQuotes) }
 
 // Counts returns how many objects of each kind the OMS holds.
-func (o *OMS) Counts() OMSCounts {
+func (m *MainEngine) Counts() OMSCounts {
+	o := m.oms
 	o.mu.RLock()
 	defer o.mu.RUnlock()
 	return OMSCounts{Ticks: o.ticks.len(), Orders: o.orders.len(), ActiveOrders: o.activeOrders.len(),

@@ -254,7 +254,7 @@ func (s *Engine) start(st Setting, save bool, ready <-chan struct{}) error {
 	s.setting = st
 	// A tap: events are published on the producing gateway's goroutine,
 	// without waiting for the event engine's dispatcher to wake up.
-	s.unreg = s.ev.RegisterTapUnkeyed(s.publish)
+	s.unreg = s.ev.RegisterTap("", s.publish)
 	if save {
 		if err := SaveSetting(s.opts.DataDir, st); err != nil {
 			s.log.Warn("rpcservice: settings not saved", "err", err)
