@@ -22,9 +22,9 @@ import (
 func init() {
 	register(Scenario{Name: "calls", Desc: "call round trips to a server process (uds, uds-poll, tcp; 64 and 1024 B; 1 and 8 callers; uds-poll tuned with GOMAXPROCS=1, 64 B; closed loop, and open loop at 10 k/s over uds and 2 k/s over tcp) beside a unix-socket echo and ZeroMQ REQ/REP over tcp (each measured in blocks taken in turn with the one-caller 64 B case of uds or tcp, so that both see the same host), ZeroMQ REQ/REP over ipc, and gRPC unary over a unix socket",
 		Units: func(quick bool) int { return len(callCases(quick)) + 4 }, Run: runCalls})
-	helpers["rpc-server"] = rpcServer
-	helpers["unix-echo"] = unixEcho
-	helpers["zmq-rep"] = zmqRep
+	registerHelper("rpc-server", rpcServer)
+	registerHelper("unix-echo", unixEcho)
+	registerHelper("zmq-rep", zmqRep)
 }
 
 type callCase struct {

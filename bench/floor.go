@@ -18,8 +18,8 @@ import (
 // gives, and what the host takes from any spinning thread.
 
 func init() {
-	helpers["ring-writer"] = ringWriter
-	helpers["spin-gaps"] = spinGaps
+	registerHelper("ring-writer", ringWriter)
+	registerHelper("spin-gaps", spinGaps)
 }
 
 // gapMin is the shortest stall spinGaps counts: a loop turn (a clock

@@ -14,7 +14,7 @@ import (
 // passes the payload bytes through (no protobuf), so the comparison is of
 // transports and frameworks, not of encodings.
 
-func init() { helpers["grpc-echo"] = grpcEcho }
+func init() { registerHelper("grpc-echo", grpcEcho) }
 
 type rawCodec struct{}
 

@@ -1,51 +1,38 @@
 package bench
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/vnrpc/vnrpc/internal/proc"
 	"github.com/vnrpc/vnrpc/ring"
 )
 
-// HelperEnv names the helper role when the running executable is started
-// as one of the suite's helper processes.
-const HelperEnv = "VNRPC_BENCH_HELPER"
-
-var helpers = map[string]func() error{}
-
-// IsHelper reports whether this process was started as a helper.
-func IsHelper() bool { return os.Getenv(HelperEnv) != "" }
-
-// HelperMain runs the helper role named in the environment and returns
-// the process's exit status.
-func HelperMain() int {
-	role := os.Getenv(HelperEnv)
-	f, ok := helpers[role]
-	if !ok {
-		fmt.Fprintf(os.Stderr, "bench: unknown helper %q\n", role)
-		return 2
-	}
-	if dir := os.Getenv(ProfileEnv); dir != "" {
-		stop, err := profile(dir, role)
-		if err != nil {
+// registerHelper makes f the helper process called role: the suite
+// starts it by re-executing the running binary (internal/proc), whose
+// main calls proc.Main first. With ProfileEnv set, the helper writes a
+// CPU profile of its whole run.
+func registerHelper(role string, f func() error) {
+	proc.Register(role, func() int {
+		if dir := os.Getenv(ProfileEnv); dir != "" {
+			stop, err := profile(dir, role)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "bench helper %s: %v\n", role, err)
+				return 1
+			}
+			defer stop()
+		}
+		if err := f(); err != nil {
 			fmt.Fprintf(os.Stderr, "bench helper %s: %v\n", role, err)
 			return 1
 		}
-		defer stop()
-	}
-	if err := f(); err != nil {
-		fmt.Fprintf(os.Stderr, "bench helper %s: %v\n", role, err)
-		return 1
-	}
-	return 0
+		return 0
+	})
 }
 
 // ProfileEnv names a directory: when it is set, every helper process
@@ -68,93 +55,41 @@ func profile(dir, role string) (stop func(), err error) {
 	}, nil
 }
 
-// proc is a helper process: it prints lines on stdout, reads commands on
-// stdin, and stops when stdin closes.
-type proc struct {
-	role  string
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	lines chan string
-	seen  []string
+// helper is a helper process: it prints lines on stdout, reads commands
+// on stdin, and stops when stdin closes.
+type helper struct {
+	*proc.Child
+	role string
 }
 
 // spawn starts the running executable as helper role with extra
 // environment variables.
-func spawn(role string, env ...string) (*proc, error) {
-	exe, err := os.Executable()
+func spawn(role string, env ...string) (*helper, error) {
+	c, err := proc.Helper(role, proc.Options{Env: env})
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe)
-	cmd.Env = append(append(os.Environ(), HelperEnv+"="+role), env...)
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("bench: start helper %s: %w", role, err)
-	}
-	p := &proc{role: role, cmd: cmd, stdin: in, lines: make(chan string, 256)}
-	go func() {
-		defer close(p.lines)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			p.lines <- sc.Text()
-		}
-	}()
-	return p, nil
+	return &helper{Child: c, role: role}, nil
 }
 
 // expect waits for a line starting with prefix and returns its fields.
-func (p *proc) expect(prefix string, within time.Duration) ([]string, error) {
-	deadline := time.After(within)
-	for {
-		select {
-		case l, ok := <-p.lines:
-			if !ok {
-				return nil, fmt.Errorf("bench: helper %s exited before %q (said: %s)", p.role, prefix, strings.Join(p.seen, " | "))
-			}
-			p.seen = append(p.seen, l)
-			if strings.HasPrefix(l, prefix) {
-				return strings.Fields(l), nil
-			}
-		case <-deadline:
-			return nil, fmt.Errorf("bench: helper %s did not say %q within %v", p.role, prefix, within)
-		}
-	}
+func (p *helper) expect(prefix string, within time.Duration) ([]string, error) {
+	return p.Expect(prefix, within)
 }
 
-func (p *proc) send(format string, a ...any) error {
-	_, err := fmt.Fprintf(p.stdin, format+"\n", a...)
-	return err
-}
+func (p *helper) send(format string, a ...any) error { return p.Send(format, a...) }
 
 // stop closes stdin and waits for the process, killing it after 10 s.
-func (p *proc) stop() {
-	_ = p.stdin.Close()
-	done := make(chan struct{})
-	go func() { _ = p.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-done
-	}
-}
+func (p *helper) stop() { _ = p.Stop(10 * time.Second) }
 
 // tunedEnv is the environment setting of the tuned low-latency setup
 // (README, "Low latency on a small host"): one runtime thread per process.
 const tunedEnv = "GOMAXPROCS=1"
 
 // procs stops every helper it holds.
-type procs []*proc
+type procs []*helper
 
-func (ps *procs) spawn(role string, env ...string) (*proc, error) {
+func (ps *procs) spawn(role string, env ...string) (*helper, error) {
 	p, err := spawn(role, env...)
 	if err == nil {
 		*ps = append(*ps, p)

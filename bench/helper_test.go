@@ -6,27 +6,27 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/vnrpc/vnrpc/internal/proc"
 )
 
 func TestMain(m *testing.M) {
-	if IsHelper() { // the test binary re-executed as a helper
-		os.Exit(HelperMain())
-	}
+	proc.Main() // the test binary re-executed as a helper
 	os.Exit(m.Run())
 }
 
 func init() {
-	helpers["test-wait"] = func() error {
+	registerHelper("test-wait", func() error {
 		fmt.Println("ready")
 		waitStdin()
 		return nil
-	}
+	})
 }
 
 // A deferred stop stops the helpers spawned after the defer, as every
 // scenario's "var ps procs; defer ps.stop()" needs.
 func TestDeferredStopStopsLaterSpawns(t *testing.T) {
-	var spawned []*proc
+	var spawned []*helper
 	func() {
 		var ps procs
 		defer ps.stop()
@@ -42,9 +42,9 @@ func TestDeferredStopStopsLaterSpawns(t *testing.T) {
 		}
 	}()
 	for _, p := range spawned {
-		if p.cmd.ProcessState == nil {
-			_ = p.cmd.Process.Kill()
-			t.Errorf("helper %d still running after the deferred stop", p.cmd.Process.Pid)
+		if p.Cmd.ProcessState == nil {
+			_ = p.Cmd.Process.Kill()
+			t.Errorf("helper %d still running after the deferred stop", p.Cmd.Process.Pid)
 		}
 	}
 }
@@ -60,7 +60,7 @@ func TestHelperProfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.stop()
-	name := filepath.Join(dir, fmt.Sprintf("test-wait-%d.pprof", p.cmd.Process.Pid))
+	name := filepath.Join(dir, fmt.Sprintf("test-wait-%d.pprof", p.Cmd.Process.Pid))
 	if st, err := os.Stat(name); err != nil || st.Size() == 0 {
 		t.Fatalf("no profile at %s: %v", name, err)
 	}

@@ -21,8 +21,8 @@ import (
 func init() {
 	register(Scenario{Name: "ring", Desc: "ring one-way latency across processes (spin, block; 64/256/1024 B; 1 and 4 readers) beside a Go channel and a unix-socket stream",
 		Units: func(quick bool) int { return len(ringCases(quick)) + 2*len(ringSizes(quick)) }, Run: runRing})
-	helpers["ring-reader"] = ringReader
-	helpers["unix-reader"] = unixReader
+	registerHelper("ring-reader", ringReader)
+	registerHelper("unix-reader", unixReader)
 }
 
 func ringSizes(quick bool) []int {

@@ -33,11 +33,11 @@ import (
 func init() {
 	register(Scenario{Name: "tick-to-order", Desc: "from a tick at the server's gateway to the order a strategy process sends in reaction, arriving at the server's gateway (local spin with polling calls and inline callbacks, local block with and without inline callbacks, tcp; 1 and 4 strategies; and the tuned low-latency setup: spin, polling on both ends, GOMAXPROCS=1 per process, 1 strategy) beside the same round trip over ZeroMQ PUB/SUB + REQ/REP with msgpack, and a timestamp echoed by another process over a plain unix socket (the same two wake-ups, no work)",
 		Units: func(quick bool) int { return len(t2oCases(quick)) + 2 }, Run: runT2O})
-	helpers["t2o-server"] = t2oServer
-	helpers["t2o-client"] = t2oClient
-	helpers["t2o-zmq-server"] = t2oZmqServer
-	helpers["t2o-zmq-client"] = t2oZmqClient
-	helpers["t2o-echo"] = t2oEcho
+	registerHelper("t2o-server", t2oServer)
+	registerHelper("t2o-client", t2oClient)
+	registerHelper("t2o-zmq-server", t2oZmqServer)
+	registerHelper("t2o-zmq-client", t2oZmqClient)
+	registerHelper("t2o-echo", t2oEcho)
 }
 
 type t2oCase struct {
@@ -277,7 +277,7 @@ func t2oOnce(e *Env, c t2oCase, n, warm int) (Result, error) {
 
 // t2oRun sends a tick-to-order server its run command, waits for its
 // "done MISSING" and loads the histogram it saved.
-func t2oRun(srv *proc, hist, cmd string) (h *Hist, missing int, elapsed time.Duration, err error) {
+func t2oRun(srv *helper, hist, cmd string) (h *Hist, missing int, elapsed time.Duration, err error) {
 	start := time.Now()
 	if err := srv.send("%s", cmd); err != nil {
 		return nil, 0, 0, err

@@ -34,11 +34,11 @@ func init() {
 		Units: func(quick bool) int { return 2 * len(losslessRates(quick)) }, Run: runLossless})
 	register(Scenario{Name: "fanout", Desc: "the server's publish cost per event with 1, 16 and 64 blocking ring readers attached",
 		Units: func(quick bool) int { return len(fanoutReaders(quick)) }, Run: runFanout})
-	helpers["tick-server"] = tickServer
-	helpers["tick-client"] = tickClient
-	helpers["zmq-pub"] = zmqPub
-	helpers["zmq-sub"] = zmqSub
-	helpers["ring-readers"] = ringReaders
+	registerHelper("tick-server", tickServer)
+	registerHelper("tick-client", tickClient)
+	registerHelper("zmq-pub", zmqPub)
+	registerHelper("zmq-sub", zmqSub)
+	registerHelper("ring-readers", ringReaders)
 }
 
 type tickCase struct {
@@ -133,8 +133,8 @@ func paceSpin(n int, rate float64, f func()) {
 // tickRun is one server with its clients.
 type tickRun struct {
 	ps      procs
-	srv     *proc
-	clients []*proc
+	srv     *helper
+	clients []*helper
 	hists   []string
 
 	// CPU time of the last run: the server's while it stepped, the
@@ -206,7 +206,7 @@ func (t *tickRun) run(n int, rate float64) (h *Hist, received int64, lost uint64
 	complete := true
 	h = NewHist()
 	for i, c := range t.clients {
-		_ = c.stdin.Close()
+		_ = c.CloseStdin()
 		f, err := c.expect("done", 60*time.Second)
 		if err != nil {
 			return nil, 0, 0, 0, err
@@ -473,7 +473,7 @@ func simService(dir string, factory engine.GatewayFactory) (*engine.MainEngine, 
 
 // awaitJoin works around ZeroMQ's slow joiner: it has the publisher send
 // "hello" until the helper watching the subscriber reports "joined".
-func awaitJoin(pub, watcher *proc) error {
+func awaitJoin(pub, watcher *helper) error {
 	for i := 0; i <= 100; i++ {
 		if err := pub.send("hello"); err != nil {
 			return err

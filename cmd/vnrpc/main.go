@@ -1,5 +1,7 @@
-// Command vnrpc runs the vnrpc trading engine service and its tools.
-// Run "vnrpc --help" for the commands.
+// Command vnrpc runs a trading engine and serves it to other processes
+// (vnrpc server), connects to one (vnrpc client), makes CURVE keys (vnrpc
+// keys) and runs the benchmark suite (vnrpc bench, the vnrpc-bench
+// program). Run "vnrpc help" for the commands.
 package main
 
 import (
@@ -8,14 +10,10 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/vnrpc/vnrpc/bench"
 	"github.com/vnrpc/vnrpc/cmd/vnrpc/internal/cli"
 )
 
 func main() {
-	if bench.IsHelper() { // a process the benchmark suite started
-		os.Exit(bench.HelperMain())
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := cli.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

@@ -60,6 +60,7 @@ func Main() {
 		fmt.Fprintf(os.Stderr, "proc: no helper %q in this binary\n", name)
 		os.Exit(2)
 	}
+	_ = os.Unsetenv(helperEnv) // what the helper starts in turn is not a helper by inheritance
 	os.Exit(f())
 }
 

@@ -1,124 +1,47 @@
 package cli
 
 import (
-	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
+	"io/fs"
+	"os"
+	"os/exec"
 	"path/filepath"
-	"strings"
-	"time"
-
-	"github.com/schollz/progressbar/v3"
-
-	"github.com/vnrpc/vnrpc/bench"
+	"syscall"
 )
 
-func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "compare" {
-		return benchCompare(args[1:], stdout, stderr)
-	}
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	quick := fs.Bool("quick", false, "a reduced set: one size, one peer count, fewer samples (under a minute)")
-	list := fs.Bool("list", false, "list the scenarios and exit")
-	only := fs.String("only", "", "comma-separated scenario names to run (see --list)")
-	out := fs.String("out", "bench-out", "directory for results.json, machine.json, report.md and the charts")
-	noBar := fs.Bool("no-progress", false, "no progress bar")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), `Usage: vnrpc bench [--quick] [--only NAME,...] [--out DIR]
-       vnrpc bench --list
-       vnrpc bench compare [--noise 0.25] OLD/results.json NEW/results.json
+// benchProgram is the benchmark suite's program: a separate binary, so
+// that vnrpc itself does not link the baselines' libraries.
+const benchProgram = "vnrpc-bench"
 
-Runs vnrpc's latency benchmark suite on this machine: every path beside its
-baselines in the same run, starting and stopping the processes each needs.
-Results go to DIR: results.json, machine.json, report.md and latency and
-throughput charts (SVG and PNG). Run it on a quiet machine.
-
-Flags:
-`)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageErr("%v", err)
-	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected argument %q", fs.Arg(0))
-	}
-	if *list {
-		for _, s := range bench.Scenarios() {
-			fmt.Fprintf(stdout, "%-9s %s\n", s.Name, s.Desc)
-		}
-		return nil
-	}
-	o := bench.Options{Quick: *quick, Only: *only}
-	total, err := bench.Units(o)
+// benchCmd runs vnrpc-bench with the same arguments, in this process's
+// place: the one beside this executable, else the one on PATH.
+func benchCmd(args []string) error {
+	path, err := findBench()
 	if err != nil {
-		return usageErr("%v", err)
+		return err
 	}
-	m := bench.DescribeMachine(*quick)
-	fmt.Fprintf(stderr, "machine: %s\n", m)
-	var bar *progressbar.ProgressBar
-	if !*noBar {
-		bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(stderr), progressbar.OptionSetDescription("bench"),
-			progressbar.OptionShowCount(), progressbar.OptionSetElapsedTime(true), progressbar.OptionSetPredictTime(true),
-			progressbar.OptionClearOnFinish())
-		o.Step = func(sc string) {
-			bar.Describe(sc)
-			_ = bar.Add(1)
-		}
+	argv := append([]string{benchProgram}, args...)
+	if err := syscall.Exec(path, argv, os.Environ()); err != nil {
+		return fmt.Errorf("run %s: %w", path, err)
 	}
-	o.Logf = func(format string, a ...any) {
-		if bar != nil {
-			_ = bar.Clear()
-		}
-		fmt.Fprintf(stderr, format+"\n", a...)
-	}
-	start := time.Now()
-	rep, runErr := bench.Run(ctx, o)
-	if bar != nil {
-		_ = bar.Finish()
-	}
-	rep.Machine = m
-	files, err := bench.Write(*out, rep)
-	if err != nil {
-		return fmt.Errorf("bench: writing %s: %w", *out, err)
-	}
-	bench.Summary(stdout, rep.Results)
-	var names []string
-	for _, f := range files {
-		names = append(names, filepath.Base(f))
-	}
-	fmt.Fprintf(stdout, "\n%d results in %v; wrote %s: %s\n", len(rep.Results), time.Since(start).Round(time.Second), *out,
-		strings.Join(names, " "))
-	return runErr
+	return nil // not reached: Exec replaced this process
 }
 
-func benchCompare(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench compare", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	noise := fs.Float64("noise", 0.25, "the run-to-run noise of p50, as a fraction (p99 gets twice as much)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+func findBench() (string, error) {
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), benchProgram)
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0 {
+			return p, nil
 		}
-		return usageErr("%v", err)
 	}
-	if fs.NArg() != 2 {
-		return usageErr("compare needs OLD.json and NEW.json")
+	p, err := exec.LookPath(benchProgram)
+	if err == nil {
+		return p, nil
 	}
-	old, err := bench.Load(fs.Arg(0))
-	if err != nil {
-		return usageErr("%v", err)
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("the benchmark suite is a program of its own, %s, and it is neither beside this vnrpc "+
+			"nor on PATH: build both with `make build` (into bin/) or `go build -o bin/ ./cmd/...`", benchProgram)
 	}
-	cur, err := bench.Load(fs.Arg(1))
-	if err != nil {
-		return usageErr("%v", err)
-	}
-	bench.Compare(stdout, old, cur, *noise)
-	return nil
+	return "", err
 }

@@ -23,7 +23,7 @@ Usage:
 Commands:
   server   run a trading engine on the simulated exchange and serve it (RPC service)
   client   connect a main engine to a server through the RPC gateway
-  bench    run the latency benchmark suite (or compare two runs)
+  bench    run the latency benchmark suite (the vnrpc-bench program)
   keys     generate a CURVE key pair for the LAN transport
   help     show this help
 
@@ -47,7 +47,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "client":
 		err = clientCmd(ctx, args[1:], stdout, stderr)
 	case "bench":
-		err = benchCmd(ctx, args[1:], stdout, stderr)
+		err = benchCmd(args[1:])
 	case "keys":
 		err = keysCmd(args[1:], stdout, stderr)
 	default:
