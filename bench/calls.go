@@ -1,21 +1,17 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"time"
 
-	zmq "github.com/pebbe/zmq4"
-
+	"github.com/vnrpc/vnrpc/internal/benchkit"
 	"github.com/vnrpc/vnrpc/rpc"
 )
 
@@ -65,122 +61,162 @@ func callCount(quick bool) (n, warm int) {
 	return 20000, 2000
 }
 
+// callServers are the server processes of the calls scenario, by case
+// transport: where its callers dial.
+type callServers map[string]rpc.ClientOptions
+
+// startCallServers starts the plain, polling and tuned rpc servers.
+func startCallServers(ps *procs, e *Env) (callServers, error) {
+	s := callServers{}
+	for _, sv := range []struct {
+		name string
+		env  []string
+	}{{"rpc", nil}, {"rpcpoll", []string{"VNRPC_POLL=1"}}, {"rpctuned", []string{"VNRPC_POLL=1", tunedEnv}}} {
+		p, err := ps.spawn("rpc-server", append([]string{"VNRPC_SOCK=" + filepath.Join(e.Dir, sv.name, "rpc.sock"),
+			"VNRPC_SEGDIR=" + e.Dir}, sv.env...)...)
+		if err != nil {
+			return nil, err
+		}
+		ready, err := p.expect("ready", 30*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		if len(ready) < 3 {
+			return nil, fmt.Errorf("rpc-server said %q, want ready SOCKET CALLS", ready)
+		}
+		o := rpc.ClientOptions{Addr: ready[1], Heartbeat: time.Hour, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		switch sv.name {
+		case "rpc":
+			s["uds"] = o
+			o.Addr, o.Transport = ready[2], rpc.TransportTCP
+			s["tcp"] = o
+		case "rpcpoll":
+			o.Poll = 50 * time.Microsecond
+			s["uds-poll"] = o
+		case "rpctuned":
+			o.Poll = 50 * time.Microsecond
+			s["uds-poll-tuned"] = o
+		}
+	}
+	return s, nil
+}
+
 func runCalls(ctx context.Context, e *Env) ([]Result, error) {
 	n, warm := callCount(e.Quick)
-	ctx, cancel := context.WithCancel(ctx) // closes the baselines' client sockets
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var out []Result
 	var ps procs
 	defer ps.stop()
-	srv, err := ps.spawn("rpc-server", "VNRPC_SOCK="+filepath.Join(e.Dir, "rpc", "rpc.sock"), "VNRPC_SEGDIR="+e.Dir)
+	servers, err := startCallServers(&ps, e)
 	if err != nil {
 		return nil, err
 	}
-	ready, err := srv.expect("ready", 30*time.Second)
+	// The baselines that the one-caller 64-byte cases stand beside,
+	// measured in blocks taken in turn with them (benchkit.Pair).
+	echo, err := echoBaseline(ctx, &ps, e)
 	if err != nil {
 		return nil, err
 	}
-	sock, calls := ready[1], ready[2]
-	pollSrv, err := ps.spawn("rpc-server", "VNRPC_SOCK="+filepath.Join(e.Dir, "rpcpoll", "rpc.sock"),
-		"VNRPC_SEGDIR="+e.Dir, "VNRPC_POLL=1")
+	reqrep, err := reqRepBaseline(ctx, &ps, e, "tcp")
 	if err != nil {
 		return nil, err
 	}
-	pready, err := pollSrv.expect("ready", 30*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	// The tuned setup (README, "Low latency"): GOMAXPROCS=1 in the server
-	// and, while its cases run, in the callers' process.
-	tunedSrv, err := ps.spawn("rpc-server", "VNRPC_SOCK="+filepath.Join(e.Dir, "rpctuned", "rpc.sock"),
-		"VNRPC_SEGDIR="+e.Dir, "VNRPC_POLL=1", tunedEnv)
-	if err != nil {
-		return nil, err
-	}
-	tready, err := tunedSrv.expect("ready", 30*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	// The baselines that the targets compare with, unix-socket echo for uds
-	// and REQ/REP over tcp for tcp, are measured in alternating blocks with
-	// the one-caller 64-byte case of their transport (measurePair).
-	echoCall, err := unixEchoCaller(ctx, &ps, e)
-	if err != nil {
-		return out, err
-	}
-	zmqCall, err := zmqReqCaller(ctx, &ps, e, "tcp")
-	if err != nil {
-		return out, err
-	}
-	pairs := map[callCase]func() error{{"uds", 64, 1, 0}: echoCall, {"tcp", 64, 1, 0}: zmqCall}
-	var paired []Result
+	pairs := map[callCase]pairedBaseline{{"uds", 64, 1, 0}: {"unix-echo", echo}, {"tcp", 64, 1, 0}: {"zmq-reqrep-tcp", reqrep}}
+	var out, paired []Result
 	for _, c := range callCases(e.Quick) {
 		if err := ctx.Err(); err != nil {
 			return out, err
 		}
-		o := rpc.ClientOptions{Addr: sock, Heartbeat: time.Hour, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-		switch c.transport {
-		case "uds-poll":
-			o.Addr, o.Poll = pready[1], 50*time.Microsecond
-		case "uds-poll-tuned":
-			o.Addr, o.Poll = tready[1], 50*time.Microsecond
-		case "tcp":
-			o.Addr, o.Transport = calls, rpc.TransportTCP
-		}
-		cl, err := rpc.Dial(ctx, o)
-		if err != nil {
-			return out, err
-		}
-		payload := make([]byte, c.size)
-		call := func() error { // a 10 s timeout, as the RPC gateway's calls carry
-			_, err := cl.CallRawTimeout(ctx, "echo", payload, 10*time.Second)
-			return err
-		}
-		procs := runtime.GOMAXPROCS(0)
-		if c.transport == "uds-poll-tuned" {
-			runtime.GOMAXPROCS(1)
-		}
-		var r Result
-		if base := pairs[c]; base != nil {
-			var br Result
-			r, br, err = measurePair(n, warm, 40, call, base)
-			br.Scenario, br.Baseline, br.Size, br.Peers = "calls", true, 64, 1
-			br.Subject = map[string]string{"uds": "unix-echo", "tcp": "zmq-reqrep-tcp"}[c.transport]
-			br.Note = fmt.Sprintf("measured in alternating blocks with rpc-%s, 64 B, 1 caller", c.transport)
-			r.Note = "measured in alternating blocks with " + br.Subject
-			paired = append(paired, br)
-		} else {
-			r, err = measureCalls(c.callers, n, warm, c.openRate, call)
-		}
-		runtime.GOMAXPROCS(procs)
-		_ = cl.Close()
+		r, br, err := callCaseRun(ctx, c, servers[c.transport], pairs[c], n, warm)
 		if err != nil {
 			return out, fmt.Errorf("calls %s: %w", c.transport, err)
 		}
-		r.Scenario, r.Subject, r.Size, r.Peers = "calls", "rpc-"+c.transport, c.size, c.callers
-		if c.transport == "uds-poll-tuned" {
-			r.Note = "GOMAXPROCS=1 in the server and the callers' process"
-		}
 		out = append(out, r)
+		if br != nil {
+			paired = append(paired, *br)
+		}
 		e.Step()
 	}
-	// Baselines: the paired ones, then ZeroMQ REQ/REP over ipc.
 	for _, br := range paired {
 		out = append(out, br)
 		e.Step()
 	}
-	ipcCall, err := zmqReqCaller(ctx, &ps, e, "ipc")
+	rs, err := unpairedBaselines(ctx, &ps, e, n, warm)
+	return append(out, rs...), err
+}
+
+// pairedBaseline is a baseline measured in turn with one case.
+type pairedBaseline struct {
+	subject string
+	call    func() error
+}
+
+// callCaseRun measures one case; a case with a paired baseline measures
+// both in turn and returns the baseline's result too.
+func callCaseRun(ctx context.Context, c callCase, o rpc.ClientOptions, base pairedBaseline, n, warm int) (Result, *Result, error) {
+	cl, err := rpc.Dial(ctx, o)
+	if err != nil {
+		return Result{}, nil, err
+	}
+	defer cl.Close()
+	payload := make([]byte, c.size)
+	call := func() error { // a 10 s timeout, as the RPC gateway's calls carry
+		_, err := cl.CallRawTimeout(ctx, "echo", payload, 10*time.Second)
+		return err
+	}
+	if c.transport == "uds-poll-tuned" {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	}
+	r := Result{Scenario: "calls", Subject: "rpc-" + c.transport, Size: c.size, Peers: c.callers, Mode: "closed"}
+	if c.transport == "uds-poll-tuned" {
+		r.Note = "GOMAXPROCS=1 in the server and the callers' process"
+	}
+	var h *Hist
+	switch {
+	case base.call != nil:
+		var hb *Hist
+		var rb float64
+		h, hb, r.Rate, rb, err = benchkit.Pair(n, warm, 40, call, base.call)
+		if err != nil {
+			return r, nil, err
+		}
+		br := Result{Scenario: "calls", Subject: base.subject, Baseline: true, Size: 64, Peers: 1, Mode: "closed", Rate: rb,
+			Note: fmt.Sprintf("measured in alternating blocks with rpc-%s, 64 B, 1 caller", c.transport)}
+		r.Note = "measured in alternating blocks with " + base.subject
+		fill(hb, &br)
+		fill(h, &r)
+		return r, &br, nil
+	case c.openRate > 0:
+		start := time.Now()
+		h, err = benchkit.Open(n, warm, c.openRate, call)
+		r.Mode, r.Rate = fmt.Sprintf("open@%.0f/s", c.openRate), float64(n+warm)/time.Since(start).Seconds()
+	default:
+		h, r.Rate, err = benchkit.Closed(c.callers, n, warm, call)
+	}
+	if err != nil {
+		return r, nil, err
+	}
+	fill(h, &r)
+	return r, nil, nil
+}
+
+// unpairedBaselines measures ZeroMQ REQ/REP over ipc and gRPC unary over
+// a unix socket, one caller, 64 bytes.
+func unpairedBaselines(ctx context.Context, ps *procs, e *Env, n, warm int) ([]Result, error) {
+	var out []Result
+	ipc, err := reqRepBaseline(ctx, ps, e, "ipc")
 	if err != nil {
 		return out, err
 	}
-	r, err := measureCalls(1, n, warm, 0, ipcCall)
+	h, rate, err := benchkit.Closed(1, n, warm, ipc)
 	if err != nil {
 		return out, fmt.Errorf("zmq REQ/REP ipc: %w", err)
 	}
-	r.Scenario, r.Subject, r.Baseline, r.Size, r.Peers = "calls", "zmq-reqrep-ipc", true, 64, 1
+	r := Result{Scenario: "calls", Subject: "zmq-reqrep-ipc", Baseline: true, Size: 64, Peers: 1, Mode: "closed", Rate: rate}
+	fill(h, &r)
 	out = append(out, r)
 	e.Step()
-	// gRPC unary over a unix socket.
+
 	gpath := filepath.Join(e.Dir, "grpc.sock")
 	gs, err := ps.spawn("grpc-echo", "VNRPC_SOCK="+gpath)
 	if err != nil {
@@ -195,7 +231,7 @@ func runCalls(ctx context.Context, e *Env) ([]Result, error) {
 	}
 	defer gclose()
 	gin, gout := make([]byte, 64), []byte(nil)
-	r, err = measureCalls(1, n, warm, 0, func() error {
+	h, rate, err = benchkit.Closed(1, n, warm, func() error {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		return gcall(cctx, &gin, &gout)
@@ -203,71 +239,11 @@ func runCalls(ctx context.Context, e *Env) ([]Result, error) {
 	if err != nil {
 		return out, fmt.Errorf("grpc baseline: %w", err)
 	}
-	r.Scenario, r.Subject, r.Baseline, r.Size, r.Peers = "calls", "grpc-unary-uds", true, 64, 1
+	r = Result{Scenario: "calls", Subject: "grpc-unary-uds", Baseline: true, Size: 64, Peers: 1, Mode: "closed", Rate: rate}
+	fill(h, &r)
 	out = append(out, r)
 	e.Step()
 	return out, nil
-}
-
-// measureCalls makes n calls from `callers` goroutines, closed loop; or,
-// with openRate > 0 and one caller, open loop at that rate, each latency
-// measured from the call's intended start (so a stall counts for every
-// call it delays). The first warm calls per caller are not recorded.
-func measureCalls(callers, n, warm int, openRate float64, call func() error) (Result, error) {
-	per := max(n/callers, 1)
-	hists := make([]*Hist, callers)
-	errs := make(chan error, callers)
-	var wg sync.WaitGroup
-	start := time.Now()
-	for i := range callers {
-		hists[i] = NewHist()
-		wg.Add(1)
-		go func(h *Hist) {
-			defer wg.Done()
-			if openRate > 0 {
-				var err error
-				pace(per+warm, openRate, func(j int, due int64) {
-					if err != nil {
-						return
-					}
-					err = call()
-					if j >= warm {
-						h.Record(nanotime() - due)
-					}
-				})
-				if err != nil {
-					errs <- err
-				}
-				return
-			}
-			for j := range per + warm {
-				t0 := nanotime()
-				if err := call(); err != nil {
-					errs <- err
-					return
-				}
-				if j >= warm {
-					h.Record(nanotime() - t0)
-				}
-			}
-		}(hists[i])
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	close(errs)
-	if err := <-errs; err != nil {
-		return Result{}, err
-	}
-	all := NewHist()
-	for _, h := range hists {
-		all.Merge(h)
-	}
-	r := Result{Mode: "closed", Rate: float64(callers*(per+warm)) / elapsed.Seconds()}
-	if openRate > 0 {
-		r.Mode = fmt.Sprintf("open@%.0f/s", openRate)
-	}
-	all.Fill(&r)
-	return r, nil
 }
 
 // rpcServer serves an inline "echo" over uds and tcp (poll with VNRPC_POLL=1).
@@ -290,76 +266,52 @@ func rpcServer() error {
 	return nil
 }
 
-// unixEcho echoes 4-byte-length-prefixed messages on a unix socket.
+// unixEcho is the unix-socket echo baseline's process (benchkit.EchoServer).
 func unixEcho() error {
-	ln, err := net.Listen("unix", os.Getenv("VNRPC_SOCK"))
-	if err != nil {
-		return err
-	}
-	go func() {
-		waitStdin()
-		_ = ln.Close()
-	}()
-	fmt.Println("ready")
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return nil
-		}
-		go func() {
-			defer c.Close()
-			r := bufio.NewReader(c)
-			buf := make([]byte, 1<<16)
-			for {
-				if _, err := io.ReadFull(r, buf[:4]); err != nil {
-					return
-				}
-				n := int(buf[0]) | int(buf[1])<<8
-				if _, err := io.ReadFull(r, buf[4:4+n]); err != nil {
-					return
-				}
-				if _, err := c.Write(buf[:4+n]); err != nil {
-					return
-				}
-			}
-		}()
-	}
+	stop := make(chan struct{})
+	go func() { waitStdin(); close(stop) }()
+	return benchkit.EchoServer(os.Getenv("VNRPC_SOCK"), func() { fmt.Println("ready") }, stop)
 }
 
-// zmqReqCaller starts a REP helper over ipc or tcp and returns a 64-byte
+// zmqRep is the REQ/REP baseline's process (benchkit.RepServer); it ends
+// when stdin closes.
+func zmqRep() error {
+	go func() {
+		waitStdin()
+		os.Exit(0) // a REP blocked in recv cannot be woken otherwise
+	}()
+	addr := "tcp://127.0.0.1:*"
+	if os.Getenv("VNRPC_TRANSPORT") == "ipc" {
+		addr = "ipc://" + filepath.Join(os.Getenv("VNRPC_DIR"), "rep.ipc")
+	}
+	return benchkit.RepServer(addr, func(ep string) { fmt.Println("ready", ep) })
+}
+
+// reqRepBaseline starts a REP helper over ipc or tcp and returns a 64-byte
 // REQ/REP round trip to it; the REQ socket closes when ctx ends.
-func zmqReqCaller(ctx context.Context, ps *procs, e *Env, transport string) (func() error, error) {
+func reqRepBaseline(ctx context.Context, ps *procs, e *Env, transport string) (func() error, error) {
 	rep, err := ps.spawn("zmq-rep", "VNRPC_TRANSPORT="+transport, "VNRPC_DIR="+e.Dir)
 	if err != nil {
 		return nil, err
 	}
-	zr, err := rep.expect("ready", 30*time.Second)
+	ready, err := rep.expect("ready", 30*time.Second)
 	if err != nil {
 		return nil, err
 	}
-	req, err := zmq.NewSocket(zmq.REQ)
+	if len(ready) < 2 {
+		return nil, fmt.Errorf("zmq-rep said %q, want ready ENDPOINT", ready)
+	}
+	call, closeFn, err := benchkit.ReqCaller(ready[1], 64)
 	if err != nil {
 		return nil, err
 	}
-	_ = req.SetLinger(0)
-	if err := req.Connect(zr[1]); err != nil {
-		_ = req.Close()
-		return nil, err
-	}
-	context.AfterFunc(ctx, func() { _ = req.Close() })
-	zmsg := make([]byte, 64)
-	return func() error {
-		if _, err := req.SendBytes(zmsg, 0); err != nil {
-			return err
-		}
-		_, err := req.RecvBytes(0)
-		return err
-	}, nil
+	context.AfterFunc(ctx, func() { _ = closeFn() })
+	return call, nil
 }
 
-// unixEchoCaller starts the unix-socket echo helper and returns a 64-byte
+// echoBaseline starts the unix-socket echo helper and returns a 64-byte
 // round trip to it; the connection closes when ctx ends.
-func unixEchoCaller(ctx context.Context, ps *procs, e *Env) (func() error, error) {
+func echoBaseline(ctx context.Context, ps *procs, e *Env) (func() error, error) {
 	path := filepath.Join(e.Dir, "echo.sock")
 	echo, err := ps.spawn("unix-echo", "VNRPC_SOCK="+path)
 	if err != nil {
@@ -368,95 +320,10 @@ func unixEchoCaller(ctx context.Context, ps *procs, e *Env) (func() error, error
 	if _, err := echo.expect("ready", 30*time.Second); err != nil {
 		return nil, err
 	}
-	conn, err := net.Dial("unix", path)
+	call, closeFn, err := benchkit.EchoCaller(path, 64)
 	if err != nil {
 		return nil, err
 	}
-	context.AfterFunc(ctx, func() { _ = conn.Close() })
-	msg := make([]byte, 4+64)
-	msg[0] = 64
-	in := make([]byte, len(msg))
-	return func() error {
-		if _, err := conn.Write(msg); err != nil {
-			return err
-		}
-		_, err := io.ReadFull(conn, in)
-		return err
-	}, nil
-}
-
-// measurePair measures a and b, one caller each, closed loop, in blocks
-// taken in turn (a b, b a, a b, …), each block after a short warm-up:
-// both see the same host. On this shared 2-vCPU VM the cost of a
-// wake-up drifts by up to 2× from one minute to the next, so the ratio
-// of two measurements taken minutes apart measures the drift as much as
-// the two paths.
-func measurePair(n, warm, blocks int, a, b func() error) (ra, rb Result, err error) {
-	per, bwarm := max(n/blocks, 1), max(warm/blocks, 50)
-	ha, hb := NewHist(), NewHist()
-	var ta, tb time.Duration
-	run := func(call func() error, h *Hist, spent *time.Duration) error {
-		for range bwarm {
-			if err := call(); err != nil {
-				return err
-			}
-		}
-		start := time.Now()
-		for range per {
-			t0 := nanotime()
-			if err := call(); err != nil {
-				return err
-			}
-			h.Record(nanotime() - t0)
-		}
-		*spent += time.Since(start)
-		return nil
-	}
-	for i := range blocks {
-		first, second := func() error { return run(a, ha, &ta) }, func() error { return run(b, hb, &tb) }
-		if i%2 == 1 {
-			first, second = second, first
-		}
-		if err := first(); err != nil {
-			return ra, rb, err
-		}
-		if err := second(); err != nil {
-			return ra, rb, err
-		}
-	}
-	ra = Result{Mode: "closed", Rate: float64(per*blocks) / ta.Seconds()}
-	rb = Result{Mode: "closed", Rate: float64(per*blocks) / tb.Seconds()}
-	ha.Fill(&ra)
-	hb.Fill(&rb)
-	return ra, rb, nil
-}
-
-// zmqRep answers every REQ with its own message until stdin closes.
-func zmqRep() error {
-	rep, err := zmq.NewSocket(zmq.REP)
-	if err != nil {
-		return err
-	}
-	addr := "tcp://127.0.0.1:*"
-	if os.Getenv("VNRPC_TRANSPORT") == "ipc" {
-		addr = "ipc://" + filepath.Join(os.Getenv("VNRPC_DIR"), "rep.ipc")
-	}
-	if err := rep.Bind(addr); err != nil {
-		return err
-	}
-	ep, _ := rep.GetLastEndpoint()
-	fmt.Println("ready", ep)
-	go func() {
-		waitStdin()
-		os.Exit(0) // a REP blocked in recv cannot be woken otherwise
-	}()
-	for {
-		msg, err := rep.RecvBytes(0)
-		if err != nil {
-			return nil
-		}
-		if _, err := rep.SendBytes(msg, 0); err != nil {
-			return nil
-		}
-	}
+	context.AfterFunc(ctx, func() { _ = closeFn() })
+	return call, nil
 }

@@ -69,7 +69,7 @@ func ringHot(e *Env, n, warm int) (Result, error) {
 		Mode: fmt.Sprintf("hot@%d/s", hotRate), Rate: float64(n) / elapsed.Seconds(),
 		Note: "the bare ring under tick-local-spin-hot: a tick-sized record (" + f[2] + " B) from a writer spinning between records to a spinning reader, GOMAXPROCS=1 in both"}
 	r.Lost, _ = strconv.ParseUint(g[1], 10, 64)
-	h.Fill(&r)
+	fill(h, &r)
 	return r, nil
 }
 
@@ -143,7 +143,7 @@ func spinFloor(e *Env, d time.Duration) (Result, error) {
 	r := Result{Scenario: "ticks", Subject: "host-spin-floor", Baseline: true, Peers: 1, Mode: ModeFloor,
 		Note: fmt.Sprintf("two processes (GOMAXPROCS=1) spinning on the clock for %v each: per spinner %.0f stalls/s over %v, %.2f %% of its time not running; "+
 			"the latency is the rest of the stall a randomly timed event meets (%v steps, under %v counted as 0)", d, gaps, gapMin, lost*100, spinStep, gapMin)}
-	h.Fill(&r)
+	fill(h, &r)
 	return r, nil
 }
 
@@ -185,7 +185,7 @@ func spinGaps() error {
 				h.Record(v)
 			}
 		}
-		_ = h.h.RecordValues(1, (total-stalled)/int64(spinStep))
+		h.RecordN(1, (total-stalled)/int64(spinStep))
 		if err := h.Save(os.Getenv("VNRPC_OUT")); err != nil {
 			return err
 		}

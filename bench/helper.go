@@ -9,8 +9,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vnrpc/vnrpc/internal/benchkit"
 	"github.com/vnrpc/vnrpc/internal/proc"
-	"github.com/vnrpc/vnrpc/ring"
 )
 
 // registerHelper makes f the helper process called role: the suite
@@ -120,25 +120,31 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// pace calls f n times at `rate` per second, open loop: call i is due at
-// start + i/rate, and f gets that intended time. It spins for gaps under
-// 2 ms (sleeps are that coarse on small VMs) and sleeps for longer ones.
-func pace(n int, rate float64, f func(i int, due int64)) {
-	period := float64(time.Second) / rate
-	start := nanotime()
-	for i := range n {
-		due := start + int64(float64(i)*period)
-		for {
-			d := due - nanotime()
-			if d <= 0 {
-				break
-			}
-			if d > 2_000_000 {
-				time.Sleep(time.Duration(d - 1_000_000))
-			}
-		}
-		f(i, due)
+// The kit's pieces, by their short names here.
+var (
+	pace     = benchkit.Pace
+	nanotime = benchkit.Nanotime
+)
+
+// Hist is the kit's histogram.
+type Hist = benchkit.Hist
+
+// NewHist and LoadHist make histograms.
+var (
+	NewHist  = benchkit.NewHist
+	LoadHist = benchkit.LoadHist
+)
+
+// curve is the quantiles drawn in the percentile charts.
+var curve = []float64{0, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.999, 100}
+
+// fill sets r's count, percentiles and curve from h.
+func fill(h *Hist, r *Result) {
+	r.Count = h.Count()
+	r.P50, r.P90, r.P99 = h.Quantile(50), h.Quantile(90), h.Quantile(99)
+	r.P999, r.P9999, r.Max = h.Quantile(99.9), h.Quantile(99.99), h.Max()
+	r.Percentiles = r.Percentiles[:0]
+	for _, q := range curve {
+		r.Percentiles = append(r.Percentiles, Point{Q: q, Ns: h.Quantile(q)})
 	}
 }
-
-func nanotime() int64 { return ring.Nanotime() }

@@ -17,11 +17,11 @@ func hist(vals ...int64) *Hist {
 // scenario and size; compare flags only changes beyond the noise.
 func TestReportAndCompare(t *testing.T) {
 	sub := Result{Scenario: "calls", Subject: "rpc-uds", Size: 64, Peers: 1, Mode: "closed", Rate: 1000}
-	hist(20_000, 20_000, 30_000).Fill(&sub)
+	fill(hist(20_000, 20_000, 30_000), &sub)
 	base := Result{Scenario: "calls", Subject: "unix-echo", Baseline: true, Size: 64, Peers: 1, Mode: "closed", Rate: 1000}
-	hist(10_000, 10_000, 15_000).Fill(&base)
+	fill(hist(10_000, 10_000, 15_000), &base)
 	other := Result{Scenario: "calls", Subject: "unix-echo", Baseline: true, Size: 1024, Peers: 1, Mode: "closed"}
-	hist(50_000).Fill(&other)
+	fill(hist(50_000), &other)
 	var md strings.Builder
 	Markdown(&md, Report{Results: []Result{sub, base, other}})
 	if !strings.Contains(md.String(), "2.00× unix-echo") {
@@ -57,15 +57,15 @@ func TestReportAndCompare(t *testing.T) {
 // floor with nothing.
 func TestReportHotAndFloor(t *testing.T) {
 	hot := Result{Scenario: "ticks", Subject: "tick-local-spin-hot", Peers: 1, Mode: "hot@20000/s"}
-	hist(800, 800, 900).Fill(&hot)
+	fill(hist(800, 800, 900), &hot)
 	cold := Result{Scenario: "ticks", Subject: "tick-local-spin", Peers: 1, Mode: "paced@1000/s"}
-	hist(3000, 3000).Fill(&cold)
+	fill(hist(3000, 3000), &cold)
 	ring := Result{Scenario: "ticks", Subject: "ring-spin-hot", Baseline: true, Peers: 1, Mode: "hot@20000/s"}
-	hist(400, 400).Fill(&ring)
+	fill(hist(400, 400), &ring)
 	zmq := Result{Scenario: "ticks", Subject: "zmq-pubsub-ipc", Baseline: true, Peers: 1, Mode: "paced@1000/s"}
-	hist(60_000, 60_000).Fill(&zmq)
+	fill(hist(60_000, 60_000), &zmq)
 	floor := Result{Scenario: "ticks", Subject: "host-spin-floor", Baseline: true, Peers: 1, Mode: ModeFloor}
-	hist(1, 1, 9000).Fill(&floor)
+	fill(hist(1, 1, 9000), &floor)
 	var md strings.Builder
 	Markdown(&md, Report{Results: []Result{hot, cold, ring, zmq, floor}})
 	for _, row := range strings.Split(md.String(), "\n") {
@@ -97,8 +97,8 @@ func TestHistSaveLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	var a, b Result
-	h.Fill(&a)
-	back.Fill(&b)
+	fill(h, &a)
+	fill(back, &b)
 	if a.Count != b.Count || a.P50 != b.P50 || a.Max != b.Max {
 		t.Errorf("after save/load %+v, before %+v", b, a)
 	}

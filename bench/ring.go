@@ -136,7 +136,7 @@ func ringOnce(e *Env, c ringCase, n, warm int) (Result, error) {
 	}
 	r := Result{Scenario: "ring", Subject: "ring-" + c.wait, Size: c.size, Peers: c.readers,
 		Rate: float64(n) / elapsed.Seconds(), Lost: lost}
-	all.Fill(&r)
+	fill(all, &r)
 	return r, nil
 }
 
@@ -222,7 +222,7 @@ func chanOnce(size, n, warm int) Result {
 	wg.Wait()
 	r := Result{Scenario: "ring", Subject: "go-channel", Baseline: true, Size: size, Peers: 1,
 		Rate: float64(n) / time.Since(start).Seconds(), Note: "in one process, spinning receiver"}
-	h.Fill(&r)
+	fill(h, &r)
 	return r
 }
 
@@ -268,7 +268,7 @@ func unixOnce(e *Env, size, n, warm int) (Result, error) {
 	}
 	r := Result{Scenario: "ring", Subject: "unix-stream", Baseline: true, Size: size, Peers: 1,
 		Rate: float64(n) / elapsed.Seconds(), Note: "blocking read(2) in another process"}
-	h.Fill(&r)
+	fill(h, &r)
 	return r, nil
 }
 

@@ -192,7 +192,7 @@ func t2oSocketEcho(e *Env, n, warm int) (Result, error) {
 	}
 	r := Result{Scenario: "tick-to-order", Subject: "unix-socket-echo", Baseline: true, Peers: 1,
 		Rate: float64(n) / elapsed.Seconds(), Note: "a timestamp to another process and back over a plain unix socket: the same two wake-ups, no work"}
-	h.Fill(&r)
+	fill(h, &r)
 	return r, nil
 }
 
@@ -271,7 +271,7 @@ func t2oOnce(e *Env, c t2oCase, n, warm int) (Result, error) {
 	if c.tuned {
 		r.Note += fmt.Sprintf("; GOMAXPROCS=1 in each process, server call_poll_us=%d", tunedPollUs)
 	}
-	h.Fill(&r)
+	fill(h, &r)
 	return r, nil
 }
 
@@ -440,7 +440,7 @@ func t2oZmq(e *Env, n, warm int) (Result, error) {
 	}
 	r := Result{Scenario: "tick-to-order", Subject: "zmq-pubsub+reqrep-tcp", Baseline: true, Peers: 1,
 		Rate: float64(n) / elapsed.Seconds(), Lost: uint64(missing), Note: "ticks over PUB/SUB, msgpack orders over REQ/REP"}
-	h.Fill(&r)
+	fill(h, &r)
 	return r, nil
 }
 

@@ -277,7 +277,7 @@ func runTicks(ctx context.Context, e *Env) ([]Result, error) {
 			r.Subject += "-tuned"
 			r.Note += "; GOMAXPROCS=1 in the server and the client"
 		}
-		h.Fill(&r)
+		fill(h, &r)
 		out = append(out, r)
 		e.Step()
 	}
@@ -382,7 +382,7 @@ func losslessSweep(ctx context.Context, e *Env, subject string, env []string) (R
 		if achieved > best.Rate {
 			best = Result{Scenario: "lossless", Subject: subject, Peers: 4, Mode: "sweep", Rate: achieved,
 				Note: fmt.Sprintf("asked %.0f/s; %s", rate, cpu)}
-			h.Fill(&best)
+			fill(h, &best)
 		}
 		if achieved < 0.8*rate {
 			best.Note += "; the server saturated"
@@ -606,7 +606,7 @@ func zmqTicks(e *Env, transport string, n, warm int) (Result, error) {
 	}
 	r := Result{Scenario: "ticks", Subject: "zmq-pubsub-" + transport, Baseline: true, Peers: 1,
 		Rate: float64(n) / elapsed.Seconds(), Note: "the same encoded tick, decoded the same way"}
-	h.Fill(&r)
+	fill(h, &r)
 	return r, nil
 }
 
@@ -756,7 +756,7 @@ func fanoutOnce(e *Env, k, n int) (Result, error) {
 	elapsed := time.Since(start)
 	r := Result{Scenario: "fanout", Subject: "ring-publish", Size: 64, Peers: k, Mode: "paced@10000/s",
 		Rate: float64(n) / elapsed.Seconds(), Note: "cost of one Write on the server, blocking readers"}
-	h.Fill(&r)
+	fill(h, &r)
 	return r, nil
 }
 

@@ -3,16 +3,17 @@
 package examples_test
 
 import (
-	"bufio"
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vnrpc/vnrpc/internal/proc"
 )
 
 // build compiles the example packages into dir.
@@ -36,83 +37,47 @@ func buildVnrpc(t *testing.T, dir string) string {
 	return bin
 }
 
-type proc struct {
-	cmd   *exec.Cmd
-	lines chan string
-	seen  []string
-}
+// started is an example's process, its stdout and stderr read as lines.
+type started struct{ *proc.Child }
 
-// start runs bin with a private HOME and runtime dir, reading its stdout and stderr.
-func start(t *testing.T, home, bin string, args ...string) *proc {
+// start runs bin with a private HOME and runtime dir.
+func start(t *testing.T, home, bin string, args ...string) *started {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_RUNTIME_DIR="+filepath.Join(home, "run"))
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, lines: make(chan string, 1024)}
-	go func() {
-		defer close(p.lines)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			p.lines <- sc.Text()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	return p
+	return &started{proc.StartCommand(t, cmd, proc.Options{MergeStderr: true,
+		Env: []string{"HOME=" + home, "XDG_RUNTIME_DIR=" + filepath.Join(home, "run")}})}
 }
 
-// until waits up to 30 s for a line containing s.
-func (p *proc) until(t *testing.T, s string) {
+// until waits up to 30 s for a line containing s and returns it.
+func (p *started) until(t *testing.T, s string) string {
 	t.Helper()
-	deadline := time.After(30 * time.Second)
-	for {
-		select {
-		case l, ok := <-p.lines:
-			if !ok {
-				t.Fatalf("exited before printing %q:\n%s", s, strings.Join(p.seen, "\n"))
-			}
-			p.seen = append(p.seen, l)
-			if strings.Contains(l, s) {
-				return
-			}
-		case <-deadline:
-			t.Fatalf("no %q within 30 s:\n%s", s, strings.Join(p.seen, "\n"))
-		}
-	}
+	return p.MustUntil(t, 30*time.Second, fmt.Sprintf("%q", s), func(l string) bool { return strings.Contains(l, s) })
 }
 
 // untilValue waits for a line containing prefix and returns what follows it.
-func (p *proc) untilValue(t *testing.T, prefix string) string {
+func (p *started) untilValue(t *testing.T, prefix string) string {
 	t.Helper()
-	p.until(t, prefix)
-	l := p.seen[len(p.seen)-1]
+	l := p.until(t, prefix)
 	return l[strings.Index(l, prefix)+len(prefix):]
 }
 
 // stop sends SIGTERM and expects a clean exit.
-func (p *proc) stop(t *testing.T) {
+func (p *started) stop(t *testing.T) {
 	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+	if err := p.Terminate(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, p.Tail(30))
 	}
-	for l := range p.lines {
-		p.seen = append(p.seen, l)
-	}
-	if err := p.cmd.Wait(); err != nil {
-		t.Fatalf("exit after SIGTERM: %v\n%s", err, strings.Join(p.seen, "\n"))
+}
+
+// full skips t in the fast tier: every example test runs processes for seconds.
+func full(t *testing.T) {
+	if testing.Short() {
+		t.Skip("example processes running for seconds: the full tier")
 	}
 }
 
 func TestServerClient(t *testing.T) {
+	full(t)
 	bin, home := t.TempDir(), t.TempDir()
 	build(t, bin, "server_client/run_server", "server_client/run_client")
 	srv := start(t, home, filepath.Join(bin, "run_server"))
@@ -129,6 +94,7 @@ func TestServerClient(t *testing.T) {
 
 // run_server -ui serves the console: the page and its assets load.
 func TestServerUI(t *testing.T) {
+	full(t)
 	bin, home := t.TempDir(), t.TempDir()
 	build(t, bin, "server_client/run_server")
 	srv := start(t, home, filepath.Join(bin, "run_server"), "-ui", "-ui-addr", "127.0.0.1:0")
@@ -148,13 +114,14 @@ func TestServerUI(t *testing.T) {
 }
 
 func TestSimpleRPC(t *testing.T) {
+	full(t)
 	bin, home := t.TempDir(), t.TempDir()
 	build(t, bin, "simple_rpc/server", "simple_rpc/client")
 	srv := start(t, home, filepath.Join(bin, "server"))
 	srv.until(t, "server started")
 	cli := start(t, home, filepath.Join(bin, "client"))
 	cli.until(t, "connected over local")
-	cli.until(t, "4")
+	cli.until(t, "add(1, 3) = 4")
 	cli.until(t, "client received topic:1, data:current server time is")
 	srv.until(t, "receiving: 1, 3")
 	cli.stop(t)
@@ -163,13 +130,14 @@ func TestSimpleRPC(t *testing.T) {
 
 // Two copies of the strategy example trade through one vnrpc server.
 func TestStrategyCopies(t *testing.T) {
+	full(t)
 	bin, home := t.TempDir(), t.TempDir()
 	build(t, bin, "strategy")
 	sock := filepath.Join(home, "s", "rpc.sock")
 	srv := start(t, home, buildVnrpc(t, bin), "server", "--tick-rate", "50", "--data-dir", home,
 		"--socket", sock, "--no-lan", "--summary-interval", "1h")
 	srv.until(t, "RPC service started")
-	var copies []*proc
+	var copies []*started
 	for i, name := range []string{"ma1", "ma2"} {
 		args := []string{"-name", name, "-addr", sock}
 		if i == 1 {
@@ -209,6 +177,7 @@ func python(t *testing.T) string {
 // a vnrpc server over ZeroMQ TCP: hello, events without a gap, queries, a
 // subscription, an order that fills, and a remote error.
 func TestPythonClient(t *testing.T) {
+	full(t)
 	py := python(t)
 	home := t.TempDir()
 	srv := start(t, home, buildVnrpc(t, t.TempDir()), "server", "--tick-rate", "20", "--data-dir", home,

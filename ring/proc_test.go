@@ -4,39 +4,29 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/vnrpc/vnrpc/internal/proc"
 	"github.com/vnrpc/vnrpc/shm"
 )
 
-// Multi-process tests re-exec the test binary: VNRPC_RING_HELPER names the
-// helper to run instead of the tests, and its settings come in VNRPC_* vars.
-const helperEnv = "VNRPC_RING_HELPER"
-
-var helpers = map[string]func() int{
-	"writer":       helperWriter,
-	"reader":       helperReader,
-	"bench-reader": helperBenchReader,
-	"bench-uds":    helperBenchUDS,
+// Multi-process tests re-exec the test binary (internal/proc): a helper
+// runs instead of the tests, with its settings in VNRPC_* variables.
+func init() {
+	proc.Register("writer", helperWriter)
+	proc.Register("reader", helperReader)
+	proc.Register("bench-reader", helperBenchReader)
+	proc.Register("bench-uds", helperBenchUDS)
 }
 
 func TestMain(m *testing.M) {
-	if name := os.Getenv(helperEnv); name != "" {
-		h, ok := helpers[name]
-		if !ok {
-			fmt.Fprintf(os.Stderr, "unknown helper %q\n", name)
-			os.Exit(2)
-		}
-		os.Exit(h())
-	}
+	proc.Main()
 	os.Exit(m.Run())
 }
 
@@ -57,12 +47,8 @@ func shmDir(t testing.TB) string {
 	return d
 }
 
-// child is a helper process with its stdout as lines.
-type child struct {
-	cmd   *exec.Cmd
-	lines chan string
-	stdin io.WriteCloser
-}
+// child is a helper process.
+type child struct{ *proc.Child }
 
 func startHelper(t testing.TB, name string, vars map[string]string) *child {
 	t.Helper()
@@ -72,60 +58,18 @@ func startHelper(t testing.TB, name string, vars map[string]string) *child {
 // startHelperFiles passes files to the helper as fds 3, 4 ….
 func startHelperFiles(t testing.TB, name string, vars map[string]string, files []*os.File) *child {
 	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), helperEnv+"="+name)
+	var e []string
 	for k, v := range vars {
-		cmd.Env = append(cmd.Env, "VNRPC_"+k+"="+v)
+		e = append(e, "VNRPC_"+k+"="+v)
 	}
-	cmd.Stderr = os.Stderr
-	cmd.ExtraFiles = files
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c := &child{cmd: cmd, lines: make(chan string, 16), stdin: in}
-	go func() {
-		defer close(c.lines)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			c.lines <- sc.Text()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	return c
+	return &child{proc.StartHelper(t, name, proc.Options{Env: e, Files: files})}
 }
 
 // expect waits for a line with the prefix and returns the rest.
 func (c *child) expect(t testing.TB, prefix string, d time.Duration) string {
 	t.Helper()
-	deadline := time.After(d)
-	for {
-		select {
-		case l, ok := <-c.lines:
-			if !ok {
-				t.Fatalf("helper exited before saying %q", prefix)
-			}
-			if rest, found := strings.CutPrefix(l, prefix); found {
-				return rest
-			}
-		case <-deadline:
-			t.Fatalf("helper did not say %q within %v", prefix, d)
-		}
-	}
+	l := c.MustUntil(t, d, fmt.Sprintf("%q", prefix), func(l string) bool { return strings.HasPrefix(l, prefix) })
+	return strings.TrimPrefix(l, prefix)
 }
 
 // helperWriter creates the segment and ring, says "created", waits for a
@@ -258,7 +202,7 @@ func TestCrossProcess(t *testing.T) {
 			for _, r := range readers {
 				r.expect(t, "ready", 20*time.Second)
 			}
-			if _, err := io.WriteString(w.stdin, "go\n"); err != nil {
+			if err := w.Send("go"); err != nil {
 				t.Fatal(err)
 			}
 			for i, r := range readers {
@@ -272,12 +216,12 @@ func TestCrossProcess(t *testing.T) {
 				if !c.lossless && i < 2 && laps == 0 {
 					t.Errorf("stalled reader %d was never lapped: the test proves nothing", i)
 				}
-				if err := r.cmd.Wait(); err != nil {
+				if err := r.Wait(); err != nil {
 					t.Errorf("reader %d: %v", i, err)
 				}
 				t.Logf("reader %d: got %d lost %d laps %d", i, got, lost, laps)
 			}
-			if err := w.cmd.Wait(); err != nil {
+			if err := w.Wait(); err != nil {
 				t.Errorf("writer: %v", err)
 			}
 		})
@@ -303,14 +247,14 @@ func TestWriterKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := io.WriteString(w.stdin, "go\n"); err != nil {
+	if err := w.Send("go"); err != nil {
 		t.Fatal(err)
 	}
 	w.expect(t, "written", 20*time.Second)
-	if err := w.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := w.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	_ = w.cmd.Wait()
+	_ = w.Wait()
 	var got int
 	done := make(chan error, 1)
 	go func() {

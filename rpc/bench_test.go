@@ -1,26 +1,21 @@
 package rpc
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	zmq "github.com/pebbe/zmq4"
-
+	"github.com/vnrpc/vnrpc/internal/benchkit"
+	"github.com/vnrpc/vnrpc/internal/proc"
 	"github.com/vnrpc/vnrpc/shm"
 )
 
@@ -42,26 +37,16 @@ import (
 // figure. The cost is cross-P wake-ups from goroutine hand-offs on both
 // sides (server reader -> handler goroutine, client reader -> caller).
 
-const helperEnv = "VNRPC_RPC_HELPER"
+func init() {
+	proc.Register("server", helperServer)
+	proc.Register("echo", helperEcho)
+	proc.Register("zmq-rep", helperZmqRep)
+	proc.Register("netns-client", helperNetnsClient)
+}
 
 func TestMain(m *testing.M) {
-	switch os.Getenv(helperEnv) {
-	case "":
-		os.Exit(m.Run())
-	case "server":
-		os.Exit(helperServer())
-	case "echo":
-		go exitOnStdinEOF()
-		os.Exit(helperEcho())
-	case "zmq-rep":
-		go exitOnStdinEOF()
-		os.Exit(helperZmqRep())
-	case "netns-client":
-		os.Exit(helperNetnsClient())
-	default:
-		fmt.Fprintln(os.Stderr, "unknown helper")
-		os.Exit(2)
-	}
+	proc.Main()
+	os.Exit(m.Run())
 }
 
 // exitOnStdinEOF ends a helper process when its parent closes stdin.
@@ -103,201 +88,67 @@ func helperServer() int {
 	return 0
 }
 
-// helperEcho echoes 4-byte-length-prefixed messages on a unix socket.
+// helperEcho is the unix-socket echo baseline (benchkit.EchoServer).
 func helperEcho() int {
-	ln, err := net.Listen("unix", os.Getenv("VNRPC_SOCK"))
-	if err != nil {
+	stop := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		close(stop)
+	}()
+	if err := benchkit.EchoServer(os.Getenv("VNRPC_SOCK"), func() { fmt.Println("ready") }, stop); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	fmt.Println("ready")
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return 0
-		}
-		go func() {
-			defer c.Close()
-			r := bufio.NewReader(c)
-			buf := make([]byte, 1<<16)
-			for {
-				if _, err := io.ReadFull(r, buf[:4]); err != nil {
-					return
-				}
-				n := int(buf[0]) | int(buf[1])<<8
-				if _, err := io.ReadFull(r, buf[4:4+n]); err != nil {
-					return
-				}
-				if _, err := c.Write(buf[:4+n]); err != nil {
-					return
-				}
-			}
-		}()
-	}
+	return 0
 }
 
-// helperZmqRep answers every REQ with its own message.
+// helperZmqRep is the REQ/REP baseline over tcp (benchkit.RepServer).
 func helperZmqRep() int {
-	rep, err := zmq.NewSocket(zmq.REP)
-	if err != nil {
+	go exitOnStdinEOF()
+	if err := benchkit.RepServer("tcp://127.0.0.1:*", func(ep string) { fmt.Println("ready", ep) }); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	if err := rep.Bind("tcp://127.0.0.1:*"); err != nil {
-		return 1
-	}
-	ep, _ := rep.GetLastEndpoint()
-	fmt.Println("ready", ep)
-	for {
-		msg, err := rep.RecvBytes(0)
-		if err != nil {
-			return 0
-		}
-		if _, err := rep.SendBytes(msg, 0); err != nil {
-			return 0
-		}
-	}
+	return 0
 }
 
-type proc struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	ready []string
-}
-
-func startProc(b *testing.B, name string, vars ...string) *proc {
+// startProc starts a helper and returns the fields of its "ready" line
+// after "ready"; the helper stops when the benchmark ends.
+func startProc(b *testing.B, name string, vars ...string) []string {
 	b.Helper()
-	exe, err := os.Executable()
+	c := proc.StartHelper(b, name, proc.Options{Env: vars})
+	b.Cleanup(func() { _ = c.Stop(10 * time.Second) })
+	return c.MustExpect(b, "ready", 30*time.Second)[1:]
+}
+
+// measure runs b.N calls spread over callers goroutines and reports the
+// round trips' percentiles and calls/s.
+func measure(b *testing.B, callers int, call func() error) {
+	b.ResetTimer()
+	h, rate, err := benchkit.Closed(callers, b.N, 200, call)
+	b.StopTimer()
 	if err != nil {
 		b.Fatal(err)
 	}
-	cmd := exec.Command(exe)
-	cmd.Env = append(append(os.Environ(), helperEnv+"="+name), vars...)
-	cmd.Stderr = os.Stderr
-	in, _ := cmd.StdinPipe()
-	out, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { // closing stdin stops a helper; kill one that does not stop
-		_ = in.Close()
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
-	line := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		if sc.Scan() {
-			line <- sc.Text()
-		}
-		close(line)
-		_, _ = io.Copy(io.Discard, out)
-	}()
-	select {
-	case l, ok := <-line:
-		if !ok || !strings.HasPrefix(l, "ready") {
-			b.Fatalf("helper %s did not start: %q", name, l)
-		}
-		return &proc{cmd: cmd, stdin: in, ready: strings.Fields(l)[1:]}
-	case <-time.After(30 * time.Second):
-		b.Fatalf("helper %s did not start in 30 s", name)
-	}
-	return nil
-}
-
-// measure runs b.N calls spread over `callers` goroutines and reports
-// p50/p99/p999/max of the round trips and calls/s.
-func measure(b *testing.B, callers int, call func() error) {
-	for range 200 { // warm up
-		if err := call(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	lat := make([][]time.Duration, callers)
-	per := max(b.N/callers, 1)
-	var wg sync.WaitGroup
-	errs := make(chan error, callers)
-	b.ResetTimer()
-	for i := range callers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			l := make([]time.Duration, 0, per)
-			for range per {
-				t0 := time.Now()
-				if err := call(); err != nil {
-					errs <- err
-					return
-				}
-				l = append(l, time.Since(t0))
-			}
-			lat[i] = l
-		}()
-	}
-	wg.Wait()
-	b.StopTimer()
-	close(errs)
-	for err := range errs {
-		b.Fatal(err)
-	}
-	all := slices.Concat(lat...)
-	slices.Sort(all)
-	b.ReportMetric(quantile(all, 0.50), "p50-ns")
-	b.ReportMetric(quantile(all, 0.99), "p99-ns")
-	b.ReportMetric(quantile(all, 0.999), "p999-ns")
-	b.ReportMetric(float64(all[len(all)-1]), "max-ns")
-	b.ReportMetric(float64(len(all))/b.Elapsed().Seconds(), "calls/s")
+	benchkit.Report(b, h)
+	b.ReportMetric(rate, "calls/s")
 }
 
 // measurePair runs b.N calls of call and of base, one caller each, in
-// 40 blocks taken in turn (call base, base call, …), each after a short
-// warm-up, and reports each side's p50/p99 and the ratio of the p50s.
+// 40 blocks taken in turn (benchkit.Pair), and reports each side's p50
+// and p99 and the ratio of the p50s.
 func measurePair(b *testing.B, call, base func() error) {
-	const blocks = 40
-	per := max(b.N/blocks, 1)
-	var lc, lb []time.Duration
-	run := func(f func() error, lat *[]time.Duration) {
-		for range 100 {
-			if err := f(); err != nil {
-				b.Fatal(err)
-			}
-		}
-		for range per {
-			t0 := time.Now()
-			if err := f(); err != nil {
-				b.Fatal(err)
-			}
-			*lat = append(*lat, time.Since(t0))
-		}
-	}
 	b.ResetTimer()
-	for i := range blocks {
-		if i%2 == 0 {
-			run(call, &lc)
-			run(base, &lb)
-		} else {
-			run(base, &lb)
-			run(call, &lc)
-		}
-	}
+	hc, hb, _, _, err := benchkit.Pair(b.N, 4000, 40, call, base)
 	b.StopTimer()
-	slices.Sort(lc)
-	slices.Sort(lb)
-	b.ReportMetric(quantile(lc, 0.50), "p50-ns")
-	b.ReportMetric(quantile(lc, 0.99), "p99-ns")
-	b.ReportMetric(quantile(lb, 0.50), "baseline-p50-ns")
-	b.ReportMetric(quantile(lb, 0.99), "baseline-p99-ns")
-	b.ReportMetric(quantile(lc, 0.50)/quantile(lb, 0.50), "x-baseline-p50")
-}
-
-// quantile is the p-quantile (0..1) of sorted latencies, in ns.
-func quantile(sorted []time.Duration, p float64) float64 {
-	return float64(sorted[min(len(sorted)-1, int(float64(len(sorted))*p))])
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(hc.Quantile(50)), "p50-ns")
+	b.ReportMetric(float64(hc.Quantile(99)), "p99-ns")
+	b.ReportMetric(float64(hb.Quantile(50)), "baseline-p50-ns")
+	b.ReportMetric(float64(hb.Quantile(99)), "baseline-p99-ns")
+	b.ReportMetric(float64(hc.Quantile(50))/float64(hb.Quantile(50)), "x-baseline-p50")
 }
 
 func BenchmarkCall(b *testing.B) {
@@ -334,14 +185,14 @@ func benchClient(b *testing.B, tr string, size int) func() error {
 		procs = "1"
 	}
 	sock := filepath.Join(dir, "s")
-	p := startProc(b, "server", "VNRPC_SOCK="+sock, "VNRPC_SEGDIR="+dir, "VNRPC_POLL="+poll,
+	ready := startProc(b, "server", "VNRPC_SOCK="+sock, "VNRPC_SEGDIR="+dir, "VNRPC_POLL="+poll,
 		"VNRPC_SERVER_PROCS="+procs)
 	o := ClientOptions{Addr: sock, Heartbeat: time.Hour}
 	switch tr {
 	case "uds-poll", "uds-poll-tuned":
 		o.Poll = benchPoll()
 	case "tcp":
-		o = ClientOptions{Addr: p.ready[0], EventAddr: p.ready[1], Transport: TransportTCP, Heartbeat: time.Hour}
+		o = ClientOptions{Addr: ready[0], EventAddr: ready[1], Transport: TransportTCP, Heartbeat: time.Hour}
 	}
 	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	c, err := Dial(context.Background(), o)
@@ -383,44 +234,24 @@ func echoClient(b *testing.B) func() error {
 	b.Cleanup(func() { _ = os.RemoveAll(dir) })
 	sock := filepath.Join(dir, "echo")
 	startProc(b, "echo", "VNRPC_SOCK="+sock)
-	c, err := net.Dial("unix", sock)
+	call, closeFn, err := benchkit.EchoCaller(sock, 64)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { _ = c.Close() })
-	msg := make([]byte, 4+64)
-	msg[0] = 64
-	in := make([]byte, len(msg))
-	return func() error {
-		if _, err := c.Write(msg); err != nil {
-			return err
-		}
-		_, err := io.ReadFull(c, in)
-		return err
-	}
+	b.Cleanup(func() { _ = closeFn() })
+	return call
 }
 
 // zmqClient starts the ZeroMQ REP process (tcp) and returns a 64-byte
 // REQ/REP round trip to it.
 func zmqClient(b *testing.B) func() error {
-	p := startProc(b, "zmq-rep")
-	req, err := zmq.NewSocket(zmq.REQ)
+	ready := startProc(b, "zmq-rep")
+	call, closeFn, err := benchkit.ReqCaller(ready[0], 64)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { _ = req.Close() })
-	_ = req.SetLinger(0)
-	if err := req.Connect(p.ready[0]); err != nil {
-		b.Fatal(err)
-	}
-	msg := make([]byte, 64)
-	return func() error {
-		if _, err := req.SendBytes(msg, 0); err != nil {
-			return err
-		}
-		_, err := req.RecvBytes(0)
-		return err
-	}
+	b.Cleanup(func() { _ = closeFn() })
+	return call
 }
 
 // benchCall makes one call bounded by 10 s as the RPC gateway's calls

@@ -22,22 +22,26 @@ import (
 
 	"github.com/vnrpc/vnrpc/calls"
 	"github.com/vnrpc/vnrpc/internal/callrt"
+	"github.com/vnrpc/vnrpc/internal/proc"
 	"github.com/vnrpc/vnrpc/internal/testutil"
 )
 
-const helperEnv = "VNRPC_UDS_HELPER"
-
-func TestMain(m *testing.M) {
-	if os.Getenv(helperEnv) == "dial" { // a peer of another uid, started by TestPeerOfAnotherUID
+func init() {
+	// A peer of another uid, started by TestPeerOfAnotherUID.
+	proc.Register("dial", func() int {
 		c, err := Dial(context.Background(), os.Getenv("VNRPC_SOCK"), Options{})
 		if err != nil {
 			fmt.Println("dial:", err)
-			os.Exit(0)
+			return 0
 		}
 		_, err = c.Call(context.Background(), "echo", []byte("x"))
 		fmt.Println("call:", err)
-		os.Exit(0)
-	}
+		return 0
+	})
+}
+
+func TestMain(m *testing.M) {
+	proc.Main()
 	os.Exit(m.Run())
 }
 
@@ -440,13 +444,14 @@ func TestPeerOfAnotherUID(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(peer)
-	cmd.Env = append(os.Environ(), helperEnv+"=dial", "VNRPC_SOCK="+f.path)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	out, err := cmd.CombinedOutput()
+	c := proc.StartCommand(t, cmd, proc.Options{MergeStderr: true, Env: []string{proc.HelperEnv("dial"), "VNRPC_SOCK=" + f.path}})
+	err = c.Wait()
+	out := c.Tail(20)
 	if err != nil {
 		t.Fatalf("peer: %v %s", err, out)
 	}
-	if !strings.Contains(string(out), "connection closed") {
+	if !strings.Contains(out, "connection closed") {
 		t.Errorf("the other uid's call was not refused: %s", out)
 	}
 	if !strings.Contains(f.logs.String(), "peer_uid=65534") {

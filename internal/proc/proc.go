@@ -325,3 +325,7 @@ func (c *Child) MustUntil(t TB, within time.Duration, what string, ok func(line 
 	}
 	return l
 }
+
+// HelperEnv is the environment setting that makes the running binary,
+// started by another command (ip netns exec …), run helper name.
+func HelperEnv(name string) string { return helperEnv + "=" + name }

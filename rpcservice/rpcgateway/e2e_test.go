@@ -22,7 +22,7 @@ import (
 
 // remote is a server process and an observer connection to it.
 type remote struct {
-	p                    *proc
+	p                    *helper
 	sock, calls, events  string
 	obs                  *rpc.Client
 	dir, rep, pub, small string
@@ -336,13 +336,13 @@ func TestE2EExpiredOrderNeverExecutes(t *testing.T) {
 		}
 		return nil
 	})
-	if err := r.p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := r.p.Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	// The signal is delivered asynchronously: wait until the kernel shows
 	// the process stopped.
 	eventually(t, "the server process stopped", func() error {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", r.p.cmd.Process.Pid))
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", r.p.Cmd.Process.Pid))
 		if err != nil {
 			return err
 		}
@@ -354,7 +354,7 @@ func TestE2EExpiredOrderNeverExecutes(t *testing.T) {
 	_, err = short.me.SendOrder(engine.OrderRequest{Symbol: "rb2601", Exchange: engine.ExchangeSHFE,
 		Direction: engine.DirectionLong, Type: engine.OrderTypeLimit, Offset: engine.OffsetOpen, Price: 1, Volume: 1},
 		rpcgateway.DefaultName)
-	if cerr := r.p.cmd.Process.Signal(syscall.SIGCONT); cerr != nil {
+	if cerr := r.p.Cmd.Process.Signal(syscall.SIGCONT); cerr != nil {
 		t.Fatal(cerr)
 	}
 	if err == nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vnrpc/vnrpc/engine"
 	"github.com/vnrpc/vnrpc/gateway/sim"
+	"github.com/vnrpc/vnrpc/internal/proc"
 	"github.com/vnrpc/vnrpc/internal/testutil"
 	"github.com/vnrpc/vnrpc/rpcservice"
 	"github.com/vnrpc/vnrpc/rpcservice/rpcgateway"
@@ -163,9 +164,7 @@ func sameState(srv *engine.MainEngine, cli *engine.MainEngine, name string) erro
 }
 
 func TestMain(m *testing.M) {
-	if os.Getenv(helperEnv) != "" {
-		os.Exit(helperMain())
-	}
+	proc.Main()
 	os.Exit(m.Run())
 }
 

@@ -1,13 +1,11 @@
 package rpcgateway_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,12 +16,17 @@ import (
 
 	"github.com/vnrpc/vnrpc/engine"
 	"github.com/vnrpc/vnrpc/gateway/sim"
+	"github.com/vnrpc/vnrpc/internal/proc"
 	"github.com/vnrpc/vnrpc/rpcservice"
 	"github.com/vnrpc/vnrpc/rpcservice/rpcgateway"
 )
 
-// The test binary re-execs itself as a server or client process.
-const helperEnv = "VNRPC_GWRPC_HELPER"
+// The test binary re-execs itself as a server or client process
+// (internal/proc).
+func init() {
+	proc.Register("server", helperRun(helperServer))
+	proc.Register("client", helperRun(helperClient))
+}
 
 // methodStep makes the helper server's sim exchange step n times
 // (n: 4 bytes, little endian) so tests publish ticks at will.
@@ -32,21 +35,14 @@ const methodStep = "test.step"
 // methodConnect2 connects the helper server's second gateway (VNRPC_TWO=1).
 const methodConnect2 = "test.connect2"
 
-func helperMain() int {
-	var err error
-	switch os.Getenv(helperEnv) {
-	case "server":
-		err = helperServer()
-	case "client":
-		err = helperClient()
-	default:
-		err = fmt.Errorf("unknown helper %q", os.Getenv(helperEnv))
+func helperRun(f func() error) func() int {
+	return func() int {
+		if err := f(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		return 0
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return 0
 }
 
 // helperServer: the sim gateway (manual ticks) and the RPC service on the
@@ -189,62 +185,21 @@ func helperClient() error {
 	return nil
 }
 
-// proc is a helper process.
-type proc struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	lines chan string
-}
+// helper is a helper process; lines it prints are kept for expect.
+type helper struct{ *proc.Child }
 
-func spawn(t *testing.T, role string, env ...string) *proc {
+func spawn(t *testing.T, role string, env ...string) *helper {
 	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe)
-	cmd.Env = append(append(os.Environ(), helperEnv+"="+role), env...)
-	cmd.Stderr = os.Stderr
-	in, _ := cmd.StdinPipe()
-	out, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, stdin: in, lines: make(chan string, 4096)}
-	go func() {
-		defer close(p.lines)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			select {
-			case p.lines <- sc.Text():
-			default: // nobody reads "tick" lines; drop them
-			}
-		}
-	}()
-	t.Cleanup(p.kill)
-	return p
+	return &helper{proc.StartHelper(t, role, proc.Options{Env: env})}
 }
 
 // expect waits up to 30 s for a line starting with prefix and returns it.
-func (p *proc) expect(t *testing.T, prefix string) string {
+func (p *helper) expect(t *testing.T, prefix string) string {
 	t.Helper()
-	deadline := time.After(30 * time.Second)
-	for {
-		select {
-		case l, ok := <-p.lines:
-			if !ok {
-				t.Fatalf("helper exited before %q", prefix)
-			}
-			if strings.HasPrefix(l, prefix) {
-				return l
-			}
-		case <-deadline:
-			t.Fatalf("no %q from the helper in 30 s", prefix)
-		}
-	}
+	return p.MustUntil(t, 30*time.Second, fmt.Sprintf("%q", prefix), func(l string) bool { return strings.HasPrefix(l, prefix) })
 }
 
-func (p *proc) kill() {
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	_ = p.cmd.Wait()
+func (p *helper) kill() {
+	_ = p.Cmd.Process.Signal(syscall.SIGKILL)
+	_ = p.Wait()
 }

@@ -46,7 +46,7 @@ func main() {
 		if err != nil {
 			fmt.Println("add:", err)
 		} else {
-			fmt.Println(sum)
+			fmt.Printf("add(1, 3) = %g\n", sum)
 		}
 		select {
 		case <-ctx.Done():

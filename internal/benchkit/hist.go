@@ -1,4 +1,4 @@
-package bench
+package benchkit
 
 import (
 	"encoding/json"
@@ -40,29 +40,21 @@ func LoadHist(path string) (*Hist, error) {
 	}
 	var s hdrhistogram.Snapshot
 	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("bench: histogram %s: %w", path, err)
+		return nil, fmt.Errorf("benchkit: histogram %s: %w", path, err)
 	}
 	return &Hist{hdrhistogram.Import(&s)}, nil
 }
 
-// curve is the quantiles drawn in the percentile charts.
-var curve = []float64{0, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.999, 100}
-
-// Fill sets r's count, percentiles and curve from h.
-func (h *Hist) Fill(r *Result) {
-	r.Count = h.h.TotalCount()
-	r.P50 = h.h.ValueAtQuantile(50)
-	r.P90 = h.h.ValueAtQuantile(90)
-	r.P99 = h.h.ValueAtQuantile(99)
-	r.P999 = h.h.ValueAtQuantile(99.9)
-	r.P9999 = h.h.ValueAtQuantile(99.99)
-	r.Max = h.h.Max()
-	r.Percentiles = r.Percentiles[:0]
-	for _, q := range curve {
-		if q >= 100 {
-			r.Percentiles = append(r.Percentiles, Point{Q: q, Ns: h.h.Max()})
-			continue
-		}
-		r.Percentiles = append(r.Percentiles, Point{Q: q, Ns: h.h.ValueAtQuantile(q)})
+// Quantile is the latency at quantile q (0..100), in ns; 100 is the max.
+func (h *Hist) Quantile(q float64) int64 {
+	if q >= 100 {
+		return h.h.Max()
 	}
+	return h.h.ValueAtQuantile(q)
 }
+
+// Max is the largest latency recorded, in ns.
+func (h *Hist) Max() int64 { return h.h.Max() }
+
+// RecordN adds the latency ns n times.
+func (h *Hist) RecordN(ns, n int64) { _ = h.h.RecordValues(min(max(ns, 1), 100e9), n) }
