@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package bench is vnrpc's latency benchmark suite, run by "vnrpc bench":
 // every path (the ring, calls, ticks end to end) beside its baselines in
 // the same run, latencies in HDR histograms, results as JSON, a Markdown

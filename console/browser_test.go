@@ -57,6 +57,9 @@ func chromium() string {
 // browser starts the package's one browser. A missing Chromium is a
 // failure, not a skip: these tests are required (scripts/deps.sh installs it).
 func browser(t *testing.T) context.Context {
+	if testing.Short() {
+		t.Skip("drives Chromium: the full tier")
+	}
 	t.Helper()
 	browserOnce.Do(func() {
 		path := chromium()

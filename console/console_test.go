@@ -311,6 +311,9 @@ func TestHelloAndBadRequests(t *testing.T) {
 			t.Errorf("%s: ok=%v error %q, want an error containing %q", tc.name, ok, e, tc.want)
 		}
 	}
+	if err := me.EventEngine().Sync(context.Background()); err != nil { // the OMS has seen what was put
+		t.Fatal(err)
+	}
 	if len(me.AllOrders()) != 0 {
 		t.Fatalf("a refused request sent an order: %v", me.AllOrders())
 	}
@@ -327,9 +330,13 @@ func TestHelloAndBadRequests(t *testing.T) {
 		t.Fatalf("order.send: %s", e)
 	}
 	id := res.(map[string]any)["vt_orderid"].(string)
-	if o, found := me.Order(id); !found || o.Reference != "console" {
-		t.Fatalf("order %s: %v %v", id, o, found)
-	}
+	// The OMS records orders on the event engine's dispatcher: wait for it.
+	testutil.Eventually(t, 10*time.Second, "the order in the OMS", func() error {
+		if o, found := me.Order(id); !found || o.Reference != "console" {
+			return fmt.Errorf("order %s: %v %v", id, o, found)
+		}
+		return nil
+	})
 	if ok, e, _ := w.call("order.cancel", map[string]any{"vt_orderid": id}); !ok {
 		t.Fatalf("cancel: %s", e)
 	}

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package lan carries vnrpc's calls and events between machines over
 // ZeroMQ TCP (github.com/pebbe/zmq4, cgo over libzmq): calls on a ROUTER
 // (server) / DEALER (client) pair, events on XPUB / SUB (the server

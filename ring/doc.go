@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package ring is a single-producer, many-reader broadcast ring over a
 // caller-supplied []byte: a heap buffer within one process, or a shared
 // memory segment (package shm) across processes. It carries vnrpc's events

@@ -375,7 +375,10 @@ func TestManyClientsEveryTransport(t *testing.T) {
 	for _, tr := range []string{"local", "tcp"} {
 		t.Run(tr, func(t *testing.T) {
 			e := newEnv(t, tr)
-			const clients, calls = 64, 1000
+			clients, calls := 64, 1000
+			if testing.Short() {
+				calls = 100
+			}
 			var wg sync.WaitGroup
 			errs := make(chan error, clients)
 			for i := range clients {

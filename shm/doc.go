@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package shm manages named shared-memory segments: files under /dev/shm
 // (a tmpfs; the directory is configurable) mapped into each process that
 // uses them.

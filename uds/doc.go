@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package uds carries calls over a unix domain socket: length-prefixed
 // msgpack frames, many calls in flight on one connection matched by id, a
 // deadline carried with each request, bounded frames and typed remote

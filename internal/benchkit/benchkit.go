@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package benchkit is the measuring kit every vnrpc benchmark uses: the
 // suite behind vnrpc-bench (package bench) and the packages' go test
 // benchmarks. Latencies go into HDR histograms (Hist); a go test
