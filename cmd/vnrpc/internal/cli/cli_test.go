@@ -271,3 +271,53 @@ func TestFlagsDoNotStickInTheSettingsFile(t *testing.T) {
 		t.Fatal("the default settings have no LAN address: the test proves nothing")
 	}
 }
+
+// --gateway rpc serves another vnrpc server's engine onward: a server on
+// the sim, and a second server whose exchange is the first, through the
+// RPC gateway. The second one's summary shows the first one's ticks.
+func TestServerChainedThroughTheRPCGateway(t *testing.T) {
+	run := func(c ServerConfig, logs *syncBuffer) (stop func()) {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- RunServer(ctx, c, slog.New(slog.NewTextHandler(logs, nil))) }()
+		return func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("server: %v\n%s", err, logs.String())
+			}
+		}
+	}
+	upDir, downDir := t.TempDir(), t.TempDir()
+	up := DefaultServerConfig()
+	up.Sim.TickRate = 100
+	up.RPC = RPCConfig{Enabled: true, DataDir: upDir, SocketPath: filepath.Join(upDir, "s", "rpc.sock"), NoLAN: true}
+	upLogs := &syncBuffer{written: make(chan struct{}, 1)}
+	defer run(up, upLogs)()
+	waitLog(t, upLogs, "RPC service started")
+
+	down := DefaultServerConfig()
+	down.Gateway = "rpc"
+	down.Setting = map[string]any{"address": up.RPC.SocketPath}
+	down.Symbols = []string{"rb2601.SHFE"}
+	down.SummaryInterval.Duration = 50 * time.Millisecond
+	down.RPC = RPCConfig{Enabled: true, DataDir: downDir, SocketPath: filepath.Join(downDir, "s", "rpc.sock"), NoLAN: true}
+	downLogs := &syncBuffer{written: make(chan struct{}, 1)}
+	defer run(down, downLogs)()
+	waitLog(t, downLogs, `last="rb2601.SHFE`)
+	if !strings.Contains(downLogs.String(), "gateway=RPC") {
+		t.Errorf("the second server does not run the RPC gateway:\n%s", downLogs.String())
+	}
+}
+
+// waitLog waits up to 20 s for logs to hold s.
+func waitLog(t *testing.T, logs *syncBuffer, s string) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for !strings.Contains(logs.String(), s) {
+		select {
+		case <-logs.written:
+		case <-deadline:
+			t.Fatalf("no %q in 20 s:\n%s", s, logs.String())
+		}
+	}
+}

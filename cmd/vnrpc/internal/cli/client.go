@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -119,46 +118,20 @@ func clientCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 // RunClient runs a main engine with the RPC gateway until ctx is done.
 func RunClient(ctx context.Context, c ClientConfig, log *slog.Logger) error {
-	var subs sync.WaitGroup // subscribe calls in flight: closing the engine cancels them, then they are waited for
-	defer subs.Wait()
 	me := engine.NewMainEngine(nil, log)
+	var subs *subscriber
 	defer func() {
-		if err := me.Close(); err != nil {
+		if err := me.Close(); err != nil { // ends subscriptions in flight
 			log.Error("close", "err", err)
 		}
+		subs.Close()
 		log.Info("client stopped")
 	}()
 	ev := me.EventEngine()
 	logEvents(ev, log, engine.EventLog, rpcgateway.EventRpcLog)
 	var ticks atomic.Uint64
 	ev.RegisterTap(engine.EventTick, func(engine.Event) { ticks.Add(1) }) // a tap: no dispatch per tick
-	subscribed := map[string]bool{}
-	var subMu sync.Mutex
-	subscribe := func(vt string) { // once the contract is known, off the event goroutine
-		subMu.Lock()
-		defer subMu.Unlock()
-		if subscribed[vt] {
-			return
-		}
-		subscribed[vt] = true
-		sym, ex, _ := engine.ParseVtSymbol(vt)
-		subs.Add(1)
-		go func() {
-			defer subs.Done()
-			if err := me.Subscribe(engine.SubscribeRequest{Symbol: sym, Exchange: ex}, rpcgateway.DefaultName); err != nil {
-				log.Warn("subscribe", "symbol", vt, "err", err)
-			}
-		}()
-	}
-	want := map[string]bool{}
-	for _, s := range c.Symbols {
-		want[s] = true
-	}
-	ev.Register(engine.EventContract, func(e engine.Event) {
-		if vt := e.Data.(*engine.Contract).VtSymbol(); want[vt] {
-			subscribe(vt)
-		}
-	})
+	subs = subscribeWhenListed(me, rpcgateway.DefaultName, c.Symbols, log)
 	gwi, err := me.AddGateway(rpcgateway.Factory(rpcgateway.Options{Logger: log}), rpcgateway.DefaultName)
 	if err != nil {
 		return err

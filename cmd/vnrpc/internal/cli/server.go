@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/vnrpc/vnrpc/console"
 	"github.com/vnrpc/vnrpc/engine"
+	"github.com/vnrpc/vnrpc/gateway"
 	"github.com/vnrpc/vnrpc/gateway/sim"
 	"github.com/vnrpc/vnrpc/rpcservice"
 )
@@ -26,13 +28,18 @@ import (
 // ServerConfig is the configuration of "vnrpc server". A config file (JSON
 // or TOML, by extension) sets it; flags given on the command line win.
 type ServerConfig struct {
-	Sim             SimConfig `json:"sim" toml:"sim"`
-	Symbols         []string  `json:"symbols" toml:"symbols"`
-	LogLevel        string    `json:"log_level" toml:"log_level"`
-	SummaryInterval Duration  `json:"summary_interval" toml:"summary_interval"`
-	Demo            bool      `json:"demo" toml:"demo"`
-	RPC             RPCConfig `json:"rpc" toml:"rpc"`
-	UI              UIConfig  `json:"ui" toml:"ui"`
+	// Gateway names the exchange gateway (gateway.Names(): sim, rpc).
+	Gateway string `json:"gateway" toml:"gateway"`
+	// Setting overrides the gateway's connect settings, key by key (for
+	// the sim, the [sim] section and its flags set them too).
+	Setting         map[string]any `json:"setting" toml:"setting"`
+	Sim             SimConfig      `json:"sim" toml:"sim"`
+	Symbols         []string       `json:"symbols" toml:"symbols"`
+	LogLevel        string         `json:"log_level" toml:"log_level"`
+	SummaryInterval Duration       `json:"summary_interval" toml:"summary_interval"`
+	Demo            bool           `json:"demo" toml:"demo"`
+	RPC             RPCConfig      `json:"rpc" toml:"rpc"`
+	UI              UIConfig       `json:"ui" toml:"ui"`
 }
 
 // UIConfig configures the browser console (GUI mode).
@@ -102,6 +109,7 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil
 // DefaultServerConfig is what "vnrpc server" runs with no flags.
 func DefaultServerConfig() ServerConfig {
 	return ServerConfig{
+		Gateway:         "sim",
 		Sim:             SimConfig{UserID: "demo", Password: "demo", Seed: 1, TickRate: 2, Capital: 1_000_000},
 		Symbols:         []string{"rb2601.SHFE", "IF2512.CFFEX", "600519.SSE"},
 		LogLevel:        "info",
@@ -116,6 +124,9 @@ var logLevels = map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.Lev
 
 // Validate checks every field and names the bad one with what it accepts.
 func (c *ServerConfig) Validate() error {
+	if _, err := gateway.Lookup(c.Gateway); err != nil {
+		return usageErr("gateway: %v", err)
+	}
 	if _, ok := logLevels[c.LogLevel]; !ok {
 		return usageErr("log-level %q: accepted values are debug, info, warn, error", c.LogLevel)
 	}
@@ -183,9 +194,42 @@ func startService(me *engine.MainEngine, c RPCConfig, log *slog.Logger) error {
 	return app.(*rpcservice.Engine).Start()
 }
 
-func (c *ServerConfig) setting() engine.Setting {
-	return engine.Setting{"user_id": c.Sim.UserID, "password": c.Sim.Password, "seed": float64(c.Sim.Seed),
-		"tick_rate": c.Sim.TickRate, "capital": c.Sim.Capital, "contracts_file": c.Sim.ContractsFile}
+// setting is the gateway's connect settings: its defaults (for the sim,
+// the [sim] section), then Setting's keys.
+func (c *ServerConfig) setting(d gateway.Driver) engine.Setting {
+	st := d.Setting()
+	if d.Name == "sim" {
+		st = engine.Setting{"user_id": c.Sim.UserID, "password": c.Sim.Password, "seed": float64(c.Sim.Seed),
+			"tick_rate": c.Sim.TickRate, "capital": c.Sim.Capital, "contracts_file": c.Sim.ContractsFile}
+	}
+	for k, v := range c.Setting {
+		st[k] = v
+	}
+	return st
+}
+
+// settingFlag is --setting KEY=VALUE, repeated: a number or true/false
+// is taken as one, anything else as a string.
+type settingFlag struct{ m *map[string]any }
+
+func (f settingFlag) String() string { return "" }
+
+func (f settingFlag) Set(kv string) error {
+	k, v, ok := strings.Cut(kv, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want KEY=VALUE, got %q", kv)
+	}
+	if *f.m == nil {
+		*f.m = map[string]any{}
+	}
+	if n, err := strconv.ParseFloat(v, 64); err == nil {
+		(*f.m)[k] = n
+	} else if b, err := strconv.ParseBool(v); err == nil {
+		(*f.m)[k] = b
+	} else {
+		(*f.m)[k] = v
+	}
+	return nil
 }
 
 // LoadConfigFile fills c from a JSON or TOML file (chosen by extension).
@@ -222,6 +266,8 @@ func serverFlags(c *ServerConfig, stderr io.Writer) (*flag.FlagSet, *string, *st
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg := fs.String("config", "", "config file, .json or .toml (flags given here override it)")
+	fs.StringVar(&c.Gateway, "gateway", c.Gateway, "the exchange gateway: "+gatewayList())
+	fs.Var(settingFlag{&c.Setting}, "setting", "a gateway connect setting KEY=VALUE, repeated (e.g. --gateway rpc --setting address=tcp://HOST:2014)")
 	fs.StringVar(&c.Sim.UserID, "user", c.Sim.UserID, "sim exchange user id")
 	fs.StringVar(&c.Sim.Password, "password", c.Sim.Password, "sim exchange password")
 	fs.Int64Var(&c.Sim.Seed, "seed", c.Sim.Seed, "seed of the simulated market (same seed, same calls: same events)")
@@ -248,11 +294,11 @@ func serverFlags(c *ServerConfig, stderr io.Writer) (*flag.FlagSet, *string, *st
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: vnrpc server [flags]
 
-Runs a main engine with the simulated exchange (gateway SIM), subscribes the
-symbols and serves the engine with the RPC service: local clients through
-shared memory and a unix socket, LAN clients over ZeroMQ TCP. Logs every
-gateway and service log and a one-line summary, and stops cleanly on SIGINT
-or SIGTERM.
+Runs a main engine with an exchange gateway (--gateway, the simulated
+exchange by default), subscribes the symbols and serves the engine with the
+RPC service: local clients through shared memory and a unix socket, LAN
+clients over ZeroMQ TCP. Logs every gateway and service log and a one-line
+summary, and stops cleanly on SIGINT or SIGTERM.
 
 Flags:
 `)
@@ -314,10 +360,12 @@ func RunServer(ctx context.Context, c ServerConfig, log *slog.Logger) error {
 		return err
 	}
 	me := engine.NewMainEngine(nil, log)
+	var subs *subscriber
 	defer func() {
-		if err := me.Close(); err != nil {
+		if err := me.Close(); err != nil { // ends subscriptions in flight
 			log.Error("close", "err", err)
 		}
+		subs.Close()
 		log.Info("server stopped")
 	}()
 	ev := me.EventEngine()
@@ -325,38 +373,38 @@ func RunServer(ctx context.Context, c ServerConfig, log *slog.Logger) error {
 	var ticks atomic.Uint64
 	ev.RegisterTap(engine.EventTick, func(engine.Event) { ticks.Add(1) }) // a tap: no dispatch per tick
 
-	gwi, err := me.AddGateway(sim.New, sim.DefaultName)
+	drv, err := gateway.Lookup(c.Gateway)
+	if err != nil {
+		return usageErr("gateway: %v", err)
+	}
+	gw, err := me.AddGateway(drv.Factory(gateway.Options{Logger: log}), "")
 	if err != nil {
 		return err
 	}
-	gw := gwi.(*sim.Gateway)
-	if err := me.Connect(c.setting(), gw.Name()); err != nil {
+	subs = subscribeWhenListed(me, gw.Name(), c.Symbols, log)
+	setting := c.setting(drv)
+	if err := me.Connect(setting, gw.Name()); err != nil {
 		return err
 	}
-	for _, vt := range c.Symbols {
-		if _, err := gw.Snapshot(vt); err != nil {
-			return usageErr("symbols: %q is not listed on the simulated exchange (listed: %s)",
-				vt, strings.Join(gw.VtSymbols(), ", "))
-		}
-		sym, ex, _ := engine.ParseVtSymbol(vt)
-		if err := me.Subscribe(engine.SubscribeRequest{Symbol: sym, Exchange: ex}, gw.Name()); err != nil {
-			return err
-		}
+	syncCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	missing, listed := subs.unlisted(syncCtx)
+	cancel()
+	if len(missing) > 0 {
+		return usageErr("symbols: %s not listed by gateway %s (listed: %s)", strings.Join(missing, ", "), gw.Name(), listed)
 	}
 	if c.RPC.Enabled {
 		if err := startService(me, c.RPC, log); err != nil {
 			return err
 		}
 	}
-	con, err := startConsole(me, c.UI, "vnrpc server", map[string]engine.Setting{gw.Name(): c.setting()}, log)
+	con, err := startConsole(me, c.UI, "vnrpc server", map[string]engine.Setting{gw.Name(): setting}, log)
 	if err != nil {
 		return err
 	}
 	if con != nil {
 		defer con.Close()
 	}
-	log.Info("server running", "gateway", gw.Name(), "symbols", strings.Join(c.Symbols, ","),
-		"tick_rate", c.Sim.TickRate, "seed", c.Sim.Seed)
+	log.Info("server running", "gateway", gw.Name(), "symbols", strings.Join(c.Symbols, ","))
 
 	run(ctx, me, gw.Name(), c.Demo, c.Symbols, c.SummaryInterval.Duration, &ticks, log, func(rate float64) {
 		summary(log, me, rate, c.Symbols)
@@ -468,4 +516,13 @@ func pyLevel(l int) slog.Level {
 		return slog.LevelInfo
 	}
 	return slog.LevelDebug
+}
+
+// gatewayList is the gateways for a help text: "sim (…), rpc (…)".
+func gatewayList() string {
+	var parts []string
+	for _, d := range gateway.Drivers() {
+		parts = append(parts, d.Name+" ("+d.Description+")")
+	}
+	return strings.Join(parts, "; ")
 }
