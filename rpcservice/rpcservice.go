@@ -283,20 +283,11 @@ func serverOptions(st Setting, log *slog.Logger) (rpc.ServerOptions, error) {
 	if (st.RepAddress == "") != (st.PubAddress == "") {
 		return o, errors.New("rpcservice: rep_address and pub_address go together: give both or neither")
 	}
-	if st.ServerKeyFile != "" || st.AuthorizedKeysFile != "" {
-		if st.ServerKeyFile == "" || st.AuthorizedKeysFile == "" {
-			return o, errors.New("rpcservice: CURVE needs both server_key_file and authorized_keys_file")
-		}
-		keys, err := lan.ReadKeys(st.ServerKeyFile)
-		if err != nil {
-			return o, err
-		}
-		auth, err := lan.ReadAuthorized(st.AuthorizedKeysFile)
-		if err != nil {
-			return o, err
-		}
-		o.Curve = &lan.ServerCurve{Keys: keys, Authorized: auth}
+	curve, err := lan.LoadServerCurve(st.ServerKeyFile, st.AuthorizedKeysFile)
+	if err != nil {
+		return o, fmt.Errorf("rpcservice: server_key_file, authorized_keys_file: %w", err)
 	}
+	o.Curve = curve
 	return o, nil
 }
 

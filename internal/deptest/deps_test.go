@@ -2,87 +2,155 @@ package deptest
 
 import (
 	"bufio"
-	"bytes"
+	"encoding/json"
+	"os"
 	"os/exec"
-	"slices"
 	"strings"
 	"testing"
 )
 
 const mod = "github.com/vnrpc/vnrpc"
 
-// rule forbids package pkg (and its subpackages when tree is set) to
-// depend, directly or not, on any path with one of the forbidden prefixes.
-type rule struct {
-	pkg    string
-	tree   bool
-	forbid []string
-	why    string
+// arrow is one row of the table in docs/architecture.md.
+type arrow struct {
+	pkg      string   // a package, or a subtree "x/..."
+	internal []string // module packages it may import ("x/..." for a subtree)
+	external []string // module paths outside the standard library it may import
 }
 
-var rules = []rule{
-	{"engine", false, []string{mod + "/", "net", "github.com/", "golang.org/x/"},
-		"engine is the trading core: standard library only, no transport, encoding or gateway"},
-	{"rpcservice/wire", false, []string{mod + "/gateway", mod + "/rpc", mod + "/uds", mod + "/lan", mod + "/ring", mod + "/shm", "net"},
-		"rpcservice/wire is the trading schema: engine and msgpack only"},
-	{"gateway", true, []string{mod + "/cmd", mod + "/bench", mod + "/console", mod + "/examples", mod + "/cmd"},
-		"gateways are libraries: they must not reach up into commands, the benchmark suite or the console"},
-	{"ring", true, []string{mod + "/", "net", "github.com/vmihailenco/", "github.com/pebbe/"},
-		"ring knows nothing of trading, sockets or encodings; it takes a []byte"},
-	{"shm", true, []string{mod + "/", "net", "github.com/vmihailenco/", "github.com/pebbe/"},
-		"shm only maps memory"},
-	{"uds", true, []string{mod + "/engine", mod + "/gateway", mod + "/ring", mod + "/shm"},
-		"uds knows frames, not trading objects"},
-	{"lan", true, []string{mod + "/engine", mod + "/gateway", mod + "/ring", mod + "/shm"},
-		"lan knows frames, not trading objects"},
-	{"rpc", true, []string{mod + "/engine", mod + "/gateway"}, "rpc is generic: no trading concepts"},
-	{"console", true, []string{mod + "/cmd"},
-		"the console is a library over an engine, its service and gateways: commands build on it, not it on them"},
+// readArrows parses the table under "## Package arrows".
+func readArrows(t *testing.T) []arrow {
+	f, err := os.Open("../../docs/architecture.md")
+	if err != nil {
+		t.Fatalf("the package arrows live in docs/architecture.md: %v", err)
+	}
+	defer f.Close()
+	var out []arrow
+	in := false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		l := strings.TrimSpace(sc.Text())
+		switch {
+		case strings.HasPrefix(l, "## "):
+			in = l == "## Package arrows"
+		case in && strings.HasPrefix(l, "| `"):
+			cols := strings.Split(strings.Trim(l, "|"), "|")
+			if len(cols) != 3 {
+				t.Fatalf("architecture.md: a row of the arrows table has %d columns: %s", len(cols), l)
+			}
+			out = append(out, arrow{pkg: names(cols[0])[0], internal: names(cols[1]), external: names(cols[2])})
+		}
+	}
+	if len(out) < 10 {
+		t.Fatalf("architecture.md: the arrows table has %d rows; is the heading \"## Package arrows\" still there?", len(out))
+	}
+	return out
 }
 
-// Nothing but the command itself may import these; the command (cmd/vnrpc
-// and its internal/cli) runs the benchmark suite, so it may import bench.
-var leaves = []string{mod + "/cmd", mod + "/examples", mod + "/bench"}
+// names lists the `quoted` names of a table cell.
+func names(cell string) []string {
+	var out []string
+	for _, f := range strings.Split(cell, "`") {
+		if f = strings.TrimSpace(f); f != "" && f != "," && f != "—" && !strings.HasPrefix(f, ",") {
+			out = append(out, f)
+		}
+	}
+	return out
+}
 
-var mayImportBench = []string{mod + "/cmd/vnrpc", mod + "/cmd/vnrpc/internal/cli"}
+// match reports whether a module package (relative to the module) is
+// pattern or, for "x/...", x or under it.
+func match(pattern, path string) bool {
+	if base, ok := strings.CutSuffix(pattern, "/..."); ok {
+		return path == base || strings.HasPrefix(path, base+"/")
+	}
+	return path == pattern
+}
 
+// inModule reports whether an outside import path belongs to module m.
+func inModule(m, path string) bool { return path == m || strings.HasPrefix(path, m+"/") }
+
+type pkgInfo struct {
+	ImportPath string
+	Imports    []string
+	Standard   bool
+}
+
+// TestDependencyArrows holds every package to its row of the table in
+// docs/architecture.md: it imports only what the row allows, and every
+// package has a row.
 func TestDependencyArrows(t *testing.T) {
-	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}{{range .Deps}} {{.}}{{end}}", mod+"/...").Output()
+	arrows := readArrows(t)
+	out, err := exec.Command("go", "list", "-json=ImportPath,Imports", mod+"/...").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}
-	seen := 0
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		pkg, deps := f[0], f[1:]
-		rel := strings.TrimPrefix(strings.TrimPrefix(pkg, mod), "/")
-		for _, r := range rules {
-			if rel != r.pkg && !(r.tree && strings.HasPrefix(rel, r.pkg+"/")) {
-				continue
-			}
-			seen++
-			for _, d := range deps {
-				for _, bad := range r.forbid {
-					if d == strings.TrimSuffix(bad, "/") || strings.HasPrefix(d, bad) && (strings.HasSuffix(bad, "/") || strings.HasPrefix(d, bad+"/")) {
-						t.Errorf("%s depends on %s: %s", pkg, d, r.why)
-					}
-				}
+	std := stdPackages(t)
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	checked := 0
+	for dec.More() {
+		var p pkgInfo
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		rel := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, mod), "/")
+		var row *arrow
+		for i := range arrows {
+			if match(arrows[i].pkg, rel) {
+				row = &arrows[i]
+				break
 			}
 		}
-		for _, d := range deps {
-			for _, leaf := range leaves {
-				if leaf == mod+"/bench" && slices.Contains(mayImportBench, pkg) {
-					continue
+		if row == nil {
+			t.Errorf("%s has no row in the package arrows of docs/architecture.md: add one (what it may import, and why it belongs where it is)", rel)
+			continue
+		}
+		checked++
+		for _, imp := range p.Imports {
+			switch {
+			case std[imp] || imp == "C":
+			case strings.HasPrefix(imp, mod+"/"):
+				r := strings.TrimPrefix(imp, mod+"/")
+				if !allowed(row.internal, r, match) {
+					t.Errorf("%s imports %s: docs/architecture.md allows it %v", rel, r, orNone(row.internal))
 				}
-				if (d == leaf || strings.HasPrefix(d, leaf+"/")) && !strings.HasPrefix(pkg, leaf) {
-					t.Errorf("%s imports %s: commands, examples and the benchmark suite are leaves", pkg, d)
+			default:
+				if !allowed(row.external, imp, inModule) {
+					t.Errorf("%s imports %s: docs/architecture.md allows it %v from outside the standard library", rel, imp, orNone(row.external))
 				}
 			}
 		}
 	}
-	if seen < 2 {
-		t.Fatalf("the rules matched only %d packages: the module path or layout changed", seen)
+	if checked < 20 {
+		t.Fatalf("only %d packages checked: the module path or layout changed", checked)
 	}
+}
+
+func allowed(patterns []string, path string, match func(pattern, path string) bool) bool {
+	for _, p := range patterns {
+		if match(p, path) {
+			return true
+		}
+	}
+	return false
+}
+
+func orNone(l []string) []string {
+	if len(l) == 0 {
+		return []string{"nothing"}
+	}
+	return l
+}
+
+// stdPackages lists the standard library's packages.
+func stdPackages(t *testing.T) map[string]bool {
+	out, err := exec.Command("go", "list", "std").Output()
+	if err != nil {
+		t.Fatalf("go list std: %v", err)
+	}
+	m := map[string]bool{}
+	for _, l := range strings.Fields(string(out)) {
+		m[l] = true
+	}
+	return m
 }
