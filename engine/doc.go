@@ -3,7 +3,7 @@
 // Gateway and App contracts that exchange connections and plug-ins implement.
 //
 // It knows nothing of transports or encodings (the msgpack struct tags aside;
-// engine/wire encodes the objects) and imports nothing but the standard
+// rpcservice/wire encodes the objects) and imports nothing but the standard
 // library.
 //
 // Typical use, with the simulated exchange:

@@ -11,7 +11,8 @@ import (
 )
 
 // Gateway is the contract every exchange connection implements (vn.py's
-// BaseGateway). Implementations live under gateway/ (gateway/sim, gateway/rpc).
+// BaseGateway). Implementations live under gateway/ (gateway/sim) and beside the
+// protocol they speak (rpcservice/rpcgateway).
 //
 // A gateway reports everything through its GatewayBase: ticks, orders,
 // trades, positions, accounts, contracts and logs become events. Calls must

@@ -8,7 +8,7 @@ import (
 )
 
 // Data objects follow vn.py's vnpy.trader.object field for field. The struct
-// tags name each field on the wire (engine/wire encodes them); derived vn.py
+// tags name each field on the wire (rpcservice/wire encodes them); derived vn.py
 // attributes (vt_symbol, vt_orderid …) are methods here, recomputed from the
 // fields, so a gateway that renames an object never leaves a stale id behind.
 //

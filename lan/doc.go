@@ -5,8 +5,8 @@
 // (server) / DEALER (client) pair, events on XPUB / SUB (the server
 // sends nothing while nobody subscribes). Default ports are
 // vn.py's: 2014 for calls, 4102 for events. It knows messages, not trading
-// objects: the messages are internal/frame's, the same as the uds
-// transport's, and events carry the ring's sequence numbers, so a
+// objects: the messages are the call protocol's (docs/protocol.md), the
+// same as the uds transport's, and events carry the ring's sequence numbers, so a
 // subscriber detects every gap (ZeroMQ drops silently at its high-water
 // mark; the gap tells).
 //

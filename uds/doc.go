@@ -7,7 +7,7 @@
 //
 // Server:
 //
-//	var mux uds.Mux
+//	var mux calls.Mux
 //	mux.Handle("add", func(ctx context.Context, args []byte) ([]byte, error) { … })
 //	srv, err := uds.Listen("/run/vnrpc/rpc.sock", &mux, uds.Options{})
 //	defer srv.Close()
@@ -15,7 +15,7 @@
 // Client:
 //
 //	c, err := uds.Dial(ctx, "/run/vnrpc/rpc.sock", uds.Options{})
-//	res, err := c.Call(ctx, "add", args) // a *uds.RemoteError for remote failures
+//	res, err := c.Call(ctx, "add", args) // a *calls.RemoteError for remote failures
 //
 // Safety: the socket lives in a directory of the server's user with mode
 // 0700 (Listen creates it, or refuses one open to others) and is itself
@@ -27,7 +27,7 @@
 // Deadlines: a call's context deadline travels with the request. The
 // server checks it when the request's turn comes (at most MaxInFlight run
 // at once per connection) and never runs a request whose deadline has
-// passed: the caller gets CodeDeadlineExceeded, which, like CodeTimedOut
+// passed: the caller gets calls.CodeDeadlineExceeded, which, like CodeTimedOut
 // (the handler ran past it), matches errors.Is(err, context.DeadlineExceeded).
 // A call that times out leaves the client usable.
 //

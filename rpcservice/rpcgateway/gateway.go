@@ -1,5 +1,5 @@
-// Package rpc is the RPC gateway (vn.py's RpcGateway): it makes a remote
-// engine served by engine/rpcservice look like a local exchange gateway.
+// Package rpcgateway is the RPC gateway (vn.py's RpcGateway): it makes a remote
+// engine served by package rpcservice look like a local exchange gateway.
 // Orders, trades, positions, accounts, contracts, quotes and ticks arrive
 // as the server publishes them — through shared memory on the same host,
 // over ZeroMQ TCP from the LAN, chosen automatically — renamed to this

@@ -1,5 +1,5 @@
 // Package wire is the msgpack encoding of vnrpc's trading objects, shared by
-// the RPC service (engine/rpcservice) and the RPC gateway (gateway/rpc).
+// the RPC service (rpcservice) and the RPC gateway (rpcservice/rpcgateway).
 //
 // Every object is a msgpack map keyed by the field names of the engine
 // structs' msgpack tags, which are vn.py's attribute names (symbol,

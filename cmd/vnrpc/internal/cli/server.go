@@ -67,7 +67,7 @@ func startConsole(me *engine.MainEngine, c UIConfig, title string, settings map[
 	return con, nil
 }
 
-// RPCConfig configures the RPC service (engine/rpcservice). Addresses and
+// RPCConfig configures the RPC service (rpcservice). Addresses and
 // keys given here win over the service's settings file.
 type RPCConfig struct {
 	Enabled            bool   `json:"enabled" toml:"enabled"`
