@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/vnrpc/vnrpc/internal/testutil"
 )
 
 // newRing returns a writer over a fresh heap buffer of the given capacity.
@@ -538,4 +540,16 @@ func TestNoLostWakeUp(t *testing.T) {
 			await(fmt.Sprintf("reader %d at record %d", i, n), func() bool { return got[i].Load() == int64(n) })
 		}
 	}
+}
+
+// Every offset of the ring header and of a record is the one
+// docs/protocol.md gives, and every row there is a field here.
+func TestLayoutMatchesTheProtocolDoc(t *testing.T) {
+	testutil.CheckLayout(t, testutil.LayoutTable(t, "../docs/protocol.md", "**Ring header**"), map[string]int{
+		"magic": offMagic, "version": offVersion, "header_size": offHeaderSize, "capacity": offCapacity,
+		"max_record": offMaxRecord, "producer_pid": offPID, "tail_intent": offTailIntent, "tail": offTail,
+		"latest": offLatest, "oldest": offOldest, "closed": offClosed, "futex": offFutex, "waiters": offWaiters,
+		"armed": offArmed, "data": HeaderSize})
+	testutil.CheckLayout(t, testutil.LayoutTable(t, "../docs/protocol.md", "**Record**"), map[string]int{
+		"length": recLength, "type": recType, "seq": recSeq, "timestamp": recTimestamp, "payload": RecordHeader})
 }

@@ -22,17 +22,20 @@ import (
 //	   128  closed      u32  1 once the producer closed
 //
 // These constants are the shared-memory format: change them and bump
-// layoutVersion.
+// layoutVersion; docs/protocol.md §7 has the same table, and
+// TestHeaderMatchesTheProtocolDoc checks one against the other.
 const (
+	cacheLine = 64
+
 	offMagic      = 0
-	offVersion    = 8
-	offHeaderSize = 12
-	offEpoch      = 16
-	offCapacity   = 24
-	offPID        = 32
-	offCreated    = 40
-	offHeartbeat  = 64
-	offClosed     = 128
+	offVersion    = offMagic + 8
+	offHeaderSize = offVersion + 4
+	offEpoch      = offHeaderSize + 4
+	offCapacity   = offEpoch + 8
+	offPID        = offCapacity + 8
+	offCreated    = offPID + 8
+	offHeartbeat  = 1 * cacheLine // the producer writes it every heartbeat: a line of its own
+	offClosed     = 2 * cacheLine
 
 	// HeaderSize is the header's size; the user's bytes start there.
 	HeaderSize    = 4096
