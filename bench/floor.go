@@ -55,12 +55,12 @@ func ringHot(e *Env, n, warm int) (Result, error) {
 	if err := w.send("run %d %d", n, hotRate); err != nil {
 		return Result{}, err
 	}
-	if _, err := w.expect("sent", 10*time.Minute); err != nil {
+	if err := w.expectMsg("sent", 10*time.Minute, &struct{}{}); err != nil {
 		return Result{}, err
 	}
 	elapsed := time.Since(start)
-	g, err := rd.expect("done", 60*time.Second)
-	if err != nil {
+	var done readerDone
+	if err := rd.expectMsg("done", 60*time.Second, &done); err != nil {
 		return Result{}, err
 	}
 	h, err := LoadHist(out)
@@ -70,7 +70,7 @@ func ringHot(e *Env, n, warm int) (Result, error) {
 	r := Result{Scenario: "ticks", Subject: "ring-spin-hot", Baseline: true, Peers: 1,
 		Mode: fmt.Sprintf("hot@%d/s", hotRate), Rate: float64(n) / elapsed.Seconds(),
 		Note: "the bare ring under tick-local-spin-hot: a tick-sized record (" + f[2] + " B) from a writer spinning between records to a spinning reader, GOMAXPROCS=1 in both"}
-	r.Lost, _ = strconv.ParseUint(g[1], 10, 64)
+	r.Lost = done.Lost
 	fill(h, &r)
 	return r, nil
 }
@@ -92,9 +92,12 @@ func ringWriter() error {
 	}
 	fmt.Println("ready", name, len(payload)+ring.RecordHeader)
 	return eachRun(func(n int, arg string) error {
-		rate, _ := strconv.ParseFloat(arg, 64)
+		rate, err := strconv.ParseFloat(arg, 64)
+		if err != nil {
+			return fmt.Errorf("ring-writer: rate %q: %w", arg, err)
+		}
 		paceSpin(n, rate, func() { _, _ = w.Write(wire.TypeTick, payload) })
-		fmt.Println("sent")
+		say("sent", struct{}{})
 		return nil
 	})
 }
@@ -129,13 +132,11 @@ func spinFloor(e *Env, d time.Duration) (Result, error) {
 	h := NewHist()
 	var gaps, lost float64
 	for i, p := range ps {
-		f, err := p.expect("done", d+60*time.Second)
-		if err != nil {
+		var done gapsDone
+		if err := p.expectMsg("done", d+60*time.Second, &done); err != nil {
 			return Result{}, err
 		}
-		g, _ := strconv.ParseFloat(f[1], 64)
-		l, _ := strconv.ParseFloat(f[2], 64)
-		gaps, lost = gaps+g/2, lost+l/2
+		gaps, lost = gaps+done.StallsPerSecond/2, lost+done.FractionLost/2
 		ph, err := LoadHist(outs[i])
 		if err != nil {
 			return Result{}, err
@@ -153,10 +154,14 @@ func spinFloor(e *Env, d time.Duration) (Result, error) {
 // events arriving during it, waiting g, g-spinStep, ... spinStep.
 const spinStep = 10 * time.Nanosecond
 
+// gapsDone is spinGaps's report: stalls per second, and the fraction of
+// its time the spinner was not running.
+type gapsDone struct{ StallsPerSecond, FractionLost float64 }
+
 // spinGaps prints "ready"; on "run" it spins on the clock for VNRPC_DUR
 // (yielding each turn, as a spinning ring reader with one P does while it
-// waits), saves the delay distribution to VNRPC_OUT (see
-// spinFloor) and prints "done STALLS_PER_S FRACTION_LOST".
+// waits), saves the delay distribution to VNRPC_OUT (see spinFloor) and
+// reports "done" (gapsDone).
 func spinGaps() error {
 	d, err := time.ParseDuration(os.Getenv("VNRPC_DUR"))
 	if err != nil {
@@ -191,7 +196,8 @@ func spinGaps() error {
 		if err := h.Save(os.Getenv("VNRPC_OUT")); err != nil {
 			return err
 		}
-		fmt.Println("done", float64(len(gaps))/time.Duration(total).Seconds(), float64(stalled)/float64(total))
+		say("done", gapsDone{StallsPerSecond: float64(len(gaps)) / time.Duration(total).Seconds(),
+			FractionLost: float64(stalled) / float64(total)})
 		return nil
 	})
 }

@@ -3,11 +3,15 @@
 package bench
 
 import (
+	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -149,4 +153,79 @@ func fill(h *Hist, r *Result) {
 	for _, q := range curve {
 		r.Percentiles = append(r.Percentiles, Point{Q: q, Ns: h.Quantile(q)})
 	}
+}
+
+// The helpers' messages are typed: a helper reports with one line, a word
+// and a JSON object (say), which the suite decodes into the same struct
+// (expectMsg); a line that does not decode is an error, not a zero.
+
+// say prints one message: word, then v as JSON.
+func say(word string, v any) {
+	b, err := json.Marshal(v)
+	if err != nil { // v is one of this package's structs of numbers: cannot happen
+		fmt.Fprintf(os.Stderr, "bench: %s: %v\n", word, err)
+		return
+	}
+	fmt.Println(word, string(b))
+}
+
+// expectMsg waits for the message word and decodes it into v.
+func (p *helper) expectMsg(word string, within time.Duration, v any) error {
+	l, err := p.Until(within, fmt.Sprintf("the %q message", word), func(l string) bool {
+		return strings.HasPrefix(l, word+" {")
+	})
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(l, word+" ")), v); err != nil {
+		return fmt.Errorf("bench: helper %s: message %q: %w", p.role, l, err)
+	}
+	return nil
+}
+
+// envReader reads a helper's settings from its environment; the first
+// missing or malformed one is its error.
+type envReader struct{ err error }
+
+func (e *envReader) fail(name string, err error) {
+	if e.err == nil {
+		e.err = fmt.Errorf("bench helper setting %s=%q: %w", name, os.Getenv(name), err)
+	}
+}
+
+// int reads a required integer.
+func (e *envReader) int(name string) int64 {
+	v, err := strconv.ParseInt(os.Getenv(name), 10, 64)
+	if err != nil {
+		e.fail(name, err)
+	}
+	return v
+}
+
+// intOr reads an integer that may be unset (def).
+func (e *envReader) intOr(name string, def int64) int64 {
+	if os.Getenv(name) == "" {
+		return def
+	}
+	return e.int(name)
+}
+
+// eachRun reads a helper's commands "run N ARG" from stdin and calls f
+// for each, until stdin closes or f fails. Any other line is an error.
+func eachRun(f func(n int, arg string) error) error {
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		w := strings.Fields(sc.Text())
+		if len(w) != 3 || w[0] != "run" {
+			return fmt.Errorf("bench helper: command %q: want \"run N ARG\"", sc.Text())
+		}
+		n, err := strconv.Atoi(w[1])
+		if err != nil {
+			return fmt.Errorf("bench helper: command %q: %w", sc.Text(), err)
+		}
+		if err := f(n, w[2]); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
 }

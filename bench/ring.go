@@ -124,12 +124,11 @@ func ringOnce(e *Env, c ringCase, n, warm int) (Result, error) {
 	all := NewHist()
 	var lost uint64
 	for i, p := range ps {
-		f, err := p.expect("done", 60*time.Second)
-		if err != nil {
+		var d readerDone
+		if err := p.expectMsg("done", 60*time.Second, &d); err != nil {
 			return Result{}, err
 		}
-		l, _ := strconv.ParseUint(f[1], 10, 64)
-		lost += l
+		lost += d.Lost
 		h, err := LoadHist(filepath.Join(e.Dir, fmt.Sprintf("ring-%d.hist", i)))
 		if err != nil {
 			return Result{}, err
@@ -142,8 +141,11 @@ func ringOnce(e *Env, c ringCase, n, warm int) (Result, error) {
 	return r, nil
 }
 
+// readerDone is a reading helper's report: records known lost.
+type readerDone struct{ Lost uint64 }
+
 // ringReader reads VNRPC_N records and records their one-way latency
-// after VNRPC_WARM; it prints "done LOST".
+// after VNRPC_WARM; it reports "done" (readerDone).
 func ringReader() error {
 	seg, err := shm.Open(os.Getenv("VNRPC_SEG"), shm.Options{Dir: os.Getenv("VNRPC_DIR"), Populate: true})
 	if err != nil {
@@ -159,8 +161,11 @@ func ringReader() error {
 		return err
 	}
 	defer rd.Close()
-	n, _ := strconv.Atoi(os.Getenv("VNRPC_N"))
-	warm, _ := strconv.Atoi(os.Getenv("VNRPC_WARM"))
+	var env envReader
+	n, warm := int(env.int("VNRPC_N")), int(env.int("VNRPC_WARM"))
+	if env.err != nil {
+		return env.err
+	}
 	fmt.Println("ready")
 	h := NewHist()
 	buf := make([]byte, 0, 4096)
@@ -184,7 +189,7 @@ func ringReader() error {
 	if err := h.Save(os.Getenv("VNRPC_OUT")); err != nil {
 		return err
 	}
-	fmt.Println("done", lost)
+	say("done", readerDone{Lost: lost})
 	waitStdin()
 	return nil
 }
@@ -261,7 +266,7 @@ func unixOnce(e *Env, size, n, warm int) (Result, error) {
 		return Result{}, werr
 	}
 	elapsed := time.Since(start)
-	if _, err := p.expect("done", 60*time.Second); err != nil {
+	if err := p.expectMsg("done", 60*time.Second, &readerDone{}); err != nil {
 		return Result{}, err
 	}
 	h, err := LoadHist(filepath.Join(e.Dir, "unix.hist"))
@@ -280,9 +285,11 @@ func unixReader() error {
 		return err
 	}
 	defer ln.Close()
-	size, _ := strconv.Atoi(os.Getenv("VNRPC_SIZE"))
-	n, _ := strconv.Atoi(os.Getenv("VNRPC_N"))
-	warm, _ := strconv.Atoi(os.Getenv("VNRPC_WARM"))
+	var env envReader
+	size, n, warm := int(env.int("VNRPC_SIZE")), int(env.int("VNRPC_N")), int(env.int("VNRPC_WARM"))
+	if env.err != nil {
+		return env.err
+	}
 	fmt.Println("ready")
 	c, err := ln.Accept()
 	if err != nil {
@@ -302,7 +309,7 @@ func unixReader() error {
 	if err := h.Save(os.Getenv("VNRPC_OUT")); err != nil {
 		return err
 	}
-	fmt.Println("done 0")
+	say("done", readerDone{})
 	waitStdin()
 	return nil
 }

@@ -277,23 +277,25 @@ func t2oOnce(e *Env, c t2oCase, n, warm int) (Result, error) {
 	return r, nil
 }
 
+// t2oDone is a tick-to-order server's report: orders that never came.
+type t2oDone struct{ Missing int64 }
+
 // t2oRun sends a tick-to-order server its run command, waits for its
-// "done MISSING" and loads the histogram it saved.
+// "done" (t2oDone) and loads the histogram it saved.
 func t2oRun(srv *helper, hist, cmd string) (h *Hist, missing int, elapsed time.Duration, err error) {
 	start := time.Now()
 	if err := srv.send("%s", cmd); err != nil {
 		return nil, 0, 0, err
 	}
-	f, err := srv.expect("done", 10*time.Minute)
-	if err != nil {
+	var done t2oDone
+	if err := srv.expectMsg("done", 10*time.Minute, &done); err != nil {
 		return nil, 0, 0, err
 	}
 	elapsed = time.Since(start)
 	if h, err = LoadHist(hist); err != nil {
 		return nil, 0, 0, err
 	}
-	missing, _ = strconv.Atoi(f[1])
-	return h, missing, elapsed, nil
+	return h, int(done.Missing), elapsed, nil
 }
 
 // t2oGateway is the sim gateway, timing each order's arrival against the
@@ -319,10 +321,14 @@ func (g *t2oGateway) SendOrder(req engine.OrderRequest) (string, error) {
 
 // t2oServer: the RPC service over a timed sim gateway. "run N CLIENTS"
 // steps N times, one per millisecond, waits for the orders (N per client,
-// up to 10 s after the last tick), saves the histogram and prints
-// "done MISSING".
+// up to 10 s after the last tick), saves the histogram and reports "done"
+// (t2oDone).
 func t2oServer() error {
-	warm, _ := strconv.ParseInt(os.Getenv("VNRPC_WARM"), 10, 64)
+	var env envReader
+	warm := env.int("VNRPC_WARM")
+	if env.err != nil {
+		return env.err
+	}
 	var gw *t2oGateway
 	me, err := simService(os.Getenv("VNRPC_DIR"), func(ev *engine.EventEngine, name string) engine.Gateway {
 		gw = &t2oGateway{Gateway: sim.NewGateway(ev, name, sim.Options{Clock: monotonic}), h: NewHist(), warm: warm}
@@ -341,19 +347,22 @@ func t2oServer() error {
 		gw.lastTick.Store(ev.Data.(*engine.Tick).Datetime.UnixNano())
 	})
 	return eachRun(func(n int, arg string) error {
-		clients, _ := strconv.Atoi(arg)
+		clients, err := strconv.Atoi(arg)
+		if err != nil {
+			return fmt.Errorf("t2o server: clients %q: %w", arg, err)
+		}
 		paceCoarse(n, tickRate, func() { _ = gw.Step() })
 		want := int64(n * clients)
 		for deadline := time.Now().Add(10 * time.Second); gw.seen.Load() < want && time.Now().Before(deadline); {
 			time.Sleep(time.Millisecond)
 		}
 		gw.mu.Lock()
-		err := gw.h.Save(os.Getenv("VNRPC_OUT"))
+		err = gw.h.Save(os.Getenv("VNRPC_OUT"))
 		gw.mu.Unlock()
 		if err != nil {
 			return err
 		}
-		fmt.Println("done", max(0, want-gw.seen.Load()))
+		say("done", t2oDone{Missing: max(0, want-gw.seen.Load())})
 		return nil
 	})
 }
@@ -381,7 +390,11 @@ func t2oClient() error {
 		return err
 	}
 	gw := gwi.(*rpcgateway.Gateway)
-	poll, _ := strconv.Atoi(os.Getenv("VNRPC_POLL_US"))
+	var env envReader
+	poll, inline := env.intOr("VNRPC_POLL_US", 0), os.Getenv("VNRPC_INLINE") == "true"
+	if env.err != nil {
+		return env.err
+	}
 	if err := me.Connect(engine.Setting{rpcgateway.KeyAddress: os.Getenv("VNRPC_ADDR"), rpcgateway.KeyTransport: os.Getenv("VNRPC_TRANSPORT"),
 		rpcgateway.KeyWait: os.Getenv("VNRPC_WAIT"), rpcgateway.KeyPollUs: poll}, rpcgateway.DefaultName); err != nil {
 		return err
@@ -396,7 +409,6 @@ func t2oClient() error {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	inline, _ := strconv.ParseBool(os.Getenv("VNRPC_INLINE"))
 	r, err := strategy.Add(me, strategy.Config{Name: os.Getenv("VNRPC_NAME"), Symbols: []string{vt}, Gateway: rpcgateway.DefaultName,
 		Inline: inline}, responder{vt: vt}, q)
 	if err != nil {
@@ -446,98 +458,142 @@ func t2oZmq(e *Env, n, warm int) (Result, error) {
 	return r, nil
 }
 
+// t2oZmqServer is the ZeroMQ baseline's server: ticks out on a PUB,
+// orders in on a REP, each order timed against the latest tick. It prints
+// "ready PUB REP"; "hello" publishes a hello until the subscriber joins
+// ("joined"), and "run N" publishes N ticks and reports "done" (t2oDone).
 func t2oZmqServer() error {
-	pub, err := zmq.NewSocket(zmq.PUB)
+	var env envReader
+	warm := env.int("VNRPC_WARM")
+	if env.err != nil {
+		return env.err
+	}
+	pub, rep, err := t2oZmqSockets()
 	if err != nil {
 		return err
 	}
 	defer pub.Close()
-	rep, err := zmq.NewSocket(zmq.REP)
-	if err != nil {
-		return err
-	}
 	defer rep.Close()
-	for _, s := range []*zmq.Socket{pub, rep} {
-		_ = s.SetLinger(0)
-		if err := s.Bind("tcp://127.0.0.1:*"); err != nil {
+	s := &zmqT2OServer{pub: pub, h: NewHist(), warm: warm, joined: make(chan struct{}, 1)}
+	done := make(chan struct{})
+	defer func() { <-done }() // the REP goroutine ends when rep closes (deferred before this)
+	go func() { defer close(done); s.orders(rep) }()
+	pubAddr, _ := pub.GetLastEndpoint()
+	repAddr, _ := rep.GetLastEndpoint()
+	fmt.Println("ready", pubAddr, repAddr)
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		if err := s.command(strings.Fields(sc.Text())); err != nil {
 			return err
 		}
 	}
-	pubAddr, _ := pub.GetLastEndpoint()
-	repAddr, _ := rep.GetLastEndpoint()
-	warm, _ := strconv.ParseInt(os.Getenv("VNRPC_WARM"), 10, 64)
-	var lastTick, seen atomic.Int64
-	h := NewHist()
-	var hmu sync.Mutex
-	joined := make(chan struct{}, 1)
-	go func() { // the REP side: orders, and the subscriber's hello
-		for {
-			msg, err := rep.RecvBytes(0)
-			if err != nil {
-				return
-			}
-			if string(msg) == "joined" {
-				select {
-				case joined <- struct{}{}:
-				default:
-				}
-			} else {
-				var req engine.OrderRequest
-				var gw string
-				d := nanotime() - lastTick.Load()
-				if wire.DecodeArgs(msg, &req, &gw) == nil && seen.Add(1) > warm {
-					hmu.Lock()
-					h.Record(d)
-					hmu.Unlock()
-				}
-			}
-			if _, err := rep.SendBytes([]byte("ok"), 0); err != nil {
-				return
-			}
-		}
-	}()
-	fmt.Println("ready", pubAddr, repAddr)
-	tk := engine.Tick{GatewayName: "SIM", Symbol: "rb2601", Exchange: engine.ExchangeSHFE, Name: "rebar", LastPrice: 3200}
-	var buf []byte
-	var pubMu sync.Mutex // the PUB socket: this goroutine only, but be explicit
-	sc := bufio.NewScanner(os.Stdin)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		switch {
-		case len(f) == 1 && f[0] == "hello":
-			pubMu.Lock()
-			_, _ = pub.SendBytes([]byte("hello"), 0)
-			pubMu.Unlock()
-			select {
-			case <-joined:
-				fmt.Println("joined")
-			case <-time.After(100 * time.Millisecond):
-			}
-		case len(f) == 2 && f[0] == "run":
-			n, _ := strconv.Atoi(f[1])
-			seen.Store(0)
-			paceCoarse(n, tickRate, func() {
-				now := nanotime()
-				lastTick.Store(now)
-				tk.Datetime = time.Unix(0, now)
-				buf, _ = wire.AppendTick(buf[:0], &tk)
-				pubMu.Lock()
-				_, _ = pub.SendBytes(buf, 0)
-				pubMu.Unlock()
-			})
-			for deadline := time.Now().Add(10 * time.Second); seen.Load() < int64(n) && time.Now().Before(deadline); {
-				time.Sleep(time.Millisecond)
-			}
-			hmu.Lock()
-			err := h.Save(os.Getenv("VNRPC_OUT"))
-			hmu.Unlock()
-			if err != nil {
-				return err
-			}
-			fmt.Println("done", max(0, int64(n)-seen.Load()))
+	return sc.Err()
+}
+
+// t2oZmqSockets binds the baseline server's PUB and REP on loopback.
+func t2oZmqSockets() (pub, rep *zmq.Socket, err error) {
+	if pub, err = zmq.NewSocket(zmq.PUB); err != nil {
+		return nil, nil, err
+	}
+	if rep, err = zmq.NewSocket(zmq.REP); err != nil {
+		_ = pub.Close()
+		return nil, nil, err
+	}
+	for _, s := range []*zmq.Socket{pub, rep} {
+		_ = s.SetLinger(0)
+		if err := s.Bind("tcp://127.0.0.1:*"); err != nil {
+			_ = pub.Close()
+			_ = rep.Close()
+			return nil, nil, err
 		}
 	}
-	return nil
+	return pub, rep, nil
+}
+
+// zmqT2OServer is the baseline server's state.
+type zmqT2OServer struct {
+	pub            *zmq.Socket // the command loop's
+	lastTick, seen atomic.Int64
+	warm           int64
+	hmu            sync.Mutex
+	h              *Hist
+	joined         chan struct{}
+	tick           engine.Tick
+	buf            []byte
+}
+
+// orders answers the REP side until it closes: the subscriber's
+// "joined", and orders, each timed against the latest tick.
+func (s *zmqT2OServer) orders(rep *zmq.Socket) {
+	for {
+		msg, err := rep.RecvBytes(0)
+		if err != nil {
+			return
+		}
+		if string(msg) == "joined" {
+			select {
+			case s.joined <- struct{}{}:
+			default:
+			}
+		} else {
+			var req engine.OrderRequest
+			var gw string
+			d := nanotime() - s.lastTick.Load()
+			if wire.DecodeArgs(msg, &req, &gw) == nil && s.seen.Add(1) > s.warm {
+				s.hmu.Lock()
+				s.h.Record(d)
+				s.hmu.Unlock()
+			}
+		}
+		if _, err := rep.SendBytes([]byte("ok"), 0); err != nil {
+			return
+		}
+	}
+}
+
+// command runs one command of the suite: "hello" or "run N".
+func (s *zmqT2OServer) command(f []string) error {
+	switch {
+	case len(f) == 1 && f[0] == "hello":
+		_, _ = s.pub.SendBytes([]byte("hello"), 0)
+		select {
+		case <-s.joined:
+			fmt.Println("joined")
+		case <-time.After(100 * time.Millisecond):
+		}
+		return nil
+	case len(f) == 2 && f[0] == "run":
+		n, err := strconv.Atoi(f[1])
+		if err != nil {
+			return fmt.Errorf("zmq t2o server: run %q: %w", f[1], err)
+		}
+		s.run(n)
+		s.hmu.Lock()
+		err = s.h.Save(os.Getenv("VNRPC_OUT"))
+		s.hmu.Unlock()
+		if err != nil {
+			return err
+		}
+		say("done", t2oDone{Missing: max(0, int64(n)-s.seen.Load())})
+		return nil
+	}
+	return fmt.Errorf("zmq t2o server: command %q: want \"hello\" or \"run N\"", strings.Join(f, " "))
+}
+
+// run publishes n ticks at tickRate and waits up to 10 s for their orders.
+func (s *zmqT2OServer) run(n int) {
+	s.tick = engine.Tick{GatewayName: "SIM", Symbol: "rb2601", Exchange: engine.ExchangeSHFE, Name: "rebar", LastPrice: 3200}
+	s.seen.Store(0)
+	paceCoarse(n, tickRate, func() {
+		now := nanotime()
+		s.lastTick.Store(now)
+		s.tick.Datetime = time.Unix(0, now)
+		s.buf, _ = wire.AppendTick(s.buf[:0], &s.tick)
+		_, _ = s.pub.SendBytes(s.buf, 0)
+	})
+	for deadline := time.Now().Add(10 * time.Second); s.seen.Load() < int64(n) && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond) // the orders' arrival polled: they come over REQ/REP, no signal to wait on
+	}
 }
 
 func t2oZmqClient() error {

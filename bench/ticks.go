@@ -193,37 +193,26 @@ func (t *tickRun) run(n int, rate float64) (h *Hist, received int64, lost uint64
 	if err := t.srv.send("run %d %g", n, rate); err != nil {
 		return nil, 0, 0, 0, err
 	}
-	sent, err := t.srv.expect("sent", 10*time.Minute)
-	if err != nil {
+	var sent tickSent
+	if err := t.srv.expectMsg("sent", 10*time.Minute, &sent); err != nil {
 		return nil, 0, 0, 0, err
 	}
 	elapsed = time.Since(start)
-	t.srvCPU, t.cliCPU, t.delivered = 0, 0, 0
-	var first, last int64 // CLOCK_MONOTONIC, the same in every process
-	if len(sent) > 2 {
-		ns, _ := strconv.ParseInt(sent[1], 10, 64)
-		t.srvCPU = time.Duration(ns)
-		first, _ = strconv.ParseInt(sent[2], 10, 64)
-	}
+	t.srvCPU, t.cliCPU, t.delivered = time.Duration(sent.CPU), 0, 0
+	first, last := sent.Start, int64(0) // CLOCK_MONOTONIC, the same in every process
 	complete := true
 	h = NewHist()
 	for i, c := range t.clients {
 		_ = c.CloseStdin()
-		f, err := c.expect("done", 60*time.Second)
-		if err != nil {
+		var d tickDone
+		if err := c.expectMsg("done", 60*time.Second, &d); err != nil {
 			return nil, 0, 0, 0, err
 		}
-		r, _ := strconv.ParseInt(f[1], 10, 64)
-		l, _ := strconv.ParseUint(f[2], 10, 64)
-		received += r
-		lost += l
-		if len(f) > 4 {
-			ns, _ := strconv.ParseInt(f[3], 10, 64)
-			t.cliCPU += time.Duration(ns)
-			at, _ := strconv.ParseInt(f[4], 10, 64)
-			complete = complete && at > 0
-			last = max(last, at)
-		}
+		received += d.Received
+		lost += d.Lost
+		t.cliCPU += time.Duration(d.CPU)
+		complete = complete && d.LastAt > 0
+		last = max(last, d.LastAt)
 		ch, err := LoadHist(t.hists[i])
 		if err != nil {
 			return nil, 0, 0, 0, err
@@ -411,33 +400,19 @@ func tickServer() error {
 		return err
 	}
 	return eachRun(func(n int, arg string) error {
-		rate, _ := strconv.ParseFloat(arg, 64)
+		rate, err := strconv.ParseFloat(arg, 64)
+		if err != nil {
+			return fmt.Errorf("tick-server: rate %q: %w", arg, err)
+		}
 		cpu, start := cpuTime(), ring.Nanotime()
 		if os.Getenv("VNRPC_PACE") == "spin" {
 			paceSpin(n, rate, func() { _ = gw.Step() })
 		} else {
 			paceCoarse(n, rate, func() { _ = gw.Step() })
 		}
-		fmt.Println("sent", int64(cpuTime()-cpu), start)
+		say("sent", tickSent{CPU: int64(cpuTime() - cpu), Start: start})
 		return nil
 	})
-}
-
-// eachRun reads a helper's commands "run N ARG" from stdin and calls f
-// for each, until stdin closes or f fails; other lines are ignored.
-func eachRun(f func(n int, arg string) error) error {
-	sc := bufio.NewScanner(os.Stdin)
-	for sc.Scan() {
-		w := strings.Fields(sc.Text())
-		if len(w) != 3 || w[0] != "run" {
-			continue
-		}
-		n, _ := strconv.Atoi(w[1])
-		if err := f(n, w[2]); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // simService starts a main engine with a sim gateway built by factory
@@ -459,7 +434,11 @@ func simService(dir string, factory engine.GatewayFactory) (*engine.MainEngine, 
 	}
 	st := rpcservice.Setting{SocketPath: filepath.Join(dir, "sock", "rpc.sock"), SegmentDir: dir, RingMB: 64,
 		RepAddress: "tcp://127.0.0.1:*", PubAddress: "tcp://127.0.0.1:*"}
-	st.CallPollUs, _ = strconv.Atoi(os.Getenv("VNRPC_SERVER_POLL_US"))
+	var env envReader
+	st.CallPollUs = int(env.intOr("VNRPC_SERVER_POLL_US", 0))
+	if env.err != nil {
+		return me, env.err
+	}
 	app, err := me.AddApp(rpcservice.Factory(rpcservice.Options{DataDir: dir, Setting: &st, Logger: q}))
 	if err != nil {
 		return me, err
@@ -503,6 +482,20 @@ func benchRing(dir, prefix string) (name string, w *ring.Writer, done func(), er
 	return name, w, done, nil
 }
 
+// tickSent is the tick server's report of a run: its CPU time (ns) and
+// the CLOCK_MONOTONIC time of its first step.
+type tickSent struct{ CPU, Start int64 }
+
+// tickDone is a tick client's report: ticks received, known lost, its CPU
+// time (ns) and when the last wanted tick came (CLOCK_MONOTONIC; 0 if it
+// never did).
+type tickDone struct {
+	Received int64
+	Lost     uint64
+	CPU      int64
+	LastAt   int64
+}
+
 // tickClient: a main engine with the RPC gateway; a tap on ticks records
 // their latency after VNRPC_WARM; when stdin closes it waits for VNRPC_N
 // ticks (up to 10 s), saves the histogram and prints "done RECEIVED LOST".
@@ -510,10 +503,11 @@ func tickClient() error {
 	q := slog.New(slog.NewTextHandler(io.Discard, nil))
 	me := engine.NewMainEngine(nil, q)
 	defer me.Close()
-	warm, _ := strconv.ParseInt(os.Getenv("VNRPC_WARM"), 10, 64)
-	want, _ := strconv.ParseInt(os.Getenv("VNRPC_N"), 10, 64)
-	sample, _ := strconv.ParseInt(os.Getenv("VNRPC_SAMPLE"), 10, 64)
-	sample = max(sample, 1)
+	var env envReader
+	warm, want, sample := env.int("VNRPC_WARM"), env.int("VNRPC_N"), max(env.intOr("VNRPC_SAMPLE", 1), 1)
+	if env.err != nil {
+		return env.err
+	}
 	h := NewHist()
 	var received atomic.Int64
 	var seen int64             // received, counted without an atomic so that sampling is decided before the clock read; one goroutine calls onTick (the gateway's event reader, or the dispatcher)
@@ -559,7 +553,8 @@ func tickClient() error {
 	if err := h.Save(os.Getenv("VNRPC_OUT")); err != nil {
 		return err
 	}
-	fmt.Println("done", received.Load(), gw.Client().Status().Lost, int64(cpuTime()-cpu), lastAt.Load())
+	say("done", tickDone{Received: received.Load(), Lost: gw.Client().Status().Lost, CPU: int64(cpuTime() - cpu),
+		LastAt: lastAt.Load()})
 	return nil
 }
 
@@ -595,11 +590,11 @@ func zmqTicks(e *Env, transport string, n, warm int) (Result, error) {
 	if err := pub.send("run %d", n); err != nil {
 		return Result{}, err
 	}
-	if _, err := pub.expect("sent", 10*time.Minute); err != nil {
+	if err := pub.expectMsg("sent", 10*time.Minute, &struct{}{}); err != nil {
 		return Result{}, err
 	}
 	elapsed := time.Since(start)
-	if _, err := sub.expect("done", 60*time.Second); err != nil {
+	if err := sub.expectMsg("done", 60*time.Second, &readerDone{}); err != nil {
 		return Result{}, err
 	}
 	h, err := LoadHist(out)
@@ -637,16 +632,21 @@ func zmqPub() error {
 		case len(f) == 1 && f[0] == "hello":
 			_, _ = pub.SendBytes([]byte("hello"), 0)
 		case len(f) == 2 && f[0] == "run":
-			n, _ := strconv.Atoi(f[1])
+			n, err := strconv.Atoi(f[1])
+			if err != nil {
+				return fmt.Errorf("zmq-pub: run %q: %w", f[1], err)
+			}
 			paceCoarse(n, tickRate, func() {
 				tk.Datetime = monotonic()
 				buf, _ = wire.AppendTick(buf[:0], &tk)
 				_, _ = pub.SendBytes(buf, 0)
 			})
-			fmt.Println("sent")
+			say("sent", struct{}{})
+		default:
+			return fmt.Errorf("zmq-pub: command %q: want \"hello\" or \"run N\"", sc.Text())
 		}
 	}
-	return nil
+	return sc.Err()
 }
 
 func zmqSub() error {
@@ -660,9 +660,12 @@ func zmqSub() error {
 	if err := sub.Connect(os.Getenv("VNRPC_ADDR")); err != nil {
 		return err
 	}
+	var env envReader
+	n, warm := int(env.int("VNRPC_N")), int(env.int("VNRPC_WARM"))
+	if env.err != nil {
+		return env.err
+	}
 	fmt.Println("ready")
-	n, _ := strconv.Atoi(os.Getenv("VNRPC_N"))
-	warm, _ := strconv.Atoi(os.Getenv("VNRPC_WARM"))
 	h := NewHist()
 	var tk engine.Tick
 	joined := false
@@ -691,7 +694,7 @@ func zmqSub() error {
 	if err := h.Save(os.Getenv("VNRPC_OUT")); err != nil {
 		return err
 	}
-	fmt.Println("done", n, 0)
+	say("done", readerDone{})
 	waitStdin()
 	return nil
 }
@@ -769,7 +772,11 @@ func ringReaders() error {
 		return err
 	}
 	defer seg.Close()
-	k, _ := strconv.Atoi(os.Getenv("VNRPC_K"))
+	var env envReader
+	k := env.int("VNRPC_K")
+	if env.err != nil {
+		return env.err
+	}
 	var rds []*ring.Reader
 	var wg sync.WaitGroup
 	defer wg.Wait() // before the segment is unmapped
