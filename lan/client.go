@@ -130,77 +130,52 @@ func Dial(ctx context.Context, o ClientOptions) (*Client, error) {
 	}
 }
 
+// clientSockets are the sockets a client makes; all of them are closed if
+// starting fails.
+type clientSockets struct {
+	all []*zmq.Socket
+}
+
+func (cs *clientSockets) add(s *zmq.Socket) *zmq.Socket {
+	cs.all = append(cs.all, s)
+	return s
+}
+
+func (cs *clientSockets) closeAll() {
+	for _, s := range cs.all {
+		_ = s.Close()
+	}
+}
+
+// start makes the client's sockets (the DEALER with its monitor, the SUB,
+// the inproc pairs) and starts the event goroutine.
 func (c *Client) start() (err error) {
-	var socks []*zmq.Socket
+	var cs clientSockets
 	defer func() {
 		if err != nil {
-			for _, s := range socks {
-				_ = s.Close()
-			}
+			cs.closeAll()
 		}
 	}()
-	newSock := func(t zmq.Type) (*zmq.Socket, error) {
-		s, err := zmq.NewSocket(t)
-		if err != nil {
-			return nil, err
-		}
-		socks = append(socks, s)
-		_ = s.SetLinger(0)
-		if err := s.SetMaxmsgsize(int64(c.opts.MaxReply)); err != nil { // what it receives
-			return nil, fmt.Errorf("lan: ZMQ_MAXMSGSIZE: %w", err)
-		}
-		if c.opts.Curve != nil {
-			k := c.opts.Curve
-			if err := s.ClientAuthCurve(k.ServerPublic, k.Keys.Public, k.Keys.Secret); err != nil {
-				return nil, fmt.Errorf("lan: CURVE: %w", err)
-			}
-		}
-		return s, nil
-	}
-	dealer, err := newSock(zmq.DEALER)
+	dealer, mon, err := c.dialDealer(&cs)
 	if err != nil {
 		return err
-	}
-	monAddr := fmt.Sprintf("inproc://vnrpc-mon-%d", inprocSeq.Add(1))
-	if err := dealer.Monitor(monAddr, zmq.EVENT_CONNECT_RETRIED|zmq.EVENT_HANDSHAKE_SUCCEEDED|zmq.EVENT_HANDSHAKE_FAILED_AUTH|
-		zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL|zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL); err != nil {
-		return fmt.Errorf("lan: monitor: %w", err)
-	}
-	mon, err := zmq.NewSocket(zmq.PAIR)
-	if err != nil {
-		return err
-	}
-	socks = append(socks, mon)
-	_ = mon.SetLinger(0)
-	if err := mon.Connect(monAddr); err != nil {
-		return err
-	}
-	if err := dealer.Connect(c.opts.CallAddr); err != nil {
-		return fmt.Errorf("lan: connect %s: %w", c.opts.CallAddr, err)
 	}
 	var sub *zmq.Socket
 	if c.opts.EventAddr != "" {
-		if sub, err = newSock(zmq.SUB); err != nil {
+		if sub, err = c.subscriber(&cs); err != nil {
 			return err
-		}
-		_ = sub.SetRcvhwm(0)
-		if err := sub.SetSubscribe(""); err != nil {
-			return err
-		}
-		if err := sub.Connect(c.opts.EventAddr); err != nil {
-			return fmt.Errorf("lan: connect %s: %w", c.opts.EventAddr, err)
 		}
 	}
 	pull, inAddr, err := inprocPair("client")
 	if err != nil {
 		return err
 	}
-	socks = append(socks, pull)
+	cs.add(pull)
 	ctl, ctlAddr, err := inprocPair("client-ctl")
 	if err != nil {
 		return err
 	}
-	socks = append(socks, ctl)
+	cs.add(ctl)
 	if c.push, err = newPusher(inAddr); err != nil {
 		return err
 	}
@@ -217,6 +192,67 @@ func (c *Client) start() (err error) {
 	c.events.Add(1)
 	go c.watch(sub, mon, ctl)
 	return nil
+}
+
+// socket makes a socket of type t with the client's message limit and
+// CURVE keys.
+func (c *Client) socket(cs *clientSockets, t zmq.Type) (*zmq.Socket, error) {
+	s, err := zmq.NewSocket(t)
+	if err != nil {
+		return nil, err
+	}
+	cs.add(s)
+	_ = s.SetLinger(0)
+	if err := s.SetMaxmsgsize(int64(c.opts.MaxReply)); err != nil { // what it receives
+		return nil, fmt.Errorf("lan: ZMQ_MAXMSGSIZE: %w", err)
+	}
+	if k := c.opts.Curve; k != nil {
+		if err := s.ClientAuthCurve(k.ServerPublic, k.Keys.Public, k.Keys.Secret); err != nil {
+			return nil, fmt.Errorf("lan: CURVE: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// dialDealer makes the DEALER, connected to the call address, and the PAIR
+// that reads its monitor's connection and handshake events.
+func (c *Client) dialDealer(cs *clientSockets) (dealer, mon *zmq.Socket, err error) {
+	if dealer, err = c.socket(cs, zmq.DEALER); err != nil {
+		return nil, nil, err
+	}
+	monAddr := fmt.Sprintf("inproc://vnrpc-mon-%d", inprocSeq.Add(1))
+	if err := dealer.Monitor(monAddr, zmq.EVENT_CONNECT_RETRIED|zmq.EVENT_HANDSHAKE_SUCCEEDED|zmq.EVENT_HANDSHAKE_FAILED_AUTH|
+		zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL|zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL); err != nil {
+		return nil, nil, fmt.Errorf("lan: monitor: %w", err)
+	}
+	if mon, err = zmq.NewSocket(zmq.PAIR); err != nil {
+		return nil, nil, err
+	}
+	cs.add(mon)
+	_ = mon.SetLinger(0)
+	if err := mon.Connect(monAddr); err != nil {
+		return nil, nil, err
+	}
+	if err := dealer.Connect(c.opts.CallAddr); err != nil {
+		return nil, nil, fmt.Errorf("lan: connect %s: %w", c.opts.CallAddr, err)
+	}
+	return dealer, mon, nil
+}
+
+// subscriber makes the SUB, subscribed to everything at the event address.
+func (c *Client) subscriber(cs *clientSockets) (*zmq.Socket, error) {
+	sub, err := c.socket(cs, zmq.SUB)
+	if err != nil {
+		return nil, err
+	}
+	_ = sub.SetRcvhwm(0)
+	if err := sub.SetSubscribe(""); err != nil {
+		return nil, err
+	}
+	if err := sub.Connect(c.opts.EventAddr); err != nil {
+		return nil, fmt.Errorf("lan: connect %s: %w", c.opts.EventAddr, err)
+	}
+	return sub, nil
 }
 
 // watch reads events and the DEALER's handshake results until Close.

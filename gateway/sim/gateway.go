@@ -317,7 +317,21 @@ func (g *Gateway) accept(x *order, req *engine.OrderRequest) string {
 		return "unknown contract " + req.VtSymbol()
 	}
 	x.m = m
-	sp := m.spec
+	for _, check := range []func(*order, *engine.OrderRequest) string{checkTypeAndVolume, checkPrice, checkOffset} {
+		if reason := check(x, req); reason != "" {
+			return reason
+		}
+	}
+	if x.open {
+		return g.freezeFunds(x, req)
+	}
+	return g.freezePosition(x, req)
+}
+
+// checkTypeAndVolume checks the order type, the direction and the volume
+// against the contract.
+func checkTypeAndVolume(x *order, req *engine.OrderRequest) string {
+	sp := x.m.spec
 	switch req.Type {
 	case engine.OrderTypeLimit, engine.OrderTypeMarket, engine.OrderTypeFAK, engine.OrderTypeFOK:
 	default:
@@ -335,23 +349,38 @@ func (g *Gateway) accept(x *order, req *engine.OrderRequest) string {
 	case req.Volume < sp.MinVolume*(1-1e-9) || !engine.OnGrid(req.Volume, sp.MinVolume):
 		return fmt.Sprintf("volume %g is not a multiple of the minimum volume %g", req.Volume, sp.MinVolume)
 	}
+	return ""
+}
+
+// checkPrice sets the order's limit in ticks: a market order's is the
+// daily limit on its side; a limit price must be on the tick and within
+// the daily limits.
+func checkPrice(x *order, req *engine.OrderRequest) string {
+	m := x.m
 	if req.Type == engine.OrderTypeMarket {
 		x.lim = m.limitDown
 		if x.buy {
 			x.lim = m.limitUp
 		}
-	} else {
-		if !engine.OnGrid(req.Price, sp.Pricetick) {
-			return fmt.Sprintf("price %g is not a multiple of the price tick %g", req.Price, sp.Pricetick)
-		}
-		x.lim = m.ticks(req.Price)
-		if x.lim > m.limitUp || x.lim < m.limitDown {
-			return fmt.Sprintf("price %g is outside the daily limits [%g, %g]", req.Price,
-				m.price(m.limitDown), m.price(m.limitUp))
-		}
+		return ""
 	}
+	if !engine.OnGrid(req.Price, m.spec.Pricetick) {
+		return fmt.Sprintf("price %g is not a multiple of the price tick %g", req.Price, m.spec.Pricetick)
+	}
+	x.lim = m.ticks(req.Price)
+	if x.lim > m.limitUp || x.lim < m.limitDown {
+		return fmt.Sprintf("price %g is outside the daily limits [%g, %g]", req.Price,
+			m.price(m.limitDown), m.price(m.limitUp))
+	}
+	return ""
+}
 
-	if sp.Product == engine.ProductEquity {
+// checkOffset decides whether the order opens or closes a position, in
+// which direction, and which day's volume a close takes: stocks buy to
+// open and sell to close (no short sales); futures need an offset, and on
+// SHFE and INE CLOSE closes yesterday's volume.
+func checkOffset(x *order, req *engine.OrderRequest) string {
+	if x.m.spec.Product == engine.ProductEquity {
 		switch {
 		case x.buy && (req.Offset == engine.OffsetNone || req.Offset == engine.OffsetOpen):
 			x.open, x.posDir = true, engine.DirectionLong
@@ -362,40 +391,51 @@ func (g *Gateway) accept(x *order, req *engine.OrderRequest) string {
 		default:
 			x.open, x.posDir, x.closeBy = false, engine.DirectionLong, closeAny
 		}
-	} else {
-		switch req.Offset {
-		case engine.OffsetOpen:
-			x.open, x.posDir = true, req.Direction
-		case engine.OffsetClose, engine.OffsetCloseToday, engine.OffsetCloseYesterday:
-			x.posDir = engine.DirectionLong
-			if x.buy {
-				x.posDir = engine.DirectionShort
-			}
-			x.closeBy = closeAny
-			switch {
-			case req.Offset == engine.OffsetCloseToday:
-				x.closeBy = closeToday
-			case req.Offset == engine.OffsetCloseYesterday, sp.Exchange == engine.ExchangeSHFE || sp.Exchange == engine.ExchangeINE:
-				x.closeBy = closeYesterday // on SHFE and INE, CLOSE closes yesterday's volume
-			}
-		default:
-			return "futures orders need an offset: OPEN, CLOSE, CLOSETODAY or CLOSEYESTERDAY"
-		}
-	}
-
-	if x.open {
-		ref := m.price(x.lim)
-		if req.Type == engine.OrderTypeMarket {
-			ref = m.price(m.limitUp)
-		}
-		x.perLot = ref * sp.Size * sp.MarginRatio
-		need, avail := x.perLot*req.Volume, g.available()
-		if need > avail+1e-6 {
-			return fmt.Sprintf("insufficient funds: the order needs %.2f, available %.2f", need, avail)
-		}
 		return ""
 	}
-	p := g.position(m, x.posDir)
+	switch req.Offset {
+	case engine.OffsetOpen:
+		x.open, x.posDir = true, req.Direction
+	case engine.OffsetClose, engine.OffsetCloseToday, engine.OffsetCloseYesterday:
+		x.posDir = engine.DirectionLong
+		if x.buy {
+			x.posDir = engine.DirectionShort
+		}
+		ex := x.m.spec.Exchange
+		switch {
+		case req.Offset == engine.OffsetCloseToday:
+			x.closeBy = closeToday
+		case req.Offset == engine.OffsetCloseYesterday, ex == engine.ExchangeSHFE || ex == engine.ExchangeINE:
+			x.closeBy = closeYesterday // on SHFE and INE, CLOSE closes yesterday's volume
+		default:
+			x.closeBy = closeAny
+		}
+	default:
+		return "futures orders need an offset: OPEN, CLOSE, CLOSETODAY or CLOSEYESTERDAY"
+	}
+	return ""
+}
+
+// freezeFunds checks that an opening order's margin is available; the
+// margin stays frozen while the order works (balance counts it).
+func (g *Gateway) freezeFunds(x *order, req *engine.OrderRequest) string {
+	m := x.m
+	ref := m.price(x.lim)
+	if req.Type == engine.OrderTypeMarket {
+		ref = m.price(m.limitUp)
+	}
+	x.perLot = ref * m.spec.Size * m.spec.MarginRatio
+	need, avail := x.perLot*req.Volume, g.available()
+	if need > avail+1e-6 {
+		return fmt.Sprintf("insufficient funds: the order needs %.2f, available %.2f", need, avail)
+	}
+	return ""
+}
+
+// freezePosition checks that a closing order's volume is free to close
+// and freezes it, yesterday's first where the exchange allows either.
+func (g *Gateway) freezePosition(x *order, req *engine.OrderRequest) string {
+	p := g.position(x.m, x.posDir)
 	freeYD, freeTD := p.yd-p.frozYD, p.td-p.frozTD
 	var closable float64
 	switch x.closeBy {
