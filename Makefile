@@ -18,6 +18,7 @@ deps:
 	@./scripts/deps.sh
 
 build:
+	@./scripts/deps.sh build
 	$(GO) build -o bin/ ./cmd/vnrpc ./cmd/vnrpc-bench
 
 demo:
@@ -37,7 +38,7 @@ test: deps
 test-short: deps
 	$(GO) test -short -count=1 ./...
 
-bench-suite: deps build
+bench-suite: build
 	$(QUIET)
 	./bin/vnrpc bench --out bench-out
 

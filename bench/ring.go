@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vnrpc/vnrpc/internal/benchkit"
 	"github.com/vnrpc/vnrpc/ring"
 	"github.com/vnrpc/vnrpc/shm"
 )
@@ -119,7 +120,7 @@ func ringOnce(e *Env, c ringCase, n, warm int) (Result, error) {
 	}
 	payload := make([]byte, c.size-ring.RecordHeader)
 	start := time.Now()
-	pace(n, ringRate, func(int, int64) { _, _ = w.Write(1, payload) })
+	pace(n, ringRate, benchkit.Spin, func(int, int64) { _, _ = w.Write(1, payload) })
 	elapsed := time.Since(start)
 	all := NewHist()
 	var lost uint64
@@ -224,7 +225,7 @@ func chanOnce(size, n, warm int) Result {
 	}()
 	payload := make([]byte, size)
 	start := time.Now()
-	pace(n, ringRate, func(int, int64) { ch <- msg{nanotime(), payload} })
+	pace(n, ringRate, benchkit.Spin, func(int, int64) { ch <- msg{nanotime(), payload} })
 	close(ch)
 	wg.Wait()
 	r := Result{Scenario: "ring", Subject: "go-channel", Baseline: true, Size: size, Peers: 1,
@@ -256,7 +257,7 @@ func unixOnce(e *Env, size, n, warm int) (Result, error) {
 	buf := make([]byte, size)
 	start := time.Now()
 	var werr error
-	pace(n, ringRate, func(int, int64) {
+	pace(n, ringRate, benchkit.Spin, func(int, int64) {
 		binary.LittleEndian.PutUint64(buf, uint64(nanotime()))
 		if _, err := c.Write(buf); err != nil && werr == nil {
 			werr = err

@@ -22,6 +22,7 @@ import (
 
 	"github.com/vnrpc/vnrpc/engine"
 	"github.com/vnrpc/vnrpc/gateway/sim"
+	"github.com/vnrpc/vnrpc/internal/benchkit"
 	"github.com/vnrpc/vnrpc/ring"
 	"github.com/vnrpc/vnrpc/rpcservice"
 	"github.com/vnrpc/vnrpc/rpcservice/rpcgateway"
@@ -103,33 +104,16 @@ func hotCount(quick bool) (n, warm int) {
 // monotonic is the sim's clock here: ticks carry CLOCK_MONOTONIC.
 func monotonic() time.Time { return time.Unix(0, ring.Nanotime()) }
 
-// paceCoarse calls f n times at rate per second, catching up on each tick
-// of a 1 ms ticker (no spinning: the pacer must not take a core the
-// readers need).
+// paceCoarse calls f n times at rate per second on a 1 ms ticker: the
+// pacer must not take a core the readers need.
 func paceCoarse(n int, rate float64, f func()) {
-	t := time.NewTicker(time.Millisecond)
-	defer t.Stop()
-	start := time.Now()
-	for i := 0; i < n; {
-		<-t.C
-		due := min(n, int(time.Since(start).Seconds()*rate))
-		for ; i < due; i++ {
-			f()
-		}
-	}
+	benchkit.Pace(n, rate, benchkit.Ticker, func(int, int64) { f() })
 }
 
-// paceSpin calls f n times at rate per second, evenly spaced, spinning on
-// the clock in between (with runtime.Gosched, so that the process's other
-// goroutines run on its one P): it takes a core.
+// paceSpin calls f n times at rate per second, evenly spaced, spinning
+// on the clock in between with runtime.Gosched: it takes a core.
 func paceSpin(n int, rate float64, f func()) {
-	start := nanotime()
-	for i := range n {
-		for due := start + int64(float64(i)*1e9/rate); nanotime() < due; {
-			runtime.Gosched()
-		}
-		f()
-	}
+	benchkit.Pace(n, rate, benchkit.Yield, func(int, int64) { f() })
 }
 
 // tickRun is one server with its clients.

@@ -5,7 +5,7 @@
 # Extra arguments go to "vnrpc client".
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/deps.sh
+./scripts/deps.sh build
 go build -o bin/vnrpc ./cmd/vnrpc
 dir=$(mktemp -d)
 trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$dir"' EXIT

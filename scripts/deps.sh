@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Installs what building and testing vnrpc needs on a Debian machine that has Go:
-# libzmq3-dev and pkg-config (cgo, for the ZeroMQ LAN transport), iproute2
-# (the network-namespace test), chromium (the console's browser tests) and
-# python3-zmq and python3-msgpack (the Python client example's test). It
-# does nothing when they are already there.
-# Run as root, or with sudo available.
+# Installs what vnrpc needs on a Debian machine that has Go, and does
+# nothing when it is already there. Run as root, or with sudo available.
+#
+#   scripts/deps.sh build   what building needs: libzmq3-dev and pkg-config
+#                           (cgo, for the ZeroMQ LAN transport)
+#   scripts/deps.sh         what the tests need too: iproute2 (the network
+#                           namespace test), chromium and a CJK font (the
+#                           console's browser tests), python3-zmq and
+#                           python3-msgpack (the Python client example's test)
 set -euo pipefail
+mode=${1:-test}
 
 if ! command -v go >/dev/null 2>&1; then
   if [ -x /usr/local/go/bin/go ]; then
@@ -19,13 +23,15 @@ fi
 need=()
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 dpkg -s libzmq3-dev >/dev/null 2>&1 || need+=(libzmq3-dev)
-command -v ip >/dev/null 2>&1 || need+=(iproute2) # the network-namespace test
-# The console's browser tests drive Debian's Chromium; a CJK font lets its
-# screenshots show the zh labels.
-[ -x /usr/lib/chromium/chromium ] || [ -n "${VNRPC_CHROMIUM:-}" ] || need+=(chromium)
-dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || need+=(fonts-wqy-microhei)
-# The Python client example's test (examples/python_client) uses Debian's python3.
-/usr/bin/python3 -c 'import zmq, msgpack' >/dev/null 2>&1 || need+=(python3-zmq python3-msgpack)
+if [ "$mode" != build ]; then
+  command -v ip >/dev/null 2>&1 || need+=(iproute2) # the network-namespace test
+  # The console's browser tests drive Debian's Chromium; a CJK font lets its
+  # screenshots show the zh labels.
+  [ -x /usr/lib/chromium/chromium ] || [ -n "${VNRPC_CHROMIUM:-}" ] || need+=(chromium)
+  dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || need+=(fonts-wqy-microhei)
+  # The Python client example's test (examples/python_client) uses Debian's python3.
+  /usr/bin/python3 -c 'import zmq, msgpack' >/dev/null 2>&1 || need+=(python3-zmq python3-msgpack)
+fi
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then

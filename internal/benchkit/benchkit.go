@@ -16,6 +16,7 @@ package benchkit
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -85,7 +86,7 @@ func Closed(callers, n, warm int, call func() error) (*Hist, float64, error) {
 func Open(n, warm int, rate float64, call func() error) (*Hist, error) {
 	h := NewHist()
 	var err error
-	Pace(n+warm, rate, func(i int, due int64) {
+	Pace(n+warm, rate, Spin, func(i int, due int64) {
 		if err != nil {
 			return
 		}
@@ -139,21 +140,52 @@ func Pair(n, warm, blocks int, a, b func() error) (ha, hb *Hist, rateA, rateB fl
 	return ha, hb, float64(per*blocks) / ta.Seconds(), float64(per*blocks) / tb.Seconds(), nil
 }
 
+// Wait says how Pace waits for the next call's time.
+type Wait uint8
+
+const (
+	// Spin spins for gaps under 2 ms (sleeps are that coarse on small VMs)
+	// and sleeps for longer ones: calls on time, for a core while it spins.
+	Spin Wait = iota
+	// Yield spins with runtime.Gosched between looks at the clock: on time,
+	// and a process with GOMAXPROCS=1 still runs its other goroutines; it
+	// takes a core.
+	Yield
+	// Ticker catches up on each tick of a 1 ms ticker: calls within a
+	// millisecond of their time, in bursts, taking no core (when the
+	// processes measured need both).
+	Ticker
+)
+
 // Pace calls f n times at rate per second, open loop: call i is due at
-// start + i/rate, and f gets that intended time (Nanotime). It spins for
-// gaps under 2 ms (sleeps are that coarse on small VMs) and sleeps for
-// longer ones.
-func Pace(n int, rate float64, f func(i int, due int64)) {
+// start + i/rate, and f gets that intended time (Nanotime) so that an
+// open-loop latency can count from it.
+func Pace(n int, rate float64, wait Wait, f func(i int, due int64)) {
 	period := float64(time.Second) / rate
 	start := Nanotime()
+	dueAt := func(i int) int64 { return start + int64(float64(i)*period) }
+	if wait == Ticker {
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for i := 0; i < n; {
+			<-t.C
+			for now := Nanotime(); i < n && dueAt(i) <= now; i++ {
+				f(i, dueAt(i))
+			}
+		}
+		return
+	}
 	for i := range n {
-		due := start + int64(float64(i)*period)
+		due := dueAt(i)
 		for {
 			d := due - Nanotime()
 			if d <= 0 {
 				break
 			}
-			if d > 2_000_000 {
+			switch {
+			case wait == Yield:
+				runtime.Gosched()
+			case d > 2_000_000:
 				time.Sleep(time.Duration(d - 1_000_000))
 			}
 		}
