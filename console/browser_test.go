@@ -57,9 +57,6 @@ func chromium() string {
 // browser starts the package's one browser. A missing Chromium is a
 // failure, not a skip: these tests are required (scripts/deps.sh installs it).
 func browser(t *testing.T) context.Context {
-	if testing.Short() {
-		t.Skip("drives Chromium: the full tier")
-	}
 	t.Helper()
 	browserOnce.Do(func() {
 		path := chromium()
@@ -193,7 +190,15 @@ func quietLogger() *slog.Logger {
 // TestConsoleInBrowser walks the console as a user does: the server page
 // connects the exchange and starts the service; the client page connects,
 // subscribes, trades, cancels, rides out a server stop and a lost console.
+// skipShort skips a test that drives Chromium in the fast tier.
+func skipShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives Chromium: the full tier")
+	}
+}
+
 func TestConsoleInBrowser(t *testing.T) {
+	skipShort(t)
 	top := t
 	dir := t.TempDir()
 	if err := os.Chmod(dir, 0o700); err != nil { // the socket's directory must be private
@@ -407,6 +412,7 @@ func jsString(s string) string {
 // symbols: the page gets at most one frame per FrameInterval, shows the
 // latest price of every symbol, and still answers the user.
 func TestConsoleAt10kTicks(t *testing.T) {
+	skipShort(t)
 	log := quietLogger()
 	me := engine.NewMainEngine(nil, log)
 	t.Cleanup(func() { _ = me.Close() })
