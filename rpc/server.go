@@ -91,6 +91,7 @@ type running struct {
 	stopBeat   func()
 	transports []serverTransport // the unix socket first
 	publishers []eventPublisher  // the transports that publish events beyond the ring
+	ep         endpoints         // where the transports listen
 }
 
 // serverTransport is one way the server serves calls: the unix socket
@@ -98,6 +99,8 @@ type running struct {
 // clients).
 type serverTransport interface {
 	Close() error
+	// listening records where the transport listens.
+	listening(*endpoints)
 }
 
 // eventPublisher is a transport that carries events as well (ZeroMQ's
@@ -105,6 +108,28 @@ type serverTransport interface {
 // sequence number and timestamp.
 type eventPublisher interface {
 	Publish(lan.Event) error
+}
+
+// endpoints are where a start of the server listens.
+type endpoints struct {
+	socket        string
+	calls, events string // the LAN's, bound
+	eventPort     int    // the LAN event port, for the welcome; 0: no LAN
+}
+
+// udsTransport and lanTransport are the transports as the server sees them.
+type (
+	udsTransport struct{ *uds.Server }
+	lanTransport struct{ *lan.Server }
+)
+
+func (t udsTransport) listening(e *endpoints) { e.socket = t.Path() }
+
+func (t lanTransport) listening(e *endpoints) {
+	e.calls, e.events = t.CallAddr(), t.EventAddr()
+	if _, port, err := net.SplitHostPort(strings.TrimPrefix(e.events, "tcp://")); err == nil {
+		e.eventPort, _ = strconv.Atoi(port)
+	}
 }
 
 // clientStat is one client's statistics. Its connection's calls.Peer
@@ -237,17 +262,22 @@ func (s *Server) Start() (err error) {
 	if err != nil {
 		return err
 	}
-	r.transports = append(r.transports, us)
-	attrs := []any{"epoch", fmt.Sprintf("%016x", r.epoch), "socket", s.opts.SocketPath, "segment", name}
+	r.transports = append(r.transports, udsTransport{us})
 	if s.opts.CallAddr != "" {
 		ls, err := lan.Listen(h, lan.ServerOptions{CallAddr: s.opts.CallAddr, EventAddr: s.opts.EventAddr,
 			Curve: s.opts.Curve, Insecure: s.opts.Insecure, Logger: s.log})
 		if err != nil {
 			return err
 		}
-		r.transports = append(r.transports, ls)
+		r.transports = append(r.transports, lanTransport{ls})
 		r.publishers = append(r.publishers, ls)
-		attrs = append(attrs, "calls", ls.CallAddr(), "events", ls.EventAddr())
+	}
+	for _, t := range r.transports {
+		t.listening(&r.ep)
+	}
+	attrs := []any{"epoch", fmt.Sprintf("%016x", r.epoch), "socket", r.ep.socket, "segment", name}
+	if r.ep.calls != "" {
+		attrs = append(attrs, "calls", r.ep.calls, "events", r.ep.events)
 	}
 	s.pubMu.Lock()
 	s.mu.Lock()
@@ -390,22 +420,7 @@ func (s *Server) hello(ctx context.Context, args []byte) ([]byte, error) {
 	}
 	return msgpack.Marshal(welcome{Version: ProtocolVersion, Epoch: r.epoch, Host: HostID(), Socket: s.opts.SocketPath,
 		Segment: r.seg.Info().Name, SegmentDir: s.opts.SegmentDir, HeartbeatMs: s.opts.Heartbeat.Milliseconds(),
-		ServerPID: os.Getpid(), LastSeq: s.next.Load(), EventPort: eventPort(r)})
-}
-
-// eventPort is the bound LAN event port, or 0.
-func eventPort(r *running) int {
-	for _, t := range r.transports {
-		if l, ok := t.(*lan.Server); ok {
-			_, port, err := net.SplitHostPort(strings.TrimPrefix(l.EventAddr(), "tcp://"))
-			if err != nil {
-				return 0
-			}
-			n, _ := strconv.Atoi(port)
-			return n
-		}
-	}
-	return 0
+		ServerPID: os.Getpid(), LastSeq: s.next.Load(), EventPort: r.ep.eventPort})
 }
 
 // NextSeq is the sequence number the next published event will get.
@@ -459,11 +474,7 @@ func (s *Server) Addrs() (socket, callAddr, eventAddr string) {
 	defer s.mu.Unlock()
 	socket = s.opts.SocketPath
 	if s.run != nil {
-		for _, t := range s.run.transports {
-			if l, ok := t.(*lan.Server); ok {
-				callAddr, eventAddr = l.CallAddr(), l.EventAddr()
-			}
-		}
+		callAddr, eventAddr = s.run.ep.calls, s.run.ep.events
 	}
 	return
 }
