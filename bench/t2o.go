@@ -39,7 +39,6 @@ func init() {
 	registerHelper("t2o-client", t2oClient)
 	registerHelper("t2o-zmq-server", t2oZmqServer)
 	registerHelper("t2o-zmq-client", t2oZmqClient)
-	registerHelper("t2o-echo", t2oEcho)
 }
 
 type t2oCase struct {
@@ -132,46 +131,42 @@ func runT2O(ctx context.Context, e *Env) ([]Result, error) {
 // timestamp.
 func t2oSocketEcho(e *Env, n, warm int) (Result, error) {
 	path := filepath.Join(e.Dir, "t2o-echo.sock")
-	_ = os.Remove(path)
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return Result{}, err
-	}
-	defer ln.Close()
 	var ps procs
 	defer ps.stop()
-	p, err := ps.spawn("t2o-echo", "VNRPC_SOCK="+path)
+	p, err := ps.spawn("unix-echo", "VNRPC_SOCK="+path) // benchkit.EchoServer
 	if err != nil {
 		return Result{}, err
 	}
 	if _, err := p.expect("ready", 30*time.Second); err != nil {
 		return Result{}, err
 	}
-	c, err := ln.Accept()
+	c, err := net.Dial("unix", path)
 	if err != nil {
 		return Result{}, err
 	}
 	defer c.Close()
+	// Each message is the echo's 4-byte length prefix (8) and a timestamp;
+	// a goroutine owned here reads the echoes as they come (open loop).
 	h := NewHist()
 	echoes := make(chan error, 1)
-	go func() { // owned here: it ends after n echoes or when c closes
-		buf := make([]byte, 8)
+	go func() { // ends after n echoes or when c closes
+		buf := make([]byte, 12)
 		for i := range n {
 			if _, err := io.ReadFull(c, buf); err != nil {
 				echoes <- err
 				return
 			}
 			if i >= warm {
-				h.Record(nanotime() - int64(binary.LittleEndian.Uint64(buf)))
+				h.Record(nanotime() - int64(binary.LittleEndian.Uint64(buf[4:])))
 			}
 		}
 		echoes <- nil
 	}()
-	buf := make([]byte, 8)
+	buf := []byte{8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 	var werr error
 	start := time.Now()
 	paceCoarse(n, tickRate, func() {
-		binary.LittleEndian.PutUint64(buf, uint64(nanotime()))
+		binary.LittleEndian.PutUint64(buf[4:], uint64(nanotime()))
 		if _, err := c.Write(buf); err != nil && werr == nil {
 			werr = err
 		}
@@ -196,29 +191,6 @@ func t2oSocketEcho(e *Env, n, warm int) (Result, error) {
 		Rate: float64(n) / elapsed.Seconds(), Note: "a timestamp to another process and back over a plain unix socket: the same two wake-ups, no work"}
 	fill(h, &r)
 	return r, nil
-}
-
-// t2oEcho echoes 8-byte messages on the unix socket VNRPC_SOCK.
-func t2oEcho() error {
-	c, err := net.Dial("unix", os.Getenv("VNRPC_SOCK"))
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	fmt.Println("ready")
-	go func() {
-		waitStdin()
-		_ = c.Close()
-	}()
-	buf := make([]byte, 8)
-	for {
-		if _, err := io.ReadFull(c, buf); err != nil {
-			return nil // closed: the run is over
-		}
-		if _, err := c.Write(buf); err != nil {
-			return nil
-		}
-	}
 }
 
 func t2oOnce(e *Env, c t2oCase, n, warm int) (Result, error) {
