@@ -21,7 +21,7 @@ Usage:
   vnrpc <command> [flags]
 
 Commands:
-  server   run a trading engine on the simulated exchange and serve it (RPC service)
+  server   run a trading engine on an exchange gateway (the simulated one by default) and serve it
   client   connect a main engine to a server through the RPC gateway
   bench    run the latency benchmark suite (the vnrpc-bench program)
   keys     generate a CURVE key pair for the LAN transport
