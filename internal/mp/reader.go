@@ -138,21 +138,18 @@ func (r *Reader) Uint() uint64 {
 	return uint64(r.Int())
 }
 
-// Int reads an integer that fits an int64, in any integer format.
+// Int reads an integer in any integer format as an int64; nil reads as
+// 0, and a uint64 past MaxInt64 as its two's complement, as msgpack/v5's
+// Decoder has them.
 func (r *Reader) Int() int64 {
 	c := r.Byte()
 	switch {
-	case r.Err != nil:
+	case r.Err != nil, c == 0xc0:
 		return 0
 	case c <= 0x7f || c >= 0xe0:
 		return int64(int8(c))
 	case c >= 0xcc && c <= 0xcf:
-		v := r.be(1 << (c - 0xcc))
-		if v > math.MaxInt64 {
-			r.Fail("integer overflows int64")
-			return 0
-		}
-		return int64(v)
+		return int64(r.be(1 << (c - 0xcc))) // a uint64 past MaxInt64 wraps, as in msgpack/v5
 	case c >= 0xd0 && c <= 0xd3:
 		n := 1 << (c - 0xd0)
 		shift := 64 - 8*n
@@ -204,12 +201,8 @@ func (r *Reader) StrBytes() []byte {
 		return nil
 	case c&0xe0 == 0xa0:
 		n = int(c & 0x1f)
-	case c == 0xd9 || c == 0xc4:
-		n = int(r.be(1))
-	case c == 0xda || c == 0xc5:
-		n = int(r.be(2))
-	case c == 0xdb || c == 0xc6:
-		n = int(r.be(4))
+	case sizeWidth(c) > 0:
+		n = int(r.be(sizeWidth(c)))
 	case c == 0xc0:
 		return nil
 	default:
@@ -223,6 +216,20 @@ func (r *Reader) StrBytes() []byte {
 	s := r.B[r.Pos : r.Pos+n]
 	r.Pos += n
 	return s
+}
+
+// sizeWidth is the width of the size after a str 8/16/32 or bin 8/16/32
+// code (1, 2 or 4 bytes), or 0 for any other code.
+func sizeWidth(c byte) int {
+	switch c {
+	case 0xd9, 0xc4:
+		return 1
+	case 0xda, 0xc5:
+		return 2
+	case 0xdb, 0xc6:
+		return 4
+	}
+	return 0
 }
 
 // IsStr reports whether the next value is in a str format (not bin, not nil).
@@ -288,12 +295,8 @@ func (r *Reader) Skip() {
 			n = 4
 		case c == 0xcf || c == 0xd3 || c == 0xcb:
 			n = 8
-		case c == 0xd9 || c == 0xc4:
-			n = int(r.be(1))
-		case c == 0xda || c == 0xc5:
-			n = int(r.be(2))
-		case c == 0xdb || c == 0xc6:
-			n = int(r.be(4))
+		case sizeWidth(c) > 0:
+			n = int(r.be(sizeWidth(c)))
 		case c == 0xdc:
 			elems = int(r.be(2))
 		case c == 0xdd:
