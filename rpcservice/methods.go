@@ -2,6 +2,7 @@ package rpcservice
 
 import (
 	"context"
+	"errors"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -95,11 +96,16 @@ func (s *Engine) register(srv *rpc.Server, ready <-chan struct{}) {
 }
 
 // routed registers a call that goes to a gateway: [request, gateway_name].
+// A request whose strings pass their bounds (wire.CheckRequest) is a bad
+// request: it reaches no gateway.
 func routed[Req any](srv *rpc.Server, opts []rpc.HandleOption, method string, f func(req Req, gw string) ([]byte, error)) {
 	srv.HandleRaw(method, func(_ context.Context, args []byte) ([]byte, error) {
 		var req Req
 		var gw string
 		if err := wire.DecodeArgs(args, &req, &gw); err != nil {
+			return nil, rpc.Errorf(rpc.CodeBadRequest, "%s: %v", method, err)
+		}
+		if err := errors.Join(wire.CheckRequest(&req), wire.CheckLen("gateway name", gw, wire.MaxSymbolLen)); err != nil {
 			return nil, rpc.Errorf(rpc.CodeBadRequest, "%s: %v", method, err)
 		}
 		return f(req, gw)
@@ -112,6 +118,9 @@ func one[T any](srv *rpc.Server, ready <-chan struct{}, method string, get func(
 		<-ready
 		var id string
 		if err := wire.DecodeArgs(args, &id); err != nil {
+			return nil, rpc.Errorf(rpc.CodeBadRequest, "%s: %v", method, err)
+		}
+		if err := wire.CheckLen("id", id, wire.MaxVtIDLen); err != nil {
 			return nil, rpc.Errorf(rpc.CodeBadRequest, "%s: %v", method, err)
 		}
 		v, _ := get(id)

@@ -13,6 +13,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/vnrpc/vnrpc/engine"
+	"github.com/vnrpc/vnrpc/gateway/sim"
 	"github.com/vnrpc/vnrpc/rpc"
 	"github.com/vnrpc/vnrpc/rpcservice"
 	"github.com/vnrpc/vnrpc/rpcservice/wire"
@@ -243,5 +244,67 @@ func TestBadCalls(t *testing.T) {
 	}
 	if n := len(me.AllOrders()); n != 0 {
 		t.Errorf("%d orders after bad calls", n)
+	}
+}
+
+// Every string a client sends has a bound (wire.Max*): a longer one is a
+// bad request that reaches no gateway and leaves nothing in the OMS.
+func TestStringBounds(t *testing.T) {
+	me, svc, _, st := newService(t)
+	if _, err := me.AddGateway(sim.New, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := me.Connect(engine.Setting{"tick_rate": 0}, "SIM"); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := rpc.Dial(context.Background(), rpc.ClientOptions{Addr: st.SocketPath, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	long := func(n int) string { return strings.Repeat("x", n) }
+	order := func(symbol, reference, gw string) []byte {
+		b, _ := wire.EncodeArgs(&engine.OrderRequest{Symbol: symbol, Exchange: engine.ExchangeSHFE, Direction: engine.DirectionLong,
+			Offset: engine.OffsetOpen, Type: engine.OrderTypeLimit, Price: 3200, Volume: 1, Reference: reference}, gw)
+		return b
+	}
+	cancelArgs, _ := wire.EncodeArgs(&engine.CancelRequest{OrderID: long(wire.MaxIDLen + 1), Symbol: "rb2601",
+		Exchange: engine.ExchangeSHFE}, "SIM")
+	subArgs, _ := wire.EncodeArgs(&engine.SubscribeRequest{Symbol: long(wire.MaxSymbolLen + 1), Exchange: engine.ExchangeSHFE}, "SIM")
+	idArgs, _ := wire.EncodeArgs(long(wire.MaxVtIDLen + 1))
+	for _, tc := range []struct {
+		name, method, field string
+		args                []byte
+	}{
+		{"a long symbol", wire.MethodSendOrder, "symbol", order(long(wire.MaxSymbolLen+1), "", "SIM")},
+		{"a 3.9 MiB symbol", wire.MethodSendOrder, "symbol", order(long(3900<<10), "", "SIM")},
+		{"a long reference", wire.MethodSendOrder, "reference", order("rb2601", long(wire.MaxReferenceLen+1), "SIM")},
+		{"a long gateway name", wire.MethodSendOrder, "gateway name", order("rb2601", "", long(wire.MaxSymbolLen+1))},
+		{"a long order id", wire.MethodCancelOrder, "orderid", cancelArgs},
+		{"a long subscription", wire.MethodSubscribe, "symbol", subArgs},
+		{"a long vt id", wire.MethodGetOrder, "id", idArgs},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := c.CallRaw(ctx, tc.method, tc.args)
+		cancel()
+		var re *rpc.RemoteError
+		if !errors.As(err, &re) || re.Code != rpc.CodeBadRequest || !strings.Contains(re.Msg, tc.field) {
+			t.Errorf("%s: %v, want a bad request naming %s", tc.name, err, tc.field)
+		}
+	}
+	// At the bounds, an order goes through.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := c.CallRaw(ctx, wire.MethodSendOrder, order("rb2601", long(wire.MaxReferenceLen), "SIM")); err != nil {
+		t.Fatalf("an order at the bounds: %v", err)
+	}
+	if err := me.EventEngine().Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(me.AllOrders()); n != 1 {
+		t.Errorf("%d orders in the OMS, want the one within the bounds", n)
 	}
 }

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -348,4 +349,43 @@ func DecodeList[T any](b []byte) ([]*T, error) {
 		return nil, fmt.Errorf("%w: %d trailing bytes", ErrMalformed, r.Len())
 	}
 	return out, nil
+}
+
+// Bounds on the strings a client sends, in bytes. vn.py's symbols and
+// ids are short; a request with a longer one is refused with
+// CodeBadRequest and changes nothing, so no client can make the server
+// keep (and send to every other client) megabytes per object.
+const (
+	MaxSymbolLen    = 64  // a symbol, a gateway name
+	MaxIDLen        = 64  // a gateway's order or quote id (cancel requests)
+	MaxReferenceLen = 256 // an order's or quote's reference
+	MaxVtIDLen      = 192 // vt_symbol, vt_orderid, vt_tradeid, vt_positionid, vt_accountid, vt_quoteid
+)
+
+// CheckLen returns an error naming what s is when it is longer than max
+// bytes.
+func CheckLen(what, s string, max int) error {
+	if len(s) > max {
+		return fmt.Errorf("%s of %d bytes: at most %d", what, len(s), max)
+	}
+	return nil
+}
+
+// CheckRequest checks the strings of a request object a client sent
+// (SubscribeRequest, OrderRequest, CancelRequest, QuoteRequest,
+// HistoryRequest) against the bounds above.
+func CheckRequest(v any) error {
+	switch r := v.(type) {
+	case *e.SubscribeRequest:
+		return CheckLen("symbol", r.Symbol, MaxSymbolLen)
+	case *e.OrderRequest:
+		return errors.Join(CheckLen("symbol", r.Symbol, MaxSymbolLen), CheckLen("reference", r.Reference, MaxReferenceLen))
+	case *e.CancelRequest:
+		return errors.Join(CheckLen("symbol", r.Symbol, MaxSymbolLen), CheckLen("orderid", r.OrderID, MaxIDLen))
+	case *e.QuoteRequest:
+		return errors.Join(CheckLen("symbol", r.Symbol, MaxSymbolLen), CheckLen("reference", r.Reference, MaxReferenceLen))
+	case *e.HistoryRequest:
+		return CheckLen("symbol", r.Symbol, MaxSymbolLen)
+	}
+	return fmt.Errorf("%w: %T is not a request", ErrUnsupported, v)
 }
