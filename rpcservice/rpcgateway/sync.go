@@ -231,8 +231,9 @@ func (g *Gateway) onEvent(ev rpc.Event) {
 // sync queries the server's state, kind by kind in the mirror's order,
 // then the ticks of subscribed symbols, and emits what differs from what
 // this gateway has emitted. After a reconnect or a new epoch it first
-// subscribes again. A query that fails ends the resync with a warning
-// log; the next reconnect, lap or gap starts another.
+// subscribes again. A query that fails is reported and tried again with
+// backoff (100 ms doubling to 5 s) until it succeeds or the gateway
+// closes: the resync never stops half done.
 func (g *Gateway) sync(reason string) {
 	start := time.Now()
 	initial := reason == "connect"
@@ -246,9 +247,8 @@ func (g *Gateway) sync(reason string) {
 	gen0 := g.gen.Load()
 	changed := 0
 	for _, k := range g.mirror.kinds {
-		n, c, err := k.sync(g, gen0)
-		if err != nil {
-			g.WriteLogLevel(engine.LogWarning, fmt.Sprintf("query %s failed: %v", k.name(), err))
+		var n, c int
+		if !g.retry(k.name(), func() (err error) { n, c, err = k.sync(g, gen0); return err }) {
 			return
 		}
 		if initial {
@@ -256,9 +256,8 @@ func (g *Gateway) sync(reason string) {
 		}
 		changed += c
 	}
-	n, err := g.syncTicks(gen0)
-	if err != nil {
-		g.WriteLogLevel(engine.LogWarning, fmt.Sprintf("query ticks failed: %v", err))
+	var n int
+	if !g.retry("ticks", func() (err error) { n, err = g.syncTicks(gen0); return err }) {
 		return
 	}
 	changed += n
@@ -268,6 +267,28 @@ func (g *Gateway) sync(reason string) {
 		tr, _ := g.Transport()
 		g.state(State{State: "resynced", Transport: tr,
 			Reason: fmt.Sprintf("%s; %d objects changed, %v", reason, changed, time.Since(start).Round(time.Millisecond))})
+	}
+}
+
+// retry runs query until it succeeds (true) or the gateway closes
+// (false), reporting each failure with the time to the next try.
+func (g *Gateway) retry(what string, query func() error) bool {
+	backoff := 100 * time.Millisecond
+	for {
+		err := query()
+		if err == nil {
+			return true
+		}
+		if g.ctx.Err() != nil {
+			return false
+		}
+		g.WriteLogLevel(engine.LogWarning, fmt.Sprintf("query %s failed: %v; trying again in %v", what, err, backoff))
+		select {
+		case <-g.ctx.Done():
+			return false
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
 	}
 }
 
