@@ -49,6 +49,7 @@ const (
 	CodeApp              Code = 5 // the handler returned an error
 	CodeShutdown         Code = 6 // the server is stopping and did not run the request
 	CodeTimedOut         Code = 7 // the handler ran past the deadline (it may have had effects)
+	CodeVersionMismatch  Code = 8 // the client speaks another protocol version; nothing ran
 )
 
 func (c Code) String() string {
@@ -69,6 +70,8 @@ func (c Code) String() string {
 		return "server shutting down"
 	case CodeTimedOut:
 		return "timed out while running"
+	case CodeVersionMismatch:
+		return "protocol version mismatch"
 	}
 	return fmt.Sprintf("code %d", int(c))
 }

@@ -147,8 +147,9 @@ func (cs *clientSockets) closeAll() {
 	}
 }
 
-// start makes the client's sockets (the DEALER with its monitor, the SUB,
-// the inproc pairs) and starts the event goroutine.
+// start makes the client's sockets (the call DEALER and the event DEALER,
+// each with its monitor, and the inproc pairs) and starts the event
+// goroutine.
 func (c *Client) start() (err error) {
 	var cs clientSockets
 	defer func() {
@@ -160,9 +161,9 @@ func (c *Client) start() (err error) {
 	if err != nil {
 		return err
 	}
-	var sub *zmq.Socket
+	var ev, evmon *zmq.Socket
 	if c.opts.EventAddr != "" {
-		if sub, err = c.subscriber(&cs); err != nil {
+		if ev, evmon, err = c.subscriber(&cs); err != nil {
 			return err
 		}
 	}
@@ -190,7 +191,7 @@ func (c *Client) start() (err error) {
 	}
 	c.dealer, c.pull = dealer, pull
 	c.events.Add(1)
-	go c.watch(sub, mon, ctl)
+	go c.watch(ev, evmon, mon, ctl)
 	return nil
 }
 
@@ -214,15 +215,14 @@ func (c *Client) socket(cs *clientSockets, t zmq.Type) (*zmq.Socket, error) {
 	return s, nil
 }
 
-// dialDealer makes the DEALER, connected to the call address, and the PAIR
-// that reads its monitor's connection and handshake events.
-func (c *Client) dialDealer(cs *clientSockets) (dealer, mon *zmq.Socket, err error) {
-	if dealer, err = c.socket(cs, zmq.DEALER); err != nil {
+// monitored makes a socket of type t connected to addr, and the PAIR
+// that reads the monitor events of its connections in events.
+func (c *Client) monitored(cs *clientSockets, t zmq.Type, addr string, events zmq.Event) (so, mon *zmq.Socket, err error) {
+	if so, err = c.socket(cs, t); err != nil {
 		return nil, nil, err
 	}
 	monAddr := fmt.Sprintf("inproc://vnrpc-mon-%d", inprocSeq.Add(1))
-	if err := dealer.Monitor(monAddr, zmq.EVENT_CONNECT_RETRIED|zmq.EVENT_HANDSHAKE_SUCCEEDED|zmq.EVENT_HANDSHAKE_FAILED_AUTH|
-		zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL|zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL); err != nil {
+	if err := so.Monitor(monAddr, events); err != nil {
 		return nil, nil, fmt.Errorf("lan: monitor: %w", err)
 	}
 	if mon, err = zmq.NewSocket(zmq.PAIR); err != nil {
@@ -233,33 +233,44 @@ func (c *Client) dialDealer(cs *clientSockets) (dealer, mon *zmq.Socket, err err
 	if err := mon.Connect(monAddr); err != nil {
 		return nil, nil, err
 	}
-	if err := dealer.Connect(c.opts.CallAddr); err != nil {
-		return nil, nil, fmt.Errorf("lan: connect %s: %w", c.opts.CallAddr, err)
+	if err := so.Connect(addr); err != nil {
+		return nil, nil, fmt.Errorf("lan: connect %s: %w", addr, err)
 	}
-	return dealer, mon, nil
+	return so, mon, nil
 }
 
-// subscriber makes the SUB, subscribed to everything at the event address.
-func (c *Client) subscriber(cs *clientSockets) (*zmq.Socket, error) {
-	sub, err := c.socket(cs, zmq.SUB)
-	if err != nil {
-		return nil, err
-	}
-	_ = sub.SetRcvhwm(0)
-	if err := sub.SetSubscribe(""); err != nil {
-		return nil, err
-	}
-	if err := sub.Connect(c.opts.EventAddr); err != nil {
-		return nil, fmt.Errorf("lan: connect %s: %w", c.opts.EventAddr, err)
-	}
-	return sub, nil
+// dialDealer makes the DEALER, connected to the call address, and the PAIR
+// that reads its monitor's connection and handshake events.
+func (c *Client) dialDealer(cs *clientSockets) (dealer, mon *zmq.Socket, err error) {
+	return c.monitored(cs, zmq.DEALER, c.opts.CallAddr, zmq.EVENT_CONNECT_RETRIED|zmq.EVENT_HANDSHAKE_SUCCEEDED|
+		zmq.EVENT_HANDSHAKE_FAILED_AUTH|zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL|zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
 }
 
-// watch reads events and the DEALER's handshake results until Close.
-func (c *Client) watch(sub, mon, ctl *zmq.Socket) {
+// subscriber makes the event DEALER, connected to the event address, and
+// the PAIR that reads its monitor's handshakes: after each, the client
+// sends the subscribe message (the server knows a connection, not a
+// client, so a reconnected one subscribes again).
+func (c *Client) subscriber(cs *clientSockets) (ev, mon *zmq.Socket, err error) {
+	if ev, mon, err = c.monitored(cs, zmq.DEALER, c.opts.EventAddr, zmq.EVENT_HANDSHAKE_SUCCEEDED); err != nil {
+		return nil, nil, err
+	}
+	_ = ev.SetRcvhwm(0)
+	return ev, mon, nil
+}
+
+// watch reads events, the event DEALER's handshakes and the call DEALER's
+// handshake results until Close.
+func (c *Client) watch(ev, evmon, mon, ctl *zmq.Socket) {
 	defer c.events.Done()
 	defer func() {
-		for _, s := range []*zmq.Socket{sub, mon, ctl} {
+		// Stop the event DEALER's monitor before its reader goes: libzmq
+		// sends monitor events with blocking sends from its I/O thread,
+		// and closing the DEALER stops the monitor only when the socket
+		// is reaped, later.
+		if ev != nil {
+			_ = ev.Monitor("", 0)
+		}
+		for _, s := range []*zmq.Socket{ev, evmon, mon, ctl} {
 			if s != nil {
 				_ = s.Close()
 			}
@@ -268,8 +279,9 @@ func (c *Client) watch(sub, mon, ctl *zmq.Socket) {
 	poller := zmq.NewPoller()
 	poller.Add(ctl, zmq.POLLIN)
 	poller.Add(mon, zmq.POLLIN)
-	if sub != nil {
-		poller.Add(sub, zmq.POLLIN)
+	if ev != nil {
+		poller.Add(ev, zmq.POLLIN)
+		poller.Add(evmon, zmq.POLLIN)
 	}
 	handshook := false
 	for {
@@ -285,9 +297,9 @@ func (c *Client) watch(sub, mon, ctl *zmq.Socket) {
 			switch p.Socket {
 			case ctl:
 				return
-			case sub:
+			case ev:
 				for {
-					msg, err := sub.RecvMessageBytes(zmq.DONTWAIT)
+					msg, err := ev.RecvMessageBytes(zmq.DONTWAIT)
 					if err != nil {
 						break
 					}
@@ -295,16 +307,24 @@ func (c *Client) watch(sub, mon, ctl *zmq.Socket) {
 						c.event(msg[0])
 					}
 				}
+			case evmon:
+				e, _, _, err := evmon.RecvEvent(zmq.DONTWAIT)
+				if err == nil && e == zmq.EVENT_HANDSHAKE_SUCCEEDED {
+					// The new connection is attached, so this goes out on it.
+					if _, err := ev.SendBytes([]byte(subscribeMsg), zmq.DONTWAIT); err != nil {
+						c.opts.Logger.Warn("lan: subscribe to events", "addr", c.opts.EventAddr, "err", err)
+					}
+				}
 			case mon:
-				ev, _, val, err := mon.RecvEvent(zmq.DONTWAIT)
+				e, _, val, err := mon.RecvEvent(zmq.DONTWAIT)
 				if err != nil {
 					continue
 				}
-				if ev == zmq.EVENT_CONNECT_RETRIED { // refused, or the connection dropped: ZeroMQ tries again
+				if e == zmq.EVENT_CONNECT_RETRIED { // refused, or the connection dropped: ZeroMQ tries again
 					c.refused.Add(1)
 					continue
 				}
-				herr := c.handshakeError(ev, val)
+				herr := c.handshakeError(e, val)
 				if !handshook {
 					handshook = true
 					c.hs <- herr
@@ -478,7 +498,7 @@ func (c *Client) begin(ctx context.Context, method string, args []byte) *callrt.
 	if !ok {
 		return call
 	}
-	b := callrt.AppendRequest(nil, &callrt.Request{ID: call.ID, Method: method, Deadline: callrt.Deadline(ctx), Args: args})
+	b := callrt.AppendRequest(nil, &callrt.Request{ID: call.ID, Method: method, Timeout: callrt.Timeout(ctx), Sent: callrt.Now(), Args: args})
 	if n := len(b) - callrt.LenPrefix; n > c.opts.MaxMessage {
 		c.pending.Complete(call.ID, nil, fmt.Errorf("%w: request of %d bytes, limit %d", ErrTooLarge, n, c.opts.MaxMessage))
 		return call

@@ -2,8 +2,10 @@
 
 // Package lan carries vnrpc's calls and events between machines over
 // ZeroMQ TCP (github.com/pebbe/zmq4, cgo over libzmq): calls on a ROUTER
-// (server) / DEALER (client) pair, events on XPUB / SUB (the server
-// sends nothing while nobody subscribes). Default ports are
+// (server) / DEALER (client) pair, events on a second such pair: a client
+// subscribes after each handshake, and the server sends each event to
+// every subscribed connection (nothing while nobody subscribes) and keeps
+// nothing else from what peers send that port. Default ports are
 // vn.py's: 2014 for calls, 4102 for events. It knows messages, not trading
 // objects: the messages are the call protocol's (docs/protocol.md), the
 // same as the uds transport's, and events carry the ring's sequence numbers, so a

@@ -16,6 +16,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/vnrpc/vnrpc/calls"
+	"github.com/vnrpc/vnrpc/internal/callrt"
 )
 
 // Default ports, as in vn.py.
@@ -190,10 +191,11 @@ const maxPeers = 4096
 
 // lanPeer is one client identity: its Peer and the context its calls get.
 type lanPeer struct {
-	id   []byte
-	p    *calls.Peer
-	ctx  context.Context
-	used uint64
+	id      []byte
+	p       *calls.Peer
+	ctx     context.Context
+	used    uint64
+	transit callrt.Transit // its requests' time on the way
 }
 
 // peerCache maps identities to peers; the server's loop owns it. The last

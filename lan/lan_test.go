@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 	"sync"
@@ -190,6 +191,183 @@ func TestExpiredRequestNeverRuns(t *testing.T) {
 	}
 }
 
+// skewedClient is a client written from docs/protocol.md whose wall
+// clock is off by offset: a raw DEALER that sends requests itself.
+type skewedClient struct {
+	t      *testing.T
+	d      *zmq.Socket
+	offset time.Duration
+	id     uint64
+}
+
+func newSkewedClient(t *testing.T, addr string, offset time.Duration) *skewedClient {
+	d, err := zmq.NewSocket(zmq.DEALER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	_ = d.SetLinger(0)
+	if err := d.Connect(addr); err != nil {
+		t.Fatal(err)
+	}
+	return &skewedClient{t: t, d: d, offset: offset}
+}
+
+// send sends a request whose caller waits until wait from now by its own
+// clock: the request carries that deadline minus its clock's now (the
+// protocol's relative timeout) and its clock's now as sent, whose offset
+// the server's Transit cancels out.
+func (c *skewedClient) send(method string, wait time.Duration) uint64 {
+	now := time.Now().Add(c.offset)
+	deadline := now.Add(wait)
+	c.id++
+	b := callrt.AppendRequest(nil, &callrt.Request{ID: c.id, Method: method, Timeout: deadline.Sub(now),
+		Sent: callrt.Now() + int64(c.offset)})
+	if _, err := c.d.SendBytes(b[callrt.LenPrefix:], 0); err != nil {
+		c.t.Fatal(err)
+	}
+	return c.id
+}
+
+// replies reads n replies, by id.
+func (c *skewedClient) replies(n int) map[uint64]*callrt.Reply {
+	got := map[uint64]*callrt.Reply{}
+	_ = c.d.SetRcvtimeo(10 * time.Second)
+	for len(got) < n {
+		b, err := c.d.RecvBytes(0)
+		if err != nil {
+			c.t.Fatalf("%d of %d replies: %v", len(got), n, err)
+		}
+		_, rep, err := callrt.Decode(b)
+		if err != nil || rep == nil {
+			c.t.Fatalf("not a reply: %v", err)
+		}
+		got[rep.ID] = rep
+	}
+	return got
+}
+
+// A client whose clock is 5 s ahead or behind the server's loses no call
+// and gets no late call run: deadlines travel as the time the caller
+// waits, and the server counts it from when the request arrived.
+func TestClockOffset(t *testing.T) {
+	for _, offset := range []time.Duration{-5 * time.Second, 0, 5 * time.Second} {
+		t.Run(offset.String(), func(t *testing.T) {
+			h := newHandler()
+			s := listen(t, ServerOptions{MaxInFlight: 1}, h)
+			c := newSkewedClient(t, s.CallAddr(), offset)
+			echo := c.send("echo", 10*time.Second)
+			if rep := c.replies(1)[echo]; rep == nil || rep.Code != calls.CodeOK {
+				t.Fatalf("a call with 10 s to go: %+v", rep)
+			}
+			// A call that must wait behind another longer than its caller
+			// does is refused, never run.
+			block := c.send("block", 0)
+			<-h.entered
+			wait := 50 * time.Millisecond
+			late := c.send("count", wait)
+			<-time.After(wait) // the caller's deadline passes
+			close(h.release)
+			got := c.replies(2)
+			if rep := got[block]; rep == nil || rep.Code != calls.CodeOK {
+				t.Fatalf("the blocking call: %+v", rep)
+			}
+			if rep := got[late]; rep == nil || rep.Code != calls.CodeDeadlineExceeded {
+				t.Fatalf("the late call: %+v, want code %d", rep, calls.CodeDeadlineExceeded)
+			}
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if h.count != 0 {
+				t.Fatal("the late call ran")
+			}
+		})
+	}
+}
+
+// A request that took longer on the way than the peer's others (here:
+// sent a second before the one ahead of it) has used that time up: with a
+// 500 ms timeout it is refused, never run.
+func TestDelayedRequestIsLate(t *testing.T) {
+	h := newHandler()
+	s := listen(t, ServerOptions{}, h)
+	c := newSkewedClient(t, s.CallAddr(), 0)
+	now := callrt.Now()
+	for _, q := range []*callrt.Request{
+		{ID: 1, Method: "echo", Timeout: 10 * time.Second, Sent: now},
+		{ID: 2, Method: "count", Timeout: 500 * time.Millisecond, Sent: now - int64(time.Second)},
+		{ID: 3, Method: "echo", Timeout: 500 * time.Millisecond, Sent: now},
+	} {
+		b := callrt.AppendRequest(nil, q)
+		if _, err := c.d.SendBytes(b[callrt.LenPrefix:], 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[uint64]calls.Code{}
+	for id, rep := range c.replies(3) {
+		got[id] = rep.Code
+	}
+	want := map[uint64]calls.Code{1: calls.CodeOK, 2: calls.CodeDeadlineExceeded, 3: calls.CodeOK}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("codes %v, want %v", got, want)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.count != 0 {
+		t.Error("the late request ran")
+	}
+}
+
+// A timeout of 2^64-1 ns (or any past 2^63) means no deadline, not one
+// long passed; 0 means none too.
+func TestHugeTimeoutIsNone(t *testing.T) {
+	s := listen(t, ServerOptions{}, newHandler())
+	c := newSkewedClient(t, s.CallAddr(), 0)
+	var ids []uint64
+	for _, raw := range []string{
+		"\x96\x00\x01\xa4echo\xcf\xff\xff\xff\xff\xff\xff\xff\xff\x00\xc4\x01x", // 2^64-1
+		"\x96\x00\x02\xa4echo\xcf\x80\x00\x00\x00\x00\x00\x00\x00\x00\xc4\x01x", // 2^63
+		"\x96\x00\x03\xa4echo\x00\x00\xc4\x01x",                                 // 0
+	} {
+		if _, err := c.d.SendBytes([]byte(raw), 0); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, uint64(len(ids)+1))
+	}
+	got := c.replies(len(ids))
+	for _, id := range ids {
+		if rep := got[id]; rep.Code != calls.CodeOK || string(rep.Result) != "x" {
+			t.Errorf("request %d: %+v", id, rep)
+		}
+	}
+}
+
+// A malformed request whose id can be read is answered with
+// CodeBadRequest instead of leaving its caller to wait; one whose id
+// cannot be read is dropped.
+func TestMalformedRequestIsAnswered(t *testing.T) {
+	s := listen(t, ServerOptions{}, newHandler())
+	c := newSkewedClient(t, s.CallAddr(), 0)
+	for _, raw := range []string{
+		"\x96\x00\xff\xa4echo\x00\x00\xc4\x00",     // a negative id: dropped
+		"\x96\x00\x07\xa4echo\xc0\x00\xc4\x00",     // a nil timeout
+		"\x96\x00\x08\xa4echo\xff\x00\xc4\x00",     // a negative timeout
+		"\x96\x00\x09\xc4\x04echo\x00\x00\xa1x",    // method as bin, args as str: fine
+		"\x96\x00\x0a\xa4echo\x00\x00\xc4\x00\xc0", // trailing bytes
+	} {
+		if _, err := c.d.SendBytes([]byte(raw), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[uint64]calls.Code{}
+	for id, rep := range c.replies(4) {
+		got[id] = rep.Code
+	}
+	want := map[uint64]calls.Code{7: calls.CodeBadRequest, 8: calls.CodeBadRequest, 9: calls.CodeOK, 10: calls.CodeBadRequest}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("codes %v, want %v", got, want)
+	}
+}
+
 // awaitSubscription publishes probe events (sequence numbers from seq on)
 // until one arrives: a subscription is live then. It returns the
 // test's 10 s deadline, started before the probes.
@@ -263,7 +441,8 @@ func TestEventsAndGaps(t *testing.T) {
 }
 
 // With no subscriber an event is not sent at all; the server notices a
-// subscriber, and its leaving, through the XPUB's subscription messages.
+// subscriber by its subscribe message, and its leaving when a send to it
+// finds it gone.
 func TestPublishesOnlyToSubscribers(t *testing.T) {
 	s := listen(t, ServerOptions{}, newHandler())
 	for i := range 3 {
@@ -301,6 +480,77 @@ func TestPublishesOnlyToSubscribers(t *testing.T) {
 			t.Fatal("the server still counts a subscriber after it left")
 		case <-time.After(time.Millisecond):
 		}
+	}
+}
+
+// A server restarted on the same ports gets the client's events
+// subscription again: the client subscribes after every handshake.
+func TestResubscribesAfterReconnect(t *testing.T) {
+	s := listen(t, ServerOptions{}, newHandler())
+	callAddr, eventAddr := s.CallAddr(), s.EventAddr()
+	arrived := make(chan struct{}, 1)
+	dial(t, ClientOptions{CallAddr: callAddr, EventAddr: eventAddr,
+		OnEvent: func(Event) {
+			select {
+			case arrived <- struct{}{}:
+			default:
+			}
+		}})
+	awaitSubscription(t, s, arrived, 0)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := listen(t, ServerOptions{CallAddr: callAddr, EventAddr: eventAddr}, newHandler())
+	awaitSubscription(t, s2, arrived, 1000)
+	if !s2.Subscribed() {
+		t.Fatal("an event arrived but the restarted server counts no subscriber")
+	}
+}
+
+// Past MaxSubscribers a subscriber gets no events, the server says so
+// once, and the others are unaffected.
+func TestSubscriberLimit(t *testing.T) {
+	logs := &testutil.Buffer{}
+	s := listen(t, ServerOptions{MaxSubscribers: 1, Logger: slog.New(slog.NewTextHandler(logs, nil))}, newHandler())
+	arrived := make(chan struct{}, 1)
+	last := make(chan uint64, 1<<10)
+	dial(t, ClientOptions{CallAddr: s.CallAddr(), EventAddr: s.EventAddr(),
+		OnEvent: func(e Event) {
+			select {
+			case arrived <- struct{}{}:
+			default:
+			}
+			last <- e.Seq
+		}})
+	awaitSubscription(t, s, arrived, 0)
+	var second sync.Mutex
+	got := 0
+	dial(t, ClientOptions{CallAddr: s.CallAddr(), EventAddr: s.EventAddr(),
+		OnEvent: func(Event) { second.Lock(); got++; second.Unlock() }})
+	testutil.Eventually(t, 10*time.Second, "the refusal logged", func() error {
+		if err := s.Publish(Event{Seq: 5000, Type: 1}); err != nil {
+			return err
+		}
+		if !strings.Contains(logs.String(), "refusing an event subscriber") {
+			return errors.New("not logged")
+		}
+		return nil
+	})
+	// One more event: the first subscriber gets it, the second nothing.
+	if err := s.Publish(Event{Seq: 5001, Type: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint64(0); seq != 5001; {
+		select {
+		case seq = <-last:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the first subscriber lost its events")
+		}
+	}
+	second.Lock()
+	defer second.Unlock()
+	if got != 0 {
+		t.Errorf("the subscriber past the limit got %d events", got)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vnrpc/vnrpc/calls"
 	"github.com/vnrpc/vnrpc/internal/callrt"
+	"github.com/vnrpc/vnrpc/internal/loglimit"
 )
 
 // ServerCurve secures a server: its key pair and the public keys of the
@@ -35,10 +36,13 @@ type ServerOptions struct {
 	Insecure bool
 	// MaxInFlight bounds the calls a server runs at once (default 256).
 	MaxInFlight int
-	// EventHWM is the PUB socket's send high-water mark (default 100 000
-	// events per subscriber); events beyond it are dropped by ZeroMQ, and
-	// subscribers see the gap in the sequence numbers.
+	// EventHWM is the event socket's send high-water mark (default
+	// 100 000 events per subscriber); events beyond it are dropped for
+	// that subscriber, who sees the gap in the sequence numbers.
 	EventHWM int
+	// MaxSubscribers bounds the event subscribers (default 1024); a peer
+	// that subscribes beyond it gets no events, and the server logs it.
+	MaxSubscribers int
 	// MaxMessage bounds a request (default DefaultMaxMessage): ZeroMQ
 	// disconnects a peer that sends a longer one. MaxReply bounds a reply
 	// (default DefaultMaxReply): one over it is replaced by a CodeInternal
@@ -47,8 +51,8 @@ type ServerOptions struct {
 	Logger               *slog.Logger
 }
 
-// Server serves calls on a ROUTER socket and publishes events on a PUB
-// socket. One goroutine owns the sockets; handlers run on goroutines of
+// Server serves calls on a ROUTER socket and publishes events on a
+// second ROUTER, to each peer that subscribed. One goroutine owns the sockets; handlers run on goroutines of
 // their own. Close stops everything and waits.
 type Server struct {
 	opts      ServerOptions
@@ -62,19 +66,22 @@ type Server struct {
 	cancel context.CancelFunc
 	push   *pusher // replies to the loop
 
-	// The PUB socket belongs to the publishers, not the loop: Publish sends
-	// on it directly under pubMu (ZeroMQ allows a socket to move between
-	// threads with a full barrier between uses), so an event costs no
-	// hand-off to the loop and no wake-up of its thread.
+	// The event socket belongs to the publishers, not the loop: Publish
+	// sends on it directly under pubMu (ZeroMQ allows a socket to move
+	// between threads with a full barrier between uses), so an event costs
+	// no hand-off to the loop and no wake-up of its thread.
 	pubMu  sync.Mutex
-	pub    *zmq.Socket // an XPUB; nil once closed
+	pub    *zmq.Socket // the event ROUTER; nil once closed
 	pubBuf []byte
-	// Subscriptions, as the XPUB reports them: a topic appears when its
-	// first subscriber subscribes and goes when its last one leaves.
-	// Publish reads them (at most every subCheckEvery) and sends nothing
-	// while there are none: with no LAN client an event costs no cgo call.
-	topics   map[string]struct{}
-	subCheck int64 // when Publish last read them, on the clock of Event.Timestamp
+	// The subscribers: the identities of the peers that sent the
+	// subscribe message, in the order they came. Publish reads what peers
+	// sent (at most every subCheckEvery, a bounded batch) and sends
+	// nothing while nobody subscribes: with no LAN client an event costs
+	// no cgo call. A peer is dropped when ZeroMQ says it has gone.
+	subs     [][]byte
+	subIndex map[string]int // identity → index in subs
+	subCheck int64          // when Publish last read, on the clock of Event.Timestamp
+	logs     loglimit.Limiter
 	sem      chan struct{}
 	calls    sync.WaitGroup
 	loop     sync.WaitGroup
@@ -103,6 +110,9 @@ func Listen(h calls.Handler, o ServerOptions) (*Server, error) {
 	}
 	if o.EventHWM <= 0 {
 		o.EventHWM = 100_000
+	}
+	if o.MaxSubscribers <= 0 {
+		o.MaxSubscribers = 1024
 	}
 	if o.MaxMessage <= 0 {
 		o.MaxMessage = DefaultMaxMessage
@@ -161,7 +171,11 @@ func (s *Server) start() (err error) {
 		}
 		socks = append(socks, so)
 		_ = so.SetLinger(0)
-		if err := so.SetMaxmsgsize(int64(s.opts.MaxMessage)); err != nil {
+		limit := s.opts.MaxMessage
+		if t == eventSocket {
+			limit = maxEventInbound
+		}
+		if err := so.SetMaxmsgsize(int64(limit)); err != nil {
 			return nil, "", fmt.Errorf("lan: ZMQ_MAXMSGSIZE: %w", err)
 		}
 		if s.opts.Curve != nil {
@@ -169,8 +183,15 @@ func (s *Server) start() (err error) {
 				return nil, "", fmt.Errorf("lan: CURVE: %w", err)
 			}
 		}
-		if t == zmq.XPUB {
+		if t == eventSocket {
 			_ = so.SetSndhwm(s.opts.EventHWM)
+			_ = so.SetRcvhwm(eventInboundHWM)
+			// A send to a peer that has gone fails (EHOSTUNREACH) instead
+			// of vanishing, and so does one past its high-water mark
+			// (EAGAIN): Publish drops the first and counts the second.
+			if err := so.SetRouterMandatory(1); err != nil {
+				return nil, "", fmt.Errorf("lan: ZMQ_ROUTER_MANDATORY: %w", err)
+			}
 		}
 		if err := bindRetry(so, addr); err != nil {
 			return nil, "", fmt.Errorf("lan: bind %s: %w", addr, err)
@@ -188,7 +209,7 @@ func (s *Server) start() (err error) {
 	if err != nil {
 		return err
 	}
-	pub, eventAddr, err := newSock(zmq.XPUB, s.opts.EventAddr)
+	pub, eventAddr, err := newSock(eventSocket, s.opts.EventAddr)
 	if err != nil {
 		return err
 	}
@@ -205,7 +226,7 @@ func (s *Server) start() (err error) {
 		return fmt.Errorf("lan: ZMQ_FD: %w", err)
 	}
 	s.callAddr, s.eventAddr = callAddr, eventAddr
-	s.pub, s.topics, s.subCheck = pub, map[string]struct{}{}, 0
+	s.pub, s.subIndex, s.subCheck = pub, map[string]int{}, 0
 	s.loop.Add(1)
 	go s.run(router, pull, w)
 	return nil
@@ -288,7 +309,8 @@ func (s *Server) takeRequests(router *zmq.Socket) (idle bool, err error) {
 // method (calls.Inliner) here, replying at once, others on a goroutine.
 func (s *Server) request(router *zmq.Socket, msg [][]byte) {
 	if len(msg) != 2 {
-		s.opts.Logger.Warn("lan: dropping a message of unexpected shape", "parts", len(msg))
+		s.warn(fmt.Sprintf("%x", msg[0]), "shape", "lan: dropping a message of unexpected shape: a request is one frame",
+			"parts", len(msg))
 		return
 	}
 	peer := s.peers.get(msg[0], s.ctx)
@@ -297,9 +319,18 @@ func (s *Server) request(router *zmq.Socket, msg [][]byte) {
 		err = fmt.Errorf("%w: a client sent a reply", calls.ErrMalformed)
 	}
 	if err != nil {
-		s.opts.Logger.Warn("lan: dropping a malformed request", "peer", peer.p.Name, "reason", err)
+		// Answer what can be answered: the caller need not wait for its
+		// deadline to learn that its request was malformed.
+		id, ok := callrt.RequestID(msg[1])
+		if ok {
+			s.rbuf = callrt.AppendReply(s.rbuf, &callrt.Reply{ID: id, Code: calls.CodeBadRequest, Msg: err.Error()})
+			_, _ = router.SendMessageDontwait(peer.id, s.rbuf[callrt.LenPrefix:])
+			s.rbuf = callrt.Reuse(s.rbuf)
+		}
+		s.warn(peer.p.Name, "malformed", "lan: a malformed request", "reason", err, "answered", ok)
 		return
 	}
+	peer.transit.Observe(req)
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -344,8 +375,8 @@ func (s *Server) send(m [][]byte) bool {
 }
 
 // Publish sends one event to every subscriber. It does not wait for them:
-// ZeroMQ drops events for a subscriber past the high-water mark, and the
-// subscriber sees the gap in the sequence numbers.
+// a subscriber past its high-water mark misses the event and sees the gap
+// in the sequence numbers.
 func (s *Server) Publish(e Event) error {
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()
@@ -361,45 +392,127 @@ func (s *Server) Publish(e Event) error {
 	}
 	if now-s.subCheck >= int64(subCheckEvery) || now < s.subCheck {
 		s.subCheck = now
-		s.readSubscriptions()
+		s.readSubscribers()
 	}
-	if len(s.topics) == 0 {
-		return nil // nobody subscribes: ZeroMQ would drop it anyway
+	if len(s.subs) == 0 {
+		return nil // nobody subscribes
 	}
 	s.pubBuf = callrt.AppendEvent(s.pubBuf[:0], (*callrt.Event)(&e))
-	if _, err := s.pub.SendBytes(s.pubBuf[callrt.LenPrefix:], zmq.DONTWAIT); err != nil {
-		s.dropped.Add(1) // past the high-water mark: subscribers see the gap
+	body := s.pubBuf[callrt.LenPrefix:]
+	for i := 0; i < len(s.subs); {
+		id := s.subs[i]
+		_, err := s.pub.SendBytes(id, zmq.SNDMORE|zmq.DONTWAIT)
+		if err == nil {
+			_, err = s.pub.SendBytes(body, zmq.DONTWAIT)
+		}
+		switch {
+		case err == nil:
+		case zmq.AsErrno(err) == zmq.Errno(syscall.EHOSTUNREACH):
+			s.unsubscribe(id) // gone: its place takes the last subscriber
+			continue
+		default:
+			s.dropped.Add(1) // past its high-water mark: it sees the gap
+		}
+		i++
 	}
 	return nil
 }
 
-// subCheckEvery is how often Publish reads the XPUB's subscription
-// messages. A subscriber's first events can come up to this much later
-// than with a plain PUB; ZeroMQ's own subscription hand-shake already
-// takes longer (a LAN client takes its first event as its start).
+// The event socket and its limits on what peers send it.
+const (
+	eventSocket = zmq.ROUTER
+	// subscribeMsg is the one message a client sends on the event socket,
+	// after each connect (ZeroMQ's own "subscribe to everything").
+	subscribeMsg = "\x01"
+	// unsubscribeMsg stops the events to the peer that sends it.
+	unsubscribeMsg = "\x00"
+	// maxEventInbound bounds a message a peer sends the event socket: a
+	// subscription is one byte, and the CURVE handshake's commands pass
+	// through the same limit. A peer that sends more is disconnected.
+	maxEventInbound = 4 << 10
+	// eventInboundHWM bounds the messages queued from one peer before
+	// ZeroMQ stops reading its connection, so what a peer can make the
+	// server hold is eventInboundHWM × maxEventInbound.
+	eventInboundHWM = 64
+	// subReadBatch bounds the messages Publish reads per check, so a peer
+	// flooding the event socket never stalls publishing.
+	subReadBatch = 16
+)
+
+// subCheckEvery is how often Publish reads what peers sent the event
+// socket. A subscriber's first events can come up to this much later
+// than its subscribe message (a client takes its first event as its
+// start).
 const subCheckEvery = 100 * time.Microsecond
 
 var clockBase = time.Now()
 
-// readSubscriptions takes the subscription messages the XPUB has queued:
-// 1 then the topic when a topic gets its first subscriber, 0 then the
-// topic when it loses its last. The caller holds pubMu.
-func (s *Server) readSubscriptions() {
-	for {
-		msg, err := s.pub.RecvBytes(zmq.DONTWAIT)
+// readSubscribers takes up to subReadBatch messages that peers sent the
+// event socket: [identity, subscribeMsg] adds a subscriber,
+// [identity, unsubscribeMsg] removes one, and anything else is logged
+// (at most once per peer and interval) and changes nothing. The server
+// keeps nothing else from them. The caller holds pubMu.
+func (s *Server) readSubscribers() {
+	for range subReadBatch {
+		msg, meta, err := s.pub.RecvMessageBytesWithMetadata(zmq.DONTWAIT, "Peer-Address")
 		if err != nil {
 			return
 		}
-		if len(msg) == 0 {
-			continue
-		}
-		switch msg[0] {
-		case 1:
-			s.topics[string(msg[1:])] = struct{}{}
-		case 0:
-			delete(s.topics, string(msg[1:]))
+		switch {
+		case len(msg) == 2 && string(msg[1]) == subscribeMsg:
+			s.subscribe(msg[0], meta["Peer-Address"])
+		case len(msg) == 2 && string(msg[1]) == unsubscribeMsg:
+			s.unsubscribe(msg[0])
+		default:
+			s.warn(meta["Peer-Address"], "event-port", "lan: ignoring a message on the event port: clients send only the subscribe message",
+				"parts", len(msg), "bytes", len(msg[len(msg)-1]))
 		}
 	}
+}
+
+func (s *Server) subscribe(id []byte, peer string) {
+	if _, ok := s.subIndex[string(id)]; ok {
+		return
+	}
+	if len(s.subs) >= s.opts.MaxSubscribers {
+		s.warn(peer, "subscribers-full", "lan: refusing an event subscriber: at the limit",
+			"limit", s.opts.MaxSubscribers)
+		return
+	}
+	s.subIndex[string(id)] = len(s.subs)
+	s.subs = append(s.subs, id)
+}
+
+func (s *Server) unsubscribe(id []byte) {
+	i, ok := s.subIndex[string(id)]
+	if !ok {
+		return
+	}
+	delete(s.subIndex, string(id))
+	last := len(s.subs) - 1
+	if i != last {
+		s.subs[i] = s.subs[last]
+		s.subIndex[string(s.subs[i])] = i
+	}
+	s.subs[last] = nil
+	s.subs = s.subs[:last]
+}
+
+// warn logs a peer's misbehaviour, at most once per peer, kind and
+// interval, with the count of lines held back.
+func (s *Server) warn(peer, kind, msg string, args ...any) {
+	ok, held := s.logs.Allow(peer, kind)
+	if !ok {
+		return
+	}
+	if peer == "" {
+		peer = "unknown"
+	}
+	args = append(args, "peer", peer)
+	if held > 0 {
+		args = append(args, "suppressed", held)
+	}
+	s.opts.Logger.Warn(msg, args...)
 }
 
 // Subscribed reports whether a LAN client subscribed to events when
@@ -407,10 +520,11 @@ func (s *Server) readSubscriptions() {
 func (s *Server) Subscribed() bool {
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()
-	return len(s.topics) > 0
+	return len(s.subs) > 0
 }
 
-// Stats counts events handed to Publish and events the PUB socket refused.
+// Stats counts events handed to Publish, and deliveries the event socket
+// refused (one per subscriber past its high-water mark per event).
 func (s *Server) Stats() (published, dropped uint64) { return s.published.Load(), s.dropped.Load() }
 
 // Close stops serving: running handlers' contexts are cancelled and

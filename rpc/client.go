@@ -313,8 +313,11 @@ func (c *Client) hello(ctx context.Context, call func(context.Context, string, [
 	}
 	res, err := call(ctx, MethodHello, args)
 	if err != nil {
+		// A version-1 server refuses with CodeBadRequest, later ones
+		// with CodeVersionMismatch.
 		var re *RemoteError
-		if errors.As(err, &re) && strings.Contains(re.Msg, "protocol version") {
+		if errors.As(err, &re) && (re.Code == CodeVersionMismatch ||
+			re.Code == CodeBadRequest && strings.HasPrefix(re.Msg, "protocol version")) {
 			return welcome{}, fmt.Errorf("%w: %s (this client speaks %d)", ErrVersion, re.Msg, ProtocolVersion)
 		}
 		return welcome{}, fmt.Errorf("rpc: hello: %w", err)

@@ -17,7 +17,7 @@ import (
 // ProtocolVersion is the version of the call protocol and hello exchange
 // this build speaks (docs/protocol.md). A server refuses a client of
 // another version, and the client reports ErrVersion.
-const ProtocolVersion = 1
+const ProtocolVersion = 2
 
 // Built-in methods every server answers (docs/protocol.md §5).
 const (
@@ -50,6 +50,7 @@ const (
 	CodeApp              = calls.CodeApp
 	CodeShutdown         = calls.CodeShutdown
 	CodeTimedOut         = calls.CodeTimedOut
+	CodeVersionMismatch  = calls.CodeVersionMismatch
 )
 
 // Code classifies a reply (calls.Code).

@@ -351,9 +351,13 @@ func TestVersionMismatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer uc.Close()
-	args, _ := msgpack.Marshal(hello{Version: 99})
-	if _, err := uc.Call(within(t), MethodHello, args); err == nil || !strings.Contains(err.Error(), "protocol version 99") {
-		t.Errorf("server accepted version 99: %v", err)
+	for _, v := range []int{1, 99} {
+		args, _ := msgpack.Marshal(hello{Version: v})
+		_, err := uc.Call(within(t), MethodHello, args)
+		var re *RemoteError
+		if !errors.As(err, &re) || re.Code != CodeVersionMismatch || !strings.Contains(re.Msg, fmt.Sprintf("protocol version %d;", v)) {
+			t.Errorf("hello of version %d: %v, want code %d naming the version", v, err, CodeVersionMismatch)
+		}
 	}
 	// Client side: a server that speaks another version is ErrVersion.
 	var mux calls.Mux
@@ -368,6 +372,24 @@ func TestVersionMismatch(t *testing.T) {
 	defer fake.Close()
 	if _, err := Dial(within(t), ClientOptions{Addr: path}); !errors.Is(err, ErrVersion) {
 		t.Errorf("client against a version-99 server: %v", err)
+	}
+	// A server that refuses this client's version: with its own code, or
+	// as a version-1 server does, with code 3 and the message.
+	for _, refusal := range []error{
+		calls.Errorf(CodeVersionMismatch, "protocol version %d; this server speaks 3", ProtocolVersion),
+		calls.Errorf(CodeBadRequest, "protocol version %d; this server speaks 1", ProtocolVersion),
+	} {
+		var mux calls.Mux
+		mux.Handle(MethodHello, func(context.Context, []byte) ([]byte, error) { return nil, refusal })
+		path := sockPath(t)
+		fake, err := uds.Listen(path, &mux, uds.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fake.Close()
+		if _, err := Dial(within(t), ClientOptions{Addr: path}); !errors.Is(err, ErrVersion) || !strings.Contains(err.Error(), "this server speaks") {
+			t.Errorf("client refused with %v: %v, want ErrVersion with the server's message", refusal, err)
+		}
 	}
 }
 

@@ -103,8 +103,8 @@ type serverTransport interface {
 	listening(*endpoints)
 }
 
-// eventPublisher is a transport that carries events as well (ZeroMQ's
-// PUB socket): each event goes to it after the ring, with the ring's
+// eventPublisher is a transport that carries events as well (the LAN
+// event port): each event goes to it after the ring, with the ring's
 // sequence number and timestamp.
 type eventPublisher interface {
 	Publish(lan.Event) error
@@ -397,7 +397,7 @@ func (s *Server) hello(ctx context.Context, args []byte) ([]byte, error) {
 		}
 		s.log.Warn("rpc: refused a client of another protocol version", "client_version", h.Version,
 			"server_version", ProtocolVersion, "peer", name)
-		return nil, calls.Errorf(calls.CodeBadRequest, "protocol version %d; this server speaks %d", h.Version, ProtocolVersion)
+		return nil, calls.Errorf(calls.CodeVersionMismatch, "protocol version %d; this server speaks %d", h.Version, ProtocolVersion)
 	}
 	transport := TransportLocal
 	if peer != nil && peer.Transport == "tcp" {

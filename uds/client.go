@@ -139,7 +139,7 @@ func (c *Client) start(ctx context.Context, call *callrt.Call, args []byte) *cal
 	}
 	c.wmu.Lock()
 	at := len(c.wq)
-	c.wq = callrt.AppendRequest(c.wq, &callrt.Request{ID: call.ID, Method: call.Method, Deadline: deadline, Args: args})
+	c.wq = callrt.AppendRequest(c.wq, &callrt.Request{ID: call.ID, Method: call.Method, Timeout: callrt.TimeoutUntil(deadline), Sent: callrt.Now(), Args: args})
 	if n := len(c.wq) - at - lenPrefix; n > c.opts.MaxFrame {
 		c.wq = c.wq[:at]
 		c.wmu.Unlock()

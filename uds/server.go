@@ -21,6 +21,7 @@ import (
 
 	"github.com/vnrpc/vnrpc/calls"
 	"github.com/vnrpc/vnrpc/internal/callrt"
+	"github.com/vnrpc/vnrpc/internal/loglimit"
 )
 
 // Options configure a Server or a Client.
@@ -81,6 +82,7 @@ type Server struct {
 	connSeq uint64 // accept goroutine only
 	closed  bool
 	wg      sync.WaitGroup
+	logs    loglimit.Limiter // what peers' mistakes may log
 }
 
 // Listen creates the socket at path and starts serving h on a goroutine
@@ -225,6 +227,8 @@ type serverConn struct {
 	sem    chan struct{}
 	reqs   sync.WaitGroup
 
+	transit callrt.Transit // the reader's: its requests' time on the way
+
 	wmu sync.Mutex
 	out []byte // replies queued for one write
 }
@@ -244,7 +248,9 @@ func (sc *serverConn) serve() {
 	for {
 		body, err := fr.next()
 		if err != nil {
-			if !errors.Is(err, io.EOF) && sc.ctx.Err() == nil {
+			// EOF is the client leaving, and net.ErrClosed the server
+			// closing the connection itself: neither is news.
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && sc.ctx.Err() == nil {
 				s.opts.Logger.Warn("uds: dropping peer", "path", s.path, "peer", sc.peer.Name, "reason", err)
 			}
 			return
@@ -254,9 +260,22 @@ func (sc *serverConn) serve() {
 			err = fmt.Errorf("%w: a client sent a reply frame", ErrMalformed)
 		}
 		if err != nil {
-			s.opts.Logger.Warn("uds: dropping peer", "path", s.path, "peer", sc.peer.Name, "reason", err)
-			return
+			// The framing holds, so a request whose id can be read is
+			// answered (CodeBadRequest) and the connection goes on;
+			// anything else ends it.
+			id, ok := callrt.RequestID(body)
+			if !ok {
+				s.opts.Logger.Warn("uds: dropping peer", "path", s.path, "peer", sc.peer.Name, "reason", err)
+				return
+			}
+			if ok, held := s.logs.Allow(sc.peer.Name, "malformed"); ok {
+				s.opts.Logger.Warn("uds: a malformed request", "path", s.path, "peer", sc.peer.Name, "reason", err,
+					"suppressed", held)
+			}
+			sc.reply(&callrt.Reply{ID: id, Code: calls.CodeBadRequest, Msg: err.Error()}, !fr.complete())
+			continue
 		}
+		sc.transit.Observe(req)
 		if s.inl != nil && s.inl.Inline(req.Method) {
 			// Quick method: run it here, and hold its reply back while
 			// more requests are already read, to send them in one write.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strconv"
 	"strings"
@@ -402,6 +403,90 @@ func TestHostilePeersAreDroppedOthersUnaffected(t *testing.T) {
 	}
 }
 
+// A malformed request whose id can be read is answered with
+// CodeBadRequest, and the connection goes on.
+func TestMalformedRequestIsAnswered(t *testing.T) {
+	f := serve(t, Options{})
+	conn, err := net.Dial("unix", f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	frame := func(body string) []byte {
+		return append(binary.LittleEndian.AppendUint32(nil, uint32(len(body))), body...)
+	}
+	var out []byte
+	for _, body := range []string{
+		"\x96\x00\x07\xa4echo\xc0\x00\xc4\x00",     // a nil timeout
+		"\x96\x00\x08\xa4echo\xff\x00\xc4\x00",     // a negative timeout
+		"\x96\x00\x09\xa4echo\x00\x00\xa1x",        // args as str: fine
+		"\x96\x00\x0a\xa4echo\x00\x00\xc4\x00\xc0", // trailing bytes
+	} {
+		out = append(out, frame(body)...)
+	}
+	if _, err := conn.Write(out); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	fr := newFrameReader(conn, DefaultMaxReply)
+	got := map[uint64]calls.Code{}
+	for len(got) < 4 {
+		b, err := fr.next()
+		if err != nil {
+			t.Fatalf("after %d replies: %v", len(got), err)
+		}
+		_, rep, err := callrt.Decode(b)
+		if err != nil || rep == nil {
+			t.Fatalf("not a reply: %v", err)
+		}
+		got[rep.ID] = rep.Code
+	}
+	want := map[uint64]calls.Code{7: calls.CodeBadRequest, 8: calls.CodeBadRequest, 9: calls.CodeOK, 10: calls.CodeBadRequest}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("codes %v, want %v", got, want)
+	}
+}
+
+// A request that took longer on the way than the connection's others
+// (here: sent a second before the one ahead of it) has used that time up:
+// with a 500 ms timeout it is refused, never run.
+func TestDelayedRequestIsLate(t *testing.T) {
+	f := serve(t, Options{})
+	conn, err := net.Dial("unix", f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	now := callrt.Now()
+	b := callrt.AppendRequest(nil, &callrt.Request{ID: 1, Method: "echo", Timeout: 10 * time.Second, Sent: now})
+	b = callrt.AppendRequest(b, &callrt.Request{ID: 2, Method: "count", Timeout: 500 * time.Millisecond, Sent: now - int64(time.Second)})
+	b = callrt.AppendRequest(b, &callrt.Request{ID: 3, Method: "echo", Timeout: 500 * time.Millisecond, Sent: now})
+	if _, err := conn.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	fr := newFrameReader(conn, DefaultMaxReply)
+	got := map[uint64]calls.Code{}
+	for len(got) < 3 {
+		body, err := fr.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, rep, err := callrt.Decode(body)
+		if err != nil || rep == nil {
+			t.Fatalf("not a reply: %v", err)
+		}
+		got[rep.ID] = rep.Code
+	}
+	want := map[uint64]calls.Code{1: calls.CodeOK, 2: calls.CodeDeadlineExceeded, 3: calls.CodeOK}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("codes %v, want %v", got, want)
+	}
+	if n := f.mux.counted.Load(); n != 0 {
+		t.Errorf("the late request ran")
+	}
+}
+
 func TestRefusedUID(t *testing.T) {
 	f := serve(t, Options{AllowUIDs: []int{os.Getuid() + 12345}})
 	c := dial(t, f.path, Options{})
@@ -585,7 +670,7 @@ func frames(r io.Reader) ([][]byte, error) {
 // reader resumes mid-frame), and ends with ErrMalformed, ErrFrameTooLarge
 // or an EOF; what decodes re-encodes to the same callrt.
 func FuzzFrame(f *testing.F) {
-	f.Add(callrt.AppendRequest(nil, &callrt.Request{ID: 7, Method: "send_order", Deadline: 123, Args: []byte{1, 2, 3}}), uint8(5))
+	f.Add(callrt.AppendRequest(nil, &callrt.Request{ID: 7, Method: "send_order", Timeout: 123, Args: []byte{1, 2, 3}}), uint8(5))
 	f.Add(callrt.AppendReply(nil, &callrt.Reply{ID: 7, Code: calls.CodeApp, Msg: "no", Result: nil}), uint8(3))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff}, uint8(2))
 	f.Fuzz(func(t *testing.T, b []byte, cut uint8) {
@@ -614,7 +699,13 @@ func FuzzFrame(f *testing.F) {
 				again = callrt.AppendReply(nil, p)
 			}
 			q2, p2, err := callrt.Decode(again[lenPrefix:])
-			if err != nil || fmt.Sprint(q, p) != fmt.Sprint(q2, p2) {
+			wire := func(q *callrt.Request) string { // what travels; the rest says when it was decoded
+				if q == nil {
+					return "<nil>"
+				}
+				return fmt.Sprint(q.ID, q.Method, q.Timeout, q.Sent, q.Args)
+			}
+			if err != nil || wire(q) != wire(q2) || fmt.Sprint(p) != fmt.Sprint(p2) {
 				t.Fatalf("unstable round trip: %v %v / %v %v (%v)", q, p, q2, p2, err)
 			}
 		}

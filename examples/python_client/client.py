@@ -21,14 +21,16 @@ import uuid
 
 import msgpack
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 # Message kinds (section 2) and event record types (section 11).
 REQUEST, REPLY, EVENT = 0, 1, 2
 EV_TICK, EV_ORDER, EV_TRADE = 1, 2, 3
 CODES = {0: "ok", 1: "unknown method", 2: "deadline exceeded", 3: "bad request",
-         4: "internal", 5: "application", 6: "shutdown", 7: "timed out"}
+         4: "internal", 5: "application", 6: "shutdown", 7: "timed out", 8: "version mismatch"}
+SUBSCRIBE = b"\x01"  # the event port's one message (section 4)
 
 # The positional forms (section 10).
 TICK_FIELDS = (["gateway_name", "symbol", "exchange", "datetime", "name", "volume", "turnover",
@@ -95,15 +97,15 @@ class Client:
         self.dealer.connect(addr)
         self.addr, self.timeout = addr, timeout
         self.next_id = 1
-        self.sub = None
+        self.sub = self.sub_monitor = None
         self.expect = None  # the next event sequence number
         self.lost = 0
 
     def call(self, method, args):
         """One request (section 2, 4) with a deadline; the reply matched by id."""
         rid, self.next_id = self.next_id, self.next_id + 1
-        deadline = time.time_ns() + int(self.timeout * 1e9)
-        self.dealer.send(pack([REQUEST, rid, method, deadline, pack(args)]))
+        timeout_ns = int(self.timeout * 1e9)  # relative: no wall clock crosses the wire
+        self.dealer.send(pack([REQUEST, rid, method, timeout_ns, time.monotonic_ns(), pack(args)]))
         end = time.monotonic() + self.timeout
         while True:
             left = end - time.monotonic()
@@ -125,18 +127,27 @@ class Client:
         if w["version"] != PROTOCOL_VERSION:
             raise RuntimeError(f"server speaks protocol {w['version']}, this client {PROTOCOL_VERSION}")
         if w["event_port"]:
+            # Section 4: a DEALER that sends the subscribe message after
+            # every handshake (a reconnected one subscribes again).
             host = self.addr.rsplit(":", 1)[0]
-            self.sub = self.ctx.socket(zmq.SUB)
+            self.sub = self.ctx.socket(zmq.DEALER)
             self.sub.setsockopt(zmq.LINGER, 0)
-            self.sub.setsockopt(zmq.SUBSCRIBE, b"")
+            self.sub_monitor = self.sub.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
             self.sub.connect(f"{host}:{w['event_port']}")
+            self.poller = zmq.Poller()
+            self.poller.register(self.sub, zmq.POLLIN)
+            self.poller.register(self.sub_monitor, zmq.POLLIN)
         return w
 
     def events(self, seconds):
         """Yields (type, payload) for the events that come within seconds, counting gaps (section 8)."""
         end = time.monotonic() + seconds
         while (left := end - time.monotonic()) > 0:
-            if not self.sub.poll(int(left * 1000) + 1):
+            ready = dict(self.poller.poll(int(left * 1000) + 1))
+            if self.sub_monitor in ready:
+                if recv_monitor_message(self.sub_monitor)["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                    self.sub.send(SUBSCRIBE)
+            if self.sub not in ready:
                 continue
             kind, seq, typ, _stamp, payload = unpack(self.sub.recv())
             if kind != EVENT:
@@ -150,7 +161,9 @@ class Client:
             yield typ, payload
 
     def close(self):
-        for s in (self.dealer, self.sub):
+        if self.sub is not None:
+            self.sub.disable_monitor()
+        for s in (self.dealer, self.sub, self.sub_monitor):
             if s is not None:
                 s.close()
         self.ctx.term()

@@ -19,8 +19,7 @@ import (
 // (CodeInternal, logged with the peer and the stack) and maps the
 // handler's error to its code. It fills rep, whose ID the caller has set.
 func Exec(ctx context.Context, h calls.Handler, req *Request, inline bool, log *slog.Logger, rep *Reply) {
-	if req.Deadline != 0 {
-		d := time.Unix(0, req.Deadline)
+	if d := req.Deadline; !d.IsZero() {
 		if !time.Now().Before(d) { // the caller has given up: never run a late request
 			rep.Code = calls.CodeDeadlineExceeded
 			rep.Msg = fmt.Sprintf("deadline passed %v before the call could run", time.Since(d).Round(time.Microsecond))
@@ -74,13 +73,31 @@ func Truncate(s string, n int) string {
 	return fmt.Sprintf("%s…(%d bytes)", s[:n], len(s))
 }
 
-// Deadline is ctx's deadline in Unix nanoseconds as a request carries it
-// (0: none).
+// Deadline is ctx's deadline in Unix nanoseconds, for a client's own
+// bookkeeping (0: none).
 func Deadline(ctx context.Context) int64 {
 	if d, ok := ctx.Deadline(); ok {
 		return d.UnixNano()
 	}
 	return 0
+}
+
+// Timeout is what a request carries for ctx's deadline: the time left
+// (by the monotonic clock), at least 1 ns once it has passed, so that the
+// server refuses the request with CodeDeadlineExceeded; 0 without one.
+func Timeout(ctx context.Context) time.Duration {
+	if d, ok := ctx.Deadline(); ok {
+		return max(time.Until(d), 1)
+	}
+	return 0
+}
+
+// TimeoutUntil is Timeout for a deadline in Unix nanoseconds (0: none).
+func TimeoutUntil(deadline int64) time.Duration {
+	if deadline == 0 {
+		return 0
+	}
+	return max(time.Duration(deadline-time.Now().UnixNano()), 1)
 }
 
 // WithDeadlineNoTimer returns ctx reporting deadline d (Deadline, and Err

@@ -10,6 +10,8 @@ package callrt
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
+	"time"
 
 	"github.com/vnrpc/vnrpc/calls"
 	"github.com/vnrpc/vnrpc/internal/mp"
@@ -19,11 +21,17 @@ import (
 // stream (uds) each message is preceded by a 4-byte little-endian length;
 // on ZeroMQ (lan) each message is one frame.
 //
-//	request: [0, id uint64, method string, deadline int64, args bin]
+//	request: [0, id uint64, method string, timeout uint64, sent int64, args bin]
 //	reply:   [1, id uint64, code int, message string, result bin]
 //	event:   [2, seq uint64, type uint32, timestamp int64, payload bin]
 //
-// deadline is Unix nanoseconds (0: none). code is 0 for success, else one
+// timeout is the nanoseconds the caller waits for the reply from when it
+// sends the request (0, or 2^63 and more: no limit), and sent the
+// caller's monotonic clock then (0: not given). The server's deadline is
+// when it read the request plus timeout, by its own clock, less the time
+// the request took to arrive beyond the connection's usual (Transit), so
+// no wall clock crosses the wire and a request that waited in buffers
+// (behind a stopped server, say) is not given that time again. code is 0 for success, else one
 // of the calls.Code values. These are part of the wire format (see
 // docs/protocol.md); change them only with a protocol version bump.
 const (
@@ -34,12 +42,24 @@ const (
 	LenPrefix = 4
 )
 
-// Request is a decoded request frame.
+// Request is a request frame.
 type Request struct {
-	ID       uint64
-	Method   string
-	Deadline int64 // Unix ns; 0 means none
+	ID     uint64
+	Method string
+	// Timeout is how long the caller waits for the reply, from when it
+	// sends the request; 0: no limit. It is what travels.
+	Timeout time.Duration
+	// Sent is the caller's monotonic clock when it sent the request, in
+	// ns from any origin it keeps for the connection (Now); 0: not given.
+	Sent int64
+	// Deadline is when the caller gives up, by this host's clock: Decode
+	// sets it to the time of decoding plus Timeout (zero: none), and
+	// Transit.Observe brings it forward by the request's delay on the
+	// way. The server never starts a request after it.
+	Deadline time.Time
 	Args     []byte
+
+	arrived int64 // Now when Decode ran
 }
 
 // Reply is a decoded reply frame.
@@ -66,7 +86,8 @@ type Event struct {
 func AppendRequest(b []byte, r *Request) []byte {
 	b, at := begin(b, kindRequest, r.ID)
 	b = mp.AppendStr(b, r.Method)
-	b = mp.AppendInt64(b, r.Deadline)
+	b = mp.AppendUint64(b, uint64(max(r.Timeout, 0)))
+	b = mp.AppendInt64(b, r.Sent)
 	return end(mp.AppendBin(b, r.Args), at)
 }
 
@@ -109,11 +130,20 @@ func Reuse(b []byte) []byte {
 }
 
 // begin appends a length prefix to fill in, and a message's first fields:
-// [kind uint8, id uint64, …] of 5 elements.
+// [kind uint8, id uint64, …], of 6 elements for a request and 5 for the
+// others.
 func begin(b []byte, kind byte, id uint64) ([]byte, int) {
 	at := len(b)
-	b = append(b, 0, 0, 0, 0, 0x95, 0xcc, kind)
+	b = append(b, 0, 0, 0, 0, 0x90|byte(elements(uint64(kind))), 0xcc, kind)
 	return mp.AppendUint64(b, id), at
+}
+
+// elements is the length of a message of kind.
+func elements(kind uint64) int {
+	if kind == kindRequest {
+		return 6
+	}
+	return 5
 }
 
 // end fills in the length prefix of the frame that starts at b[at].
@@ -125,21 +155,33 @@ func end(b []byte, at int) []byte {
 // Decode decodes one message (without its length prefix) as a request or
 // a reply: exactly one of the results is non-nil. Integers may come in any
 // msgpack integer format, strings as str or bin, payloads as bin, str or
-// nil, as any msgpack library writes them. Args and Result are copies.
+// nil, as any msgpack library writes them; the kind, id and timeout are
+// non-negative integers (not nil). Args and Result are copies. A
+// request's Deadline is now plus its Timeout: decode it as it arrives.
 // Every failure wraps calls.ErrMalformed.
 func Decode(body []byte) (*Request, *Reply, error) {
 	r := mp.NewReader(body, calls.ErrMalformed, "frame")
-	if n := r.ArrayLen(); r.Err == nil && n != 5 {
-		r.Fail(fmt.Sprintf("a frame is a 5-element array, not %d", n))
+	n := r.ArrayLen()
+	kind, id := r.UintStrict(), r.UintStrict()
+	if r.Err == nil && n != elements(kind) {
+		r.Fail(fmt.Sprintf("a message of kind %d is a %d-element array, not %d", kind, elements(kind), n))
 	}
-	kind, id := r.Uint(), r.Uint()
 	switch {
 	case r.Err != nil:
 		return nil, nil, r.Err
 	case kind == kindRequest:
-		q := &Request{ID: id, Method: string(r.StrBytes()), Deadline: r.Int(), Args: r.Bin()}
+		q := &Request{ID: id, Method: string(r.StrBytes())}
+		timeout := r.UintStrict()
+		q.Sent = r.IntStrict()
+		q.Args = r.Bin()
 		if err := r.End(); err != nil {
 			return nil, nil, err
+		}
+		now := time.Now()
+		q.arrived = int64(now.Sub(clockBase))
+		if timeout != 0 && timeout <= math.MaxInt64 {
+			q.Timeout = time.Duration(timeout)
+			q.Deadline = now.Add(q.Timeout)
 		}
 		return q, nil, nil
 	case kind == kindReply:
@@ -155,6 +197,18 @@ func Decode(body []byte) (*Request, *Reply, error) {
 	}
 	r.Fail(fmt.Sprintf("unknown frame kind %d", kind))
 	return nil, nil, r.Err
+}
+
+// RequestID reads the id of a request that Decode refused, so that the
+// server can answer it (CodeBadRequest) instead of leaving its caller to
+// wait: ok when body begins as a request does, [0, id, …], with a
+// well-formed id.
+func RequestID(body []byte) (id uint64, ok bool) {
+	r := mp.NewReader(body, calls.ErrMalformed, "frame")
+	n := r.ArrayLen()
+	kind := r.UintStrict()
+	id = r.UintStrict()
+	return id, r.Err == nil && n == elements(kindRequest) && kind == kindRequest
 }
 
 // DecodeEvent decodes one event message (without its length prefix).

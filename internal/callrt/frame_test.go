@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -20,10 +22,14 @@ import (
 func body(b []byte) []byte { return b[LenPrefix:] }
 
 func TestRoundTrips(t *testing.T) {
-	req := &Request{ID: 1 << 40, Method: "send_order", Deadline: -5, Args: []byte{1, 2, 3}}
+	req := &Request{ID: 1 << 40, Method: "send_order", Timeout: 5 * time.Second, Sent: -7, Args: []byte{1, 2, 3}}
+	before := time.Now()
 	q, p, err := Decode(body(AppendRequest(nil, req)))
-	if err != nil || p != nil || !reflect.DeepEqual(q, req) {
+	if err != nil || p != nil || q.Deadline.Before(before.Add(req.Timeout)) || q.Deadline.After(time.Now().Add(req.Timeout)) {
 		t.Fatalf("request: %+v %+v %v", q, p, err)
+	}
+	if q.Deadline, q.arrived = (time.Time{}), 0; !reflect.DeepEqual(q, req) {
+		t.Fatalf("request: %+v, want %+v", q, req)
 	}
 	rep := &Reply{ID: 7, Code: calls.CodeApp, Msg: "no", Result: []byte{}}
 	q, p, err = Decode(body(AppendReply(nil, rep)))
@@ -43,7 +49,7 @@ func TestRoundTrips(t *testing.T) {
 // FuzzDecode: any bytes decode to a request, a reply or an event that
 // re-encodes to itself, or fail with ErrMalformed; nothing panics.
 func FuzzDecode(f *testing.F) {
-	f.Add(body(AppendRequest(nil, &Request{ID: 1, Method: "m", Deadline: 2, Args: []byte{3}})))
+	f.Add(body(AppendRequest(nil, &Request{ID: 1, Method: "m", Timeout: 2, Args: []byte{3}})))
 	f.Add(body(AppendReply(nil, &Reply{ID: 1, Code: 5, Msg: "x"})))
 	f.Add(body(AppendEvent(nil, &Event{Seq: 1, Type: 2, Timestamp: 3, Payload: []byte{4}})))
 	f.Add([]byte{0x95, 0x02, 0xcf})
@@ -55,7 +61,13 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("Decode: %v", err)
 			}
 		case q != nil:
+			if id, ok := RequestID(b); !ok || id != q.ID {
+				t.Fatalf("RequestID: %d %v, Decode read id %d", id, ok, q.ID)
+			}
 			again, _, err := Decode(body(AppendRequest(nil, q)))
+			if err == nil {
+				again.Deadline, q.Deadline, again.arrived, q.arrived = time.Time{}, time.Time{}, 0, 0
+			}
 			if err != nil || !reflect.DeepEqual(again, q) {
 				t.Fatalf("request round trip: %+v vs %+v (%v)", again, q, err)
 			}
@@ -94,13 +106,13 @@ func TestAppendIsMsgpack(t *testing.T) {
 	for _, n := range []int{0, 1, 31, 32, 255, 256, 65535, 65536} {
 		str, bin := strings.Repeat("m", n), bytes.Repeat([]byte{7}, n)
 		for _, code := range []int64{0, 127, 128, 255, 256, 65535, 65536, 1 << 32, -1, -32, -33, -128, -129, -32768, -32769, -1 << 31, -1<<31 - 1, math.MinInt64, math.MaxInt64} {
-			req := &Request{ID: uint64(n) << 40, Method: str, Deadline: code, Args: bin}
+			req := &Request{ID: uint64(n) << 40, Method: str, Timeout: time.Duration(max(code, 0)), Sent: code, Args: bin}
 			want := ref(func(e *msgpack.Encoder) error {
-				return errors.Join(e.EncodeArrayLen(5), e.EncodeUint8(kindRequest), e.EncodeUint64(req.ID),
-					e.EncodeString(req.Method), e.EncodeInt64(req.Deadline), e.EncodeBytes(req.Args))
+				return errors.Join(e.EncodeArrayLen(6), e.EncodeUint8(kindRequest), e.EncodeUint64(req.ID),
+					e.EncodeString(req.Method), e.EncodeUint64(uint64(req.Timeout)), e.EncodeInt64(req.Sent), e.EncodeBytes(req.Args))
 			})
 			if got := body(AppendRequest(nil, req)); !bytes.Equal(got, want) {
-				t.Fatalf("request n=%d deadline=%d:\n got % x\nwant % x", n, code, got[:min(len(got), 40)], want[:min(len(want), 40)])
+				t.Fatalf("request n=%d timeout=%d:\n got % x\nwant % x", n, code, got[:min(len(got), 40)], want[:min(len(want), 40)])
 			}
 			for _, res := range [][]byte{nil, bin} {
 				rep := &Reply{ID: 9, Code: calls.Code(code), Msg: str, Result: res}
@@ -138,17 +150,24 @@ func TestAppendIsMsgpack(t *testing.T) {
 // short integer forms, strings as bin, payloads as str or nil), Decode
 // and DecodeEvent read too, to the same values.
 func FuzzMsgpackForms(f *testing.F) {
-	f.Add(body(AppendRequest(nil, &Request{ID: 1, Method: "send_order", Deadline: -2, Args: []byte{}})))
+	f.Add(body(AppendRequest(nil, &Request{ID: 1, Method: "send_order", Timeout: 2, Args: []byte{}})))
+	f.Add([]byte("\x96\x00\xff\xa1m\x00\x00\xc4\x00"))                                 // a negative id
+	f.Add([]byte("\x96\x00\x01\xa1m\xc0\x00\xc4\x00"))                                 // a nil timeout
+	f.Add([]byte("\x96\x00\x01\xa1m\x00\xc0\xc4\x00"))                                 // a nil sent
+	f.Add([]byte("\x96\x00\x01\xa1m\xcf\xff\xff\xff\xff\xff\xff\xff\xff\x00\xc4\x00")) // timeout 2^64-1: none
 	f.Add(body(AppendReply(nil, &Reply{ID: 1 << 60, Code: -1000, Msg: "x", Result: []byte{1, 2}})))
 	f.Add(body(AppendEvent(nil, &Event{Seq: 1, Type: 2, Timestamp: 3, Payload: nil})))
-	f.Add([]byte("\x95\x00\x01\xa1m\xd0\xff\xc4\x00"))                        // short forms, as Python's msgpack writes them
+	f.Add([]byte("\x96\x00\x01\xa1m\x05\xd0\xff\xc4\x00"))                    // short forms, as Python's msgpack writes them
 	f.Add([]byte("\x95\x01\x01\x00\xa0\xc0"))                                 // a reply with a nil result
-	f.Add([]byte("\x95\x00\x01\xc4\x01m\x00\xa1x"))                           // method as bin, args as str
-	f.Add([]byte("\xdc\x00\x05\x00\x01\xa1m\x00\xc4\x00"))                    // an array16 header
+	f.Add([]byte("\x96\x00\x01\xc4\x01m\x00\x00\xa1x"))                       // method as bin, args as str
+	f.Add([]byte("\xdc\x00\x06\x00\x01\xa1m\x00\x00\xc4\x00"))                // an array16 header
 	f.Add([]byte("\x95\x02\x01\xcf\x00\x00\x00\x01\x00\x00\x00\x00\x00\xc0")) // event type > uint32
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if q, p, err := referenceDecode(b); err == nil {
 			q2, p2, err2 := Decode(b)
+			if q2 != nil {
+				q2.Deadline, q2.arrived = time.Time{}, 0
+			}
 			if err2 != nil || !reflect.DeepEqual(q, q2) || !reflect.DeepEqual(p, p2) {
 				t.Fatalf("msgpack reads %+v %+v; Decode: %+v %+v %v", q, p, q2, p2, err2)
 			}
@@ -162,6 +181,21 @@ func FuzzMsgpackForms(f *testing.F) {
 	})
 }
 
+// strictUint reads a non-negative integer, not nil, with msgpack's
+// Decoder (whose DecodeUint64 would take nil as 0 and wrap a negative).
+func strictUint(d *msgpack.Decoder) (uint64, error) {
+	v, err := d.DecodeInterfaceLoose()
+	switch x := v.(type) {
+	case uint64:
+		return x, err
+	case int64:
+		if x >= 0 {
+			return uint64(x), err
+		}
+	}
+	return 0, errors.Join(err, fmt.Errorf("not a non-negative integer: %#v", v))
+}
+
 // referenceDecode reads a request or reply with msgpack's Decoder.
 func referenceDecode(body []byte) (*Request, *Reply, error) {
 	if err := mp.Bounded(body); err != nil {
@@ -169,13 +203,16 @@ func referenceDecode(body []byte) (*Request, *Reply, error) {
 	}
 	d := msgpack.NewDecoder(bytes.NewReader(body))
 	n, err := d.DecodeArrayLen()
-	if err != nil || n != 5 {
-		return nil, nil, errors.New("not a 5-element array")
+	if err != nil {
+		return nil, nil, err
 	}
-	kind, err1 := d.DecodeUint64() // msgpack's DecodeUint8 would truncate 256 to 0
-	id, err2 := d.DecodeUint64()
+	kind, err1 := strictUint(d) // msgpack's DecodeUint8 would truncate 256 to 0
+	id, err2 := strictUint(d)
 	if err := errors.Join(err1, err2); err != nil {
 		return nil, nil, err
+	}
+	if (kind == kindRequest) != (n == 6) || n != 5 && n != 6 {
+		return nil, nil, errors.New("a request is a 6-element array, anything else a 5-element one")
 	}
 	rest := func() error {
 		if d.Buffered().(*bytes.Reader).Len() != 0 {
@@ -187,11 +224,27 @@ func referenceDecode(body []byte) (*Request, *Reply, error) {
 	case kindRequest:
 		r := &Request{ID: id}
 		var e1, e2, e3 error
+		var timeout uint64
 		r.Method, e1 = d.DecodeString()
-		r.Deadline, e2 = d.DecodeInt64()
+		timeout, e2 = strictUint(d)
+		sent, e4 := d.DecodeInterfaceLoose()
+		switch x := sent.(type) {
+		case int64:
+			r.Sent = x
+		case uint64:
+			if x > math.MaxInt64 {
+				e4 = errors.New("sent out of range")
+			}
+			r.Sent = int64(x)
+		default:
+			e4 = errors.Join(e4, errors.New("sent is not an integer"))
+		}
 		r.Args, e3 = d.DecodeBytes()
-		if err := errors.Join(e1, e2, e3, rest()); err != nil {
+		if err := errors.Join(e1, e2, e3, e4, rest()); err != nil {
 			return nil, nil, err
+		}
+		if timeout <= math.MaxInt64 {
+			r.Timeout = time.Duration(timeout)
 		}
 		return r, nil, nil
 	case kindReply:
@@ -236,7 +289,7 @@ func referenceDecodeEvent(body []byte) (*Event, error) {
 // BenchmarkRequestRoundTrip: a send_order request encoded by a client and
 // decoded by the server.
 func BenchmarkRequestRoundTrip(b *testing.B) {
-	req := &Request{ID: 12345, Method: "send_order", Deadline: 1779000000000000000, Args: make([]byte, 120)}
+	req := &Request{ID: 12345, Method: "send_order", Timeout: 5 * time.Second, Sent: 1 << 40, Args: make([]byte, 120)}
 	var buf []byte
 	b.ReportAllocs()
 	for b.Loop() {

@@ -128,6 +128,57 @@ func (r *Reader) ArrayLen() int {
 	return n
 }
 
+// UintStrict reads a non-negative integer in any integer format; nil and
+// negative values fail. For the numbers of the call protocol's frames,
+// where msgpack/v5's leniency would turn a client's mistake into id 0 or
+// an endless timeout.
+func (r *Reader) UintStrict() uint64 {
+	c, ok := r.Peek()
+	switch {
+	case !ok:
+		r.Need(1)
+		return 0
+	case c <= 0x7f:
+		r.Pos++
+		return uint64(c)
+	case c >= 0xcc && c <= 0xcf:
+		r.Pos++
+		return r.be(1 << (c - 0xcc))
+	case c >= 0xd0 && c <= 0xd3:
+		if v := r.Int(); v >= 0 || r.Err != nil {
+			return uint64(v)
+		}
+		r.Fail("want a non-negative integer, got a negative one")
+		return 0
+	case c >= 0xe0:
+		r.Fail("want a non-negative integer, got a negative one")
+		return 0
+	}
+	r.Fail(fmt.Sprintf("want a non-negative integer, got 0x%02x", c))
+	return 0
+}
+
+// IntStrict reads an integer in any integer format that fits an int64;
+// nil and a uint64 past MaxInt64 fail.
+func (r *Reader) IntStrict() int64 {
+	c, ok := r.Peek()
+	switch {
+	case !ok:
+		r.Need(1)
+		return 0
+	case c == 0xcf:
+		if v := r.UintStrict(); v <= math.MaxInt64 || r.Err != nil {
+			return int64(v)
+		}
+		r.Fail("integer out of the int64 range")
+		return 0
+	case c == 0xc0:
+		r.Fail("want an integer, got nil")
+		return 0
+	}
+	return r.Int()
+}
+
 // Uint reads an integer in any integer format as a uint64; a negative
 // one is taken as its two's complement, as msgpack/v5's DecodeUint64 does.
 func (r *Reader) Uint() uint64 {

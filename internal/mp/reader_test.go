@@ -21,6 +21,22 @@ func FuzzReader(f *testing.F) {
 	f.Add([]byte{0x92, 0xd4, 1, 2, 0xc7, 1, 0, 0})
 	f.Add([]byte{0xdd, 0xff, 0xff, 0xff, 0xff, 0x00})
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// The strict readers agree with the lenient ones where they
+		// accept, and refuse nil and negative values.
+		{
+			r, l := NewReader(b, errTest, "fuzz"), NewReader(b, errTest, "fuzz")
+			v, w := r.UintStrict(), l.Uint()
+			if r.Err == nil && (v != w || r.Pos != l.Pos || b[0] == 0xc0 || b[0] >= 0xe0 || int64(v) < 0 && b[0] >= 0xd0) {
+				t.Fatalf("% x: UintStrict %d, Uint %d", b, v, w)
+			}
+		}
+		{
+			r, l := NewReader(b, errTest, "fuzz"), NewReader(b, errTest, "fuzz")
+			v, w := r.IntStrict(), l.Int()
+			if r.Err == nil && (v != w || r.Pos != l.Pos || b[0] == 0xc0) {
+				t.Fatalf("% x: IntStrict %d, Int %d", b, v, w)
+			}
+		}
 		r := NewReader(b, errTest, "fuzz")
 		r.Skip()
 		if r.Err != nil && !errors.Is(r.Err, errTest) {
@@ -41,6 +57,7 @@ func FuzzReader(f *testing.F) {
 		for _, read := range []func(*Reader){
 			func(r *Reader) { r.Header() }, func(r *Reader) { r.Uint() }, func(r *Reader) { r.Int() },
 			func(r *Reader) { r.Float() }, func(r *Reader) { r.StrBytes() }, func(r *Reader) { r.Bin() },
+			func(r *Reader) { r.UintStrict() }, func(r *Reader) { r.IntStrict() },
 		} {
 			r := NewReader(b, errTest, "fuzz")
 			for r.Err == nil && r.Pos < len(b) {
