@@ -19,6 +19,9 @@ const (
 	DefaultMaxFrame = 4 << 20
 	// DefaultMaxReply bounds a reply frame's body.
 	DefaultMaxReply = 64 << 20
+	// DefaultMaxQueued bounds the requests a server has read from one
+	// connection and not yet answered.
+	DefaultMaxQueued = 1024
 )
 
 const lenPrefix = callrt.LenPrefix

@@ -41,6 +41,16 @@ type Options struct {
 	// connection (default 256); more wait their turn, and their deadlines
 	// are checked when their turn comes.
 	MaxInFlight int
+	// MaxQueued bounds the requests a server has read from one
+	// connection and not yet answered (default DefaultMaxQueued, or
+	// MaxInFlight if that is more): at the bound it
+	// stops reading the connection until replies have gone out, so a
+	// client that sends without reading cannot make it hold more.
+	MaxQueued int
+	// WriteTimeout is how long a server waits for a client to take a
+	// reply (its socket buffer full) before it drops the connection
+	// (default 10 s).
+	WriteTimeout time.Duration
 	// Poll, if positive, makes reads poll the socket this long before
 	// parking, and makes Client.Call poll for its reply before blocking:
 	// lower latency for callers that can spend a core.
@@ -61,6 +71,12 @@ func (o *Options) defaults() {
 	}
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = 256
+	}
+	if o.MaxQueued <= 0 {
+		o.MaxQueued = max(DefaultMaxQueued, o.MaxInFlight)
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 10 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -187,7 +203,13 @@ func (s *Server) accept() {
 		s.connSeq++
 		peer := &calls.Peer{Transport: "uds", Name: fmt.Sprintf("uds/%d (pid %d)", s.connSeq, cred.Pid),
 			PID: int(cred.Pid), UID: int(cred.Uid)}
-		sc := &serverConn{s: s, c: c, peer: peer, sem: make(chan struct{}, s.opts.MaxInFlight)}
+		sc := &serverConn{s: s, c: c, peer: peer, sem: make(chan struct{}, s.opts.MaxInFlight),
+			queued: make(chan struct{}, s.opts.MaxQueued)}
+		if sc.raw, err = c.SyscallConn(); err != nil {
+			s.opts.Logger.Warn("uds: refused connection", "path", s.path, "peer", peer.Name, "reason", err)
+			_ = c.Close()
+			continue
+		}
 		sc.ctx, sc.cancel = context.WithCancel(calls.NewContext(s.ctx, peer))
 		s.mu.Lock()
 		if s.closed {
@@ -224,8 +246,10 @@ type serverConn struct {
 	peer   *calls.Peer
 	ctx    context.Context
 	cancel context.CancelFunc
-	sem    chan struct{}
+	sem    chan struct{} // requests running
+	queued chan struct{} // requests read and not yet answered (MaxQueued)
 	reqs   sync.WaitGroup
+	raw    syscall.RawConn
 
 	transit callrt.Transit // the reader's: its requests' time on the way
 
@@ -282,6 +306,13 @@ func (sc *serverConn) serve() {
 			sc.reply(sc.run(req, true), !fr.complete())
 			continue
 		}
+		// At MaxQueued unanswered requests, stop reading until one is
+		// answered: the client's writes then wait, not the server's memory.
+		select {
+		case sc.queued <- struct{}{}:
+		case <-sc.ctx.Done():
+			return
+		}
 		sc.reqs.Add(1)
 		go sc.handle(req)
 	}
@@ -289,6 +320,7 @@ func (sc *serverConn) serve() {
 
 func (sc *serverConn) handle(req *callrt.Request) {
 	defer sc.reqs.Done()
+	defer func() { <-sc.queued }()
 	select {
 	case sc.sem <- struct{}{}:
 		defer func() { <-sc.sem }()
@@ -312,8 +344,40 @@ func (sc *serverConn) reply(r *callrt.Reply, flush bool) {
 	defer sc.wmu.Unlock()
 	sc.out = callrt.AppendReplyLimited(sc.out, r, sc.s.opts.MaxReply)
 	if flush && len(sc.out) > 0 {
-		_, _ = sc.c.Write(sc.out) // a failed write means the peer is gone; serve() notices
+		sc.write(sc.out)
 		sc.out = callrt.Reuse(sc.out)
+	}
+}
+
+// write writes b, the caller holding wmu. The first attempt does not
+// wait (and costs no deadline); what the socket does not take at once may
+// wait WriteTimeout for the client to read, and then the connection is
+// dropped. A failed write means the peer is gone: serve() notices.
+func (sc *serverConn) write(b []byte) {
+	var n int
+	var err error
+	if rerr := sc.raw.Write(func(fd uintptr) bool {
+		n, err = unix.Write(int(fd), b)
+		return true
+	}); rerr != nil {
+		return // closed
+	}
+	if err == nil && n == len(b) {
+		return
+	}
+	if err != nil && !errors.Is(err, unix.EAGAIN) {
+		return
+	}
+	n = max(n, 0)
+	timeout := sc.s.opts.WriteTimeout
+	_ = sc.c.SetWriteDeadline(time.Now().Add(timeout))
+	_, err = sc.c.Write(b[n:])
+	_ = sc.c.SetWriteDeadline(time.Time{})
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		sc.s.opts.Logger.Warn("uds: dropping peer: it has not read its replies", "path", sc.s.path,
+			"peer", sc.peer.Name, "waited", timeout)
+		sc.cancel()
+		_ = sc.c.Close()
 	}
 }
 

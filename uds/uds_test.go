@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -484,6 +485,85 @@ func TestDelayedRequestIsLate(t *testing.T) {
 	}
 	if n := f.mux.counted.Load(); n != 0 {
 		t.Errorf("the late request ran")
+	}
+}
+
+// A client that sends requests and never reads the replies: the server
+// stops reading it at MaxQueued unanswered requests, drops it once a
+// reply has waited WriteTimeout, and frees what it held; other clients
+// are served throughout.
+func TestClientThatNeverReads(t *testing.T) {
+	f := serve(t, Options{WriteTimeout: 500 * time.Millisecond})
+	good := dial(t, f.path, Options{})
+	conn, err := net.Dial("unix", f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	goroutines := runtime.NumGoroutine()
+	before := testutil.RSS(t)
+
+	// 400 000 requests with 1 KiB arguments, as fast as the server takes
+	// them, until it drops the connection.
+	args := make([]byte, 1024)
+	var batch []byte
+	for i := range 1000 {
+		batch = callrt.AppendRequest(batch, &callrt.Request{ID: uint64(i), Method: "echo", Args: args})
+	}
+	sent := 0
+	done := make(chan error, 1)
+	go func() {
+		for sent < 400_000 {
+			if _, err := conn.Write(batch); err != nil {
+				done <- err
+				return
+			}
+			sent += 1000
+		}
+		done <- nil
+	}()
+	peak := before
+	var peakG int
+	for wait := true; wait; {
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Fatal("the server read 400 000 requests from a client that never reads")
+			}
+			wait = false
+		case <-time.After(10 * time.Millisecond): // a sampling interval, not a wait for an event
+			peak = max(peak, testutil.RSS(t))
+			peakG = max(peakG, runtime.NumGoroutine())
+			if _, err := good.Call(within(t), "echo", []byte("hi")); err != nil {
+				t.Fatalf("another client, meanwhile: %v", err)
+			}
+		}
+	}
+	testutil.Eventually(t, 10*time.Second, "the connection dropped and its goroutines gone", func() error {
+		if n := f.srv.Conns(); n != 1 {
+			return fmt.Errorf("%d connections", n)
+		}
+		if n := runtime.NumGoroutine(); n > goroutines+2 {
+			return fmt.Errorf("%d goroutines, %d before", n, goroutines)
+		}
+		return nil
+	})
+	runtime.GC()
+	debug.FreeOSMemory()
+	after := testutil.RSS(t)
+	t.Logf("the client sent %d requests before it was dropped; server RSS %d MB before, %d MB at most, %d MB after; at most %d goroutines (%d before)",
+		sent, before>>20, peak>>20, after>>20, peakG, goroutines)
+	if grew := peak - before; grew > 100<<20 {
+		t.Errorf("the server grew by %d MB", grew>>20)
+	}
+	if peakG > goroutines+2*DefaultMaxQueued+16 {
+		t.Errorf("%d goroutines at most, %d before: more than the queue allows", peakG, goroutines)
+	}
+	if !strings.Contains(f.logs.String(), "has not read its replies") {
+		t.Errorf("the drop was not logged:\n%s", f.logs.String())
+	}
+	if _, err := good.Call(within(t), "echo", []byte("hi")); err != nil {
+		t.Fatalf("another client, after: %v", err)
 	}
 }
 
