@@ -47,8 +47,19 @@ func (s *Engine) register(srv *rpc.Server, ready <-chan struct{}) {
 	routed(srv, gwOpts, wire.MethodCancelQuote, func(req engine.CancelRequest, gw string) ([]byte, error) {
 		return nil, me.CancelQuote(req, gw)
 	})
-	routed(srv, nil, wire.MethodQueryHistory, // may be long: never inline
-		func(req engine.HistoryRequest, gw string) ([]byte, error) {
+	routedCtx(srv, nil, wire.MethodQueryHistory, // may be long: never inline
+		func(ctx context.Context, req engine.HistoryRequest, gw string) ([]byte, error) {
+			// At most MaxHistoryQueries at once: each may hold some 70 MB.
+			select {
+			case s.history <- struct{}{}:
+				defer func() { <-s.history }()
+			case <-ctx.Done(): // it did not run
+				code := rpc.CodeShutdown
+				if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+					code = rpc.CodeDeadlineExceeded
+				}
+				return nil, rpc.Errorf(code, "the deadline passed while waiting for one of the %d query_history slots", cap(s.history))
+			}
 			bars, err := me.QueryHistory(req, gw)
 			if err != nil {
 				return nil, err
@@ -99,7 +110,12 @@ func (s *Engine) register(srv *rpc.Server, ready <-chan struct{}) {
 // A request whose strings pass their bounds (wire.CheckRequest) is a bad
 // request: it reaches no gateway.
 func routed[Req any](srv *rpc.Server, opts []rpc.HandleOption, method string, f func(req Req, gw string) ([]byte, error)) {
-	srv.HandleRaw(method, func(_ context.Context, args []byte) ([]byte, error) {
+	routedCtx(srv, opts, method, func(_ context.Context, req Req, gw string) ([]byte, error) { return f(req, gw) })
+}
+
+// routedCtx is routed for a method that uses its call's context.
+func routedCtx[Req any](srv *rpc.Server, opts []rpc.HandleOption, method string, f func(ctx context.Context, req Req, gw string) ([]byte, error)) {
+	srv.HandleRaw(method, func(ctx context.Context, args []byte) ([]byte, error) {
 		var req Req
 		var gw string
 		if err := wire.DecodeArgs(args, &req, &gw); err != nil {
@@ -108,7 +124,7 @@ func routed[Req any](srv *rpc.Server, opts []rpc.HandleOption, method string, f 
 		if err := errors.Join(wire.CheckRequest(&req), wire.CheckLen("gateway name", gw, wire.MaxSymbolLen)); err != nil {
 			return nil, rpc.Errorf(rpc.CodeBadRequest, "%s: %v", method, err)
 		}
-		return f(req, gw)
+		return f(ctx, req, gw)
 	}, opts...)
 }
 

@@ -103,7 +103,16 @@ type Options struct {
 	// Logger receives the service's logs besides eRpcLog events
 	// (default: the main engine's).
 	Logger *slog.Logger
+	// MaxHistoryQueries bounds the query_history calls that run at once
+	// (default DefaultMaxHistoryQueries, 1): each may hold a hundred
+	// thousand bars and their encoding, some 70 MB. More wait their turn
+	// within their deadline; one whose deadline passes while it waits is
+	// answered with CodeDeadlineExceeded and does not run.
+	MaxHistoryQueries int
 }
+
+// DefaultMaxHistoryQueries is Options.MaxHistoryQueries unless set.
+const DefaultMaxHistoryQueries = 1
 
 // Engine is the service app. Its methods are safe for concurrent use.
 type Engine struct {
@@ -121,6 +130,8 @@ type Engine struct {
 	pubMu  sync.Mutex // the event engine's goroutine only, but Stop races with it
 	buf    []byte
 	failed map[string]bool // event types already logged as unencodable
+
+	history chan struct{} // a slot per query_history running (MaxHistoryQueries)
 }
 
 // Factory returns the app's factory for MainEngine.AddApp.
@@ -136,7 +147,11 @@ func New(m *engine.MainEngine, o Options) (*Engine, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	s := &Engine{me: m, ev: m.EventEngine(), opts: o, log: o.Logger, failed: map[string]bool{}}
+	if o.MaxHistoryQueries <= 0 {
+		o.MaxHistoryQueries = DefaultMaxHistoryQueries
+	}
+	s := &Engine{me: m, ev: m.EventEngine(), opts: o, log: o.Logger, failed: map[string]bool{},
+		history: make(chan struct{}, o.MaxHistoryQueries)}
 	if o.Setting != nil {
 		s.setting = *o.Setting
 	} else {

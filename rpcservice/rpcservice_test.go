@@ -2,9 +2,15 @@ package rpcservice_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/metrics"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +20,7 @@ import (
 
 	"github.com/vnrpc/vnrpc/engine"
 	"github.com/vnrpc/vnrpc/gateway/sim"
+	"github.com/vnrpc/vnrpc/internal/callrt"
 	"github.com/vnrpc/vnrpc/rpc"
 	"github.com/vnrpc/vnrpc/rpcservice"
 	"github.com/vnrpc/vnrpc/rpcservice/wire"
@@ -307,4 +314,187 @@ func TestStringBounds(t *testing.T) {
 	if n := len(me.AllOrders()); n != 1 {
 		t.Errorf("%d orders in the OMS, want the one within the bounds", n)
 	}
+}
+
+// slowHistory is the simulated exchange with a QueryHistory that waits to
+// be released, counting the queries in it.
+type slowHistory struct {
+	engine.Gateway
+	mu             sync.Mutex
+	in, max, total int
+	entered        chan struct{}
+	release        chan struct{}
+}
+
+func (g *slowHistory) QueryHistory(req engine.HistoryRequest) ([]engine.Bar, error) {
+	g.mu.Lock()
+	g.in++
+	g.total++
+	g.max = max(g.max, g.in)
+	g.mu.Unlock()
+	g.entered <- struct{}{}
+	<-g.release
+	g.mu.Lock()
+	g.in--
+	g.mu.Unlock()
+	return g.Gateway.QueryHistory(req)
+}
+
+// query_history runs MaxHistoryQueries at a time; the others wait, and one
+// whose deadline passes while it waits is refused without running.
+func TestHistoryQueriesAreBounded(t *testing.T) {
+	me, svc, _, st := newService(t)
+	g := &slowHistory{entered: make(chan struct{}, 16), release: make(chan struct{})}
+	if _, err := me.AddGateway(func(ev *engine.EventEngine, name string) engine.Gateway {
+		g.Gateway = sim.New(ev, name)
+		return g
+	}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := me.Connect(engine.Setting{"tick_rate": 0}, "SIM"); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := rpc.Dial(context.Background(), rpc.ClientOptions{Addr: st.SocketPath, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	args, _ := wire.EncodeArgs(&engine.HistoryRequest{Symbol: "rb2601", Exchange: engine.ExchangeSHFE,
+		Interval: engine.IntervalMinute, Start: time.Now().Add(-time.Hour)}, "SIM")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const queries = 8
+	done := make(chan error, queries)
+	for range queries {
+		go func() {
+			_, err := c.CallRaw(ctx, wire.MethodQueryHistory, args)
+			done <- err
+		}()
+	}
+	for range rpcservice.DefaultMaxHistoryQueries {
+		<-g.entered
+	}
+	// Those run; one more with a short deadline waits, and is refused
+	// without running when its deadline passes (a raw request, so that
+	// this test reads the server's answer rather than giving up first).
+	raw, err := net.Dial("unix", st.SocketPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	frame := callrt.AppendRequest(nil, &callrt.Request{ID: 1, Method: wire.MethodQueryHistory,
+		Timeout: 100 * time.Millisecond, Sent: callrt.Now(), Args: args})
+	if _, err := raw.Write(frame); err != nil {
+		t.Fatal(err)
+	}
+	_ = raw.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var n [4]byte
+	if _, err := io.ReadFull(raw, n[:]); err != nil {
+		t.Fatal(err)
+	}
+	body := make([]byte, binary.LittleEndian.Uint32(n[:]))
+	if _, err := io.ReadFull(raw, body); err != nil {
+		t.Fatal(err)
+	}
+	if _, rep, err := callrt.Decode(body); err != nil || rep == nil || rep.Code != rpc.CodeDeadlineExceeded {
+		t.Errorf("a query whose deadline passed while it waited: %+v %v, want code %d", rep, err, rpc.CodeDeadlineExceeded)
+	}
+	close(g.release)
+	for range queries {
+		if err := <-done; err != nil {
+			t.Errorf("a query: %v", err)
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.max != rpcservice.DefaultMaxHistoryQueries {
+		t.Errorf("%d queries ran at once, want %d", g.max, rpcservice.DefaultMaxHistoryQueries)
+	}
+	if g.total != queries {
+		t.Errorf("%d queries ran, want %d: the one that gave up ran too", g.total, queries)
+	}
+}
+
+// Sixteen concurrent query_history calls of 99 000 bars each: the server
+// makes one at a time, not sixteen at once (1.3 GB when they all ran).
+func TestHistoryFloodMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1.6 million bars: the full tier")
+	}
+	me, svc, _, st := newService(t)
+	if _, err := me.AddGateway(sim.New, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := me.Connect(engine.Setting{"tick_rate": 0}, "SIM"); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// A raw client that reads each reply's length and discards it, so the
+	// client side holds nothing in this process.
+	args, _ := wire.EncodeArgs(&engine.HistoryRequest{Symbol: "rb2601", Exchange: engine.ExchangeSHFE,
+		Interval: engine.IntervalMinute, Start: time.Now().Add(-99_000 * time.Minute)}, "SIM")
+	runtime.GC()
+	before := heap()
+	const queries = 16
+	done := make(chan error, queries)
+	for i := range queries {
+		go func() {
+			conn, err := net.Dial("unix", st.SocketPath)
+			if err != nil {
+				done <- err
+				return
+			}
+			defer conn.Close()
+			_ = conn.SetDeadline(time.Now().Add(2 * time.Minute))
+			if _, err := conn.Write(callrt.AppendRequest(nil, &callrt.Request{ID: uint64(i), Method: wire.MethodQueryHistory, Args: args})); err != nil {
+				done <- err
+				return
+			}
+			var n [4]byte
+			if _, err := io.ReadFull(conn, n[:]); err != nil {
+				done <- err
+				return
+			}
+			size := int64(binary.LittleEndian.Uint32(n[:]))
+			if size < 1<<20 {
+				done <- fmt.Errorf("a reply of %d bytes: not 100 000 bars", size)
+				return
+			}
+			_, err = io.CopyN(io.Discard, conn, size)
+			done <- err
+		}()
+	}
+	peak := before
+	for finished := 0; finished < queries; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			finished++
+		case <-time.After(5 * time.Millisecond): // a sampling interval, not a wait for an event
+			peak = max(peak, heap())
+		}
+	}
+	runtime.GC()
+	after := heap()
+	t.Logf("%d concurrent queries of 99 000 bars: Go heap %d MB before, %d MB at most, %d MB after", queries, before>>20, peak>>20, after>>20)
+	if grew := peak - before; grew > 300<<20 {
+		t.Errorf("the queries grew the server's heap by %d MB", grew>>20)
+	}
+}
+
+// heap is the bytes of the Go heap in use by objects, live or not yet
+// collected (runtime/metrics, without stopping the world): the server's
+// memory here, and the same with or without the race detector, whose own
+// shadow memory would dominate RSS.
+func heap() int64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return int64(s[0].Value.Uint64())
 }
