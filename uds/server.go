@@ -196,7 +196,8 @@ func (s *Server) accept() {
 			if cred != nil {
 				uid, pid = int(cred.Uid), int(cred.Pid)
 			}
-			s.opts.Logger.Warn("uds: refused connection", "path", s.path, "peer_uid", uid, "peer_pid", pid, "reason", reason)
+			s.log(slog.LevelWarn, fmt.Sprintf("uid %d", uid), "refused", "uds: refused a connection",
+				"peer_uid", uid, "peer_pid", pid, "reason", reason)
 			_ = c.Close()
 			continue
 		}
@@ -206,10 +207,11 @@ func (s *Server) accept() {
 		sc := &serverConn{s: s, c: c, peer: peer, sem: make(chan struct{}, s.opts.MaxInFlight),
 			queued: make(chan struct{}, s.opts.MaxQueued)}
 		if sc.raw, err = c.SyscallConn(); err != nil {
-			s.opts.Logger.Warn("uds: refused connection", "path", s.path, "peer", peer.Name, "reason", err)
+			s.log(slog.LevelWarn, peer.Name, "refused", "uds: refused a connection", "reason", err)
 			_ = c.Close()
 			continue
 		}
+		s.log(slog.LevelInfo, peer.Name, "connect", "uds: client connected", "peer_uid", peer.UID)
 		sc.ctx, sc.cancel = context.WithCancel(calls.NewContext(s.ctx, peer))
 		s.mu.Lock()
 		if s.closed {
@@ -272,10 +274,17 @@ func (sc *serverConn) serve() {
 	for {
 		body, err := fr.next()
 		if err != nil {
-			// EOF is the client leaving, and net.ErrClosed the server
-			// closing the connection itself: neither is news.
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && sc.ctx.Err() == nil {
-				s.opts.Logger.Warn("uds: dropping peer", "path", s.path, "peer", sc.peer.Name, "reason", err)
+			switch {
+			case errors.Is(err, io.EOF):
+				s.log(slog.LevelInfo, sc.peer.Name, "disconnect", "uds: client disconnected")
+			case errors.Is(err, io.ErrUnexpectedEOF):
+				// A client that exits mid-write: ordinary, not a warning.
+				s.log(slog.LevelInfo, sc.peer.Name, "disconnect", "uds: client disconnected mid-frame")
+			case errors.Is(err, net.ErrClosed) || sc.ctx.Err() != nil:
+				// The server closed it (Close, or a client not reading):
+				// said where that happened.
+			default:
+				s.log(slog.LevelWarn, sc.peer.Name, "drop", "uds: dropping peer", "reason", err)
 			}
 			return
 		}
@@ -289,13 +298,10 @@ func (sc *serverConn) serve() {
 			// anything else ends it.
 			id, ok := callrt.RequestID(body)
 			if !ok {
-				s.opts.Logger.Warn("uds: dropping peer", "path", s.path, "peer", sc.peer.Name, "reason", err)
+				s.log(slog.LevelWarn, sc.peer.Name, "drop", "uds: dropping peer", "reason", err)
 				return
 			}
-			if ok, held := s.logs.Allow(sc.peer.Name, "malformed"); ok {
-				s.opts.Logger.Warn("uds: a malformed request", "path", s.path, "peer", sc.peer.Name, "reason", err,
-					"suppressed", held)
-			}
+			s.log(slog.LevelWarn, sc.peer.Name, "malformed", "uds: answered a malformed request with code 3", "reason", err)
 			sc.reply(&callrt.Reply{ID: id, Code: calls.CodeBadRequest, Msg: err.Error()}, !fr.complete())
 			continue
 		}
@@ -374,11 +380,28 @@ func (sc *serverConn) write(b []byte) {
 	_, err = sc.c.Write(b[n:])
 	_ = sc.c.SetWriteDeadline(time.Time{})
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		sc.s.opts.Logger.Warn("uds: dropping peer: it has not read its replies", "path", sc.s.path,
-			"peer", sc.peer.Name, "waited", timeout)
+		sc.s.log(slog.LevelWarn, sc.peer.Name, "drop", "uds: dropping peer: it has not read its replies", "waited", timeout)
 		sc.cancel()
 		_ = sc.c.Close()
 	}
+}
+
+// log writes a line about peer, at most one per peer and kind and a few
+// per kind every 10 s (loglimit), with the socket's path, the peer and
+// the count of lines held back.
+func (s *Server) log(level slog.Level, peer, kind, msg string, args ...any) {
+	if !s.opts.Logger.Enabled(context.Background(), level) {
+		return
+	}
+	ok, held := s.logs.Allow(peer, kind)
+	if !ok {
+		return
+	}
+	args = append(args, "path", s.path, "peer", peer)
+	if held > 0 {
+		args = append(args, "suppressed", held)
+	}
+	s.opts.Logger.Log(context.Background(), level, msg, args...)
 }
 
 // Close stops accepting, closes every connection, cancels running

@@ -58,3 +58,26 @@ func TestCut(t *testing.T) {
 		}
 	}
 }
+
+// Many peers, one kind: PerKind lines per interval, and the count of the
+// others comes with the next line let through.
+func TestPerKindAcrossPeers(t *testing.T) {
+	now := time.Unix(0, 0)
+	l := &Limiter{Every: time.Second, PerKind: 3, now: func() time.Time { return now }}
+	let := 0
+	for i := range 100 {
+		if ok, _ := l.Allow(fmt.Sprint("peer", i), "refused"); ok {
+			let++
+		}
+	}
+	if let != 3 {
+		t.Fatalf("%d lines of a kind let through in one interval, want 3", let)
+	}
+	if ok, _ := l.Allow("peer0", "other"); !ok {
+		t.Fatal("another kind was held back")
+	}
+	now = now.Add(time.Second)
+	if ok, held := l.Allow("peer100", "refused"); !ok || held != 97 {
+		t.Fatalf("the next interval: ok=%v held=%d, want true 97", ok, held)
+	}
+}
